@@ -1,0 +1,26 @@
+/**
+ * The one error class of instructor-wasm. `code` is stable and machine-readable; the message
+ * says what was wrong, with what we got versus what we expected.
+ */
+export type InstructorErrorCode =
+  | 'BAD_INPUT' // a caller argument of the wrong type, shape or value
+  | 'BAD_CONFIG' // a config.json / modules.json we do not understand or support
+  | 'BAD_FILE' // a weights file that is corrupt, truncated, foreign or of another version
+  | 'UNKNOWN_TENSOR' // a tensor name we do not know, or a missing one
+  | 'BAD_SHAPE' // a tensor whose shape does not match the config
+  | 'NO_SIMD' // the JavaScript runtime has no WebAssembly SIMD
+  | 'OUT_OF_MEMORY' // linear memory cannot grow to what the model needs
+  | 'DISPOSED'; // the model was disposed
+
+export class InstructorError extends Error {
+  readonly code: InstructorErrorCode;
+  constructor(code: InstructorErrorCode, message: string) {
+    super(message);
+    this.name = 'InstructorError';
+    this.code = code;
+  }
+}
+
+export function fail(code: InstructorErrorCode, message: string): never {
+  throw new InstructorError(code, message);
+}
