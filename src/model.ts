@@ -1,0 +1,284 @@
+// An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
+
+import { Arena } from './arena.js';
+import { DENSE_WEIGHT, parseT5Config, t5TensorShapes, type T5Config } from './config.js';
+import { fail, InstructorError } from './errors.js';
+import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
+import { instantiateKernels, type KernelExports } from './wasm.js';
+import { parseWeightsHeader, verifyTensor, type TensorEntry, type WeightsHeader } from './weights-file.js';
+
+/** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
+export interface TokenizedInput {
+  ids: ArrayLike<number>;
+  nInstr: number;
+}
+
+export interface EmbedIdsOptions {
+  /** L2-normalise the output (INSTRUCTOR's last module). Default true. */
+  normalize?: boolean;
+  /** Upper bound on the tokens of one forward pass (bounds memory). Default 2048. */
+  maxBatchTokens?: number;
+  /** Also return the pooled vectors and the Dense outputs (for tests and debugging). */
+  intermediates?: boolean;
+  /** Receives every hidden state of every forward pass (for tests and debugging). */
+  onHidden?: HiddenStateHook;
+}
+
+export interface EmbedIdsResult {
+  embeddings: Float32Array[];
+  pooled?: Float32Array[];
+  dense?: Float32Array[];
+}
+
+export type KernelSource = BufferSource | WebAssembly.Module | KernelExports;
+
+export interface ModelInfo {
+  config: T5Config;
+  /** Output size of the Dense head (the embedding size). */
+  dim: number;
+  /** 'int8' when the matmul weights are int8, else 'fp32'. */
+  dtype: 'int8' | 'fp32';
+  /** Everything the weights file's `model` field holds (max_seq_length, modules, ...). */
+  model: Record<string, unknown>;
+  /** Bytes of wasm linear memory the weights occupy. */
+  weightBytes: number;
+}
+
+const ALIGN = 64;
+const alignUp = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+function isKernelExports(k: KernelSource): k is KernelExports {
+  return typeof k === 'object' && k !== null && 'gemm_q8' in k && 'memory' in k;
+}
+
+export class InstructorModel {
+  private disposed = false;
+
+  private constructor(
+    readonly info: ModelInfo,
+    private readonly arena: Arena,
+    private readonly encoder: T5Encoder,
+    private readonly dense: Matrix,
+  ) {}
+
+  /**
+   * Loads a weights file (the project's format, see weights-file.ts) into a fresh wasm instance.
+   * The tensor data is copied once, from `bytes` straight into linear memory.
+   */
+  static async fromWeightsFile(
+    bytes: Uint8Array,
+    options: { kernels: KernelSource; verify?: boolean },
+  ): Promise<InstructorModel> {
+    if (!(bytes instanceof Uint8Array)) fail('BAD_INPUT', `weights: expected a Uint8Array, got ${typeof bytes}`);
+    const { header, dataStart } = parseWeightsHeader(bytes);
+    const end = dataStart + header.data_bytes;
+    if (bytes.length < end) {
+      fail('BAD_FILE', `weights file is truncated: ${bytes.length} bytes, expected at least ${end}`);
+    }
+    const kernels = isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels);
+    const arena = new Arena(kernels);
+    const base = arena.alloc(header.data_bytes);
+    arena.u8(base, header.data_bytes).set(bytes.subarray(dataStart, end));
+    if (options.verify ?? true) {
+      const data = arena.u8(base, header.data_bytes);
+      for (const entry of header.tensors) verifyTensor(data, entry);
+    }
+    return InstructorModel.assemble(header, arena, base);
+  }
+
+  /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
+  private static assemble(header: WeightsHeader, arena: Arena, base: number): InstructorModel {
+    const config = parseT5Config(header.config);
+    const model = (header.model ?? {}) as Record<string, unknown>;
+    const entries = new Map<string, TensorEntry>();
+    for (const e of header.tensors) entries.set(e.name, e);
+
+    const expected = new Map<string, number[]>(t5TensorShapes(config));
+    const denseEntry = entries.get(DENSE_WEIGHT);
+    if (!denseEntry) fail('UNKNOWN_TENSOR', `weights file has no "${DENSE_WEIGHT}" (the INSTRUCTOR Dense head)`);
+    expected.set(DENSE_WEIGHT, [denseEntry.shape[0], config.dModel]);
+    for (const name of entries.keys()) {
+      if (!expected.has(name)) fail('UNKNOWN_TENSOR', `weights file holds tensor "${name}", which a T5 encoder with this config does not have`);
+    }
+    for (const [name, shape] of expected) {
+      const e = entries.get(name);
+      if (!e) fail('UNKNOWN_TENSOR', `weights file lacks tensor "${name}" (shape [${shape}])`);
+      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+        fail('BAD_SHAPE', `tensor "${name}": shape [${e.shape}], expected [${shape}]`);
+      }
+    }
+
+    const matrix = (name: string): Matrix => {
+      const e = entries.get(name)!;
+      const [rows, cols] = e.shape;
+      const ptr = base + e.offset;
+      if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + alignUp(rows * cols) };
+      return { name, rows, cols, dtype: 'f32', ptr, scales: 0 };
+    };
+    const vector = (name: string): Vector => {
+      const e = entries.get(name)!;
+      if (e.dtype !== 'f32') fail('BAD_FILE', `tensor "${name}": dtype ${e.dtype}, expected f32`);
+      return { name, ptr: base + e.offset, length: e.shape.reduce((a, b) => a * b, 1) };
+    };
+    const layers = [];
+    for (let l = 0; l < config.numLayers; l++) {
+      const b = `encoder.block.${l}.layer`;
+      layers.push({
+        attnNorm: vector(`${b}.0.layer_norm.weight`),
+        q: matrix(`${b}.0.SelfAttention.q.weight`),
+        k: matrix(`${b}.0.SelfAttention.k.weight`),
+        v: matrix(`${b}.0.SelfAttention.v.weight`),
+        o: matrix(`${b}.0.SelfAttention.o.weight`),
+        ffnNorm: vector(`${b}.1.layer_norm.weight`),
+        wi: config.ffn === 'relu'
+          ? [matrix(`${b}.1.DenseReluDense.wi.weight`)]
+          : [matrix(`${b}.1.DenseReluDense.wi_0.weight`), matrix(`${b}.1.DenseReluDense.wi_1.weight`)],
+        wo: matrix(`${b}.1.DenseReluDense.wo.weight`),
+      });
+    }
+    const weights: T5Weights = {
+      embedding: matrix('shared.weight'),
+      relativeBias: vector('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
+      layers,
+      finalNorm: vector('encoder.final_layer_norm.weight'),
+    };
+    const dense = matrix(DENSE_WEIGHT);
+    const dtype = weights.layers[0]?.q.dtype === 'q8' || weights.embedding.dtype === 'q8' ? 'int8' : 'fp32';
+    const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
+    return new InstructorModel(info, arena, new T5Encoder(config, weights, arena), dense);
+  }
+
+  /**
+   * Embeds tokenized inputs. Synchronous: one call runs to the end on the calling thread.
+   * Sequences are grouped into forward passes of at most `maxBatchTokens` tokens; since they
+   * are concatenated rather than padded, grouping never changes a result.
+   */
+  embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
+    if (this.disposed) fail('DISPOSED', 'this InstructorModel was disposed');
+    if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${typeof inputs}`);
+    const normalize = options.normalize ?? true;
+    const maxBatchTokens = options.maxBatchTokens ?? 2048;
+    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
+      fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
+    }
+    const seqs = inputs.map((inp, i) => {
+      if (typeof inp !== 'object' || inp === null || !('ids' in inp)) fail('BAD_INPUT', `input ${i}: expected {ids, nInstr}, got ${JSON.stringify(inp)}`);
+      const ids = Int32Array.from(inp.ids as ArrayLike<number>);
+      if (ids.length === 0) fail('BAD_INPUT', `input ${i}: ids is empty, expected at least </s>`);
+      for (let t = 0; t < ids.length; t++) {
+        if (ids[t] !== (inp.ids as ArrayLike<number>)[t]) fail('BAD_INPUT', `input ${i}: id at position ${t} is ${(inp.ids as ArrayLike<number>)[t]}, expected an integer`);
+      }
+      if (!Number.isInteger(inp.nInstr) || inp.nInstr < 0) fail('BAD_INPUT', `input ${i}: nInstr is ${inp.nInstr}, expected an integer >= 0`);
+      return { ids, nInstr: inp.nInstr };
+    });
+
+    const { dModel: D } = this.info.config;
+    const N = this.dense.rows;
+    const pooledAll: Float32Array[] = new Array(seqs.length);
+    const denseAll: Float32Array[] = new Array(seqs.length);
+    const embAll: Float32Array[] = new Array(seqs.length);
+    const a = this.arena;
+
+    // Group consecutive sequences into forward passes.
+    for (let start = 0; start < seqs.length;) {
+      let end = start, tokens = 0;
+      while (end < seqs.length && (end === start || tokens + seqs[end].ids.length <= maxBatchTokens)) {
+        tokens += seqs[end].ids.length;
+        end++;
+      }
+      const group = seqs.slice(start, end);
+      const B = group.length;
+      const mark = a.mark();
+      try {
+        const hidden = a.alloc(tokens * D * 4); // [S, D]
+        const pooled = a.alloc(B * D * 4); // [B, D]
+        const dense = a.alloc(B * N * 4); // [B, N]
+        const xq = a.alloc(B * D * 2);
+        const xs = a.alloc(B * 4);
+        this.encoder.forward(group.map((g) => g.ids), hidden, options.onHidden);
+
+        // Instruction-aware mean pooling: positions p >= nInstr of each sequence, in float64.
+        // With no such position the reference divides a zero sum by its 1e-9 clamp: zeros.
+        const H = a.f32(hidden, tokens * D);
+        const P = a.f32(pooled, B * D);
+        const sum = new Float64Array(D);
+        let row = 0;
+        for (let b = 0; b < B; b++) {
+          const T = group[b].ids.length;
+          sum.fill(0);
+          for (let p = group[b].nInstr; p < T; p++) {
+            const o = (row + p) * D;
+            for (let d = 0; d < D; d++) sum[d] += H[o + d];
+          }
+          const count = Math.max(0, T - group[b].nInstr);
+          for (let d = 0; d < D; d++) P[b * D + d] = count > 0 ? sum[d] / count : 0;
+          row += T;
+        }
+
+        // Dense head: dense[B, N] = pooled . W^T (no bias, identity activation).
+        linear(a.wasm, this.dense, pooled, dense, B, false, xq, xs);
+
+        const Pv = a.f32(pooled, B * D), Dv = a.f32(dense, B * N);
+        for (let b = 0; b < B; b++) {
+          const i = start + b;
+          const d = Dv.slice(b * N, b * N + N);
+          if (options.intermediates) {
+            pooledAll[i] = Pv.slice(b * D, b * D + D);
+            denseAll[i] = d.slice();
+          }
+          embAll[i] = normalize ? l2normalize(d) : d;
+        }
+      } finally {
+        a.reset(mark);
+      }
+      start = end;
+    }
+    return options.intermediates ? { embeddings: embAll, pooled: pooledAll, dense: denseAll } : { embeddings: embAll };
+  }
+
+  /**
+   * Embeds a padded batch in the Hugging Face shape: `inputIds[b]` and `attentionMask[b]` of
+   * one length, the mask 1 on the real tokens (a prefix) and 0 on padding. Padding is dropped
+   * before the encoder runs, so it cannot change a result.
+   */
+  embedPadded(
+    batch: { inputIds: ArrayLike<number>[]; attentionMask: ArrayLike<number>[]; nInstr: number[] },
+    options: EmbedIdsOptions = {},
+  ): EmbedIdsResult {
+    const { inputIds, attentionMask, nInstr } = batch;
+    if (!Array.isArray(inputIds) || !Array.isArray(attentionMask) || !Array.isArray(nInstr)) {
+      fail('BAD_INPUT', 'embedPadded: inputIds, attentionMask and nInstr must be arrays');
+    }
+    if (attentionMask.length !== inputIds.length || nInstr.length !== inputIds.length) {
+      fail('BAD_INPUT', `embedPadded: batch sizes differ: inputIds ${inputIds.length}, attentionMask ${attentionMask.length}, nInstr ${nInstr.length}`);
+    }
+    const inputs = inputIds.map((ids, b) => {
+      const mask = attentionMask[b];
+      if (mask.length !== ids.length) fail('BAD_INPUT', `embedPadded: row ${b}: attentionMask has ${mask.length} entries, inputIds ${ids.length}`);
+      let T = 0;
+      while (T < mask.length && mask[T] === 1) T++;
+      for (let t = T; t < mask.length; t++) {
+        if (mask[t] !== 0) fail('BAD_INPUT', `embedPadded: row ${b}: attentionMask[${t}] = ${mask[t]}, expected 0 after the first 0 (right padding)`);
+      }
+      return { ids: Array.prototype.slice.call(ids, 0, T) as number[], nInstr: nInstr[b] };
+    });
+    return this.embedIds(inputs, options);
+  }
+
+  /** Releases the wasm memory (by dropping every reference to it). */
+  dispose(): void {
+    this.disposed = true;
+    (this as { arena: Arena | null }).arena = null;
+  }
+}
+
+/** v / max(||v||, 1e-12), as torch.nn.functional.normalize; in place, norm in float64. */
+export function l2normalize(v: Float32Array): Float32Array {
+  let ss = 0;
+  for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
+  const inv = 1 / Math.max(Math.sqrt(ss), 1e-12);
+  for (let i = 0; i < v.length; i++) v[i] *= inv;
+  return v;
+}
+
+export { InstructorError };

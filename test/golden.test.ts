@@ -1,0 +1,30 @@
+// The model-level golden set (PyTorch + transformers, float64) through the real code path.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT8_MIN_COSINE, formatGoldenLine, readGz, runGolden, type GoldenModelFile,
+} from './support/golden.js';
+
+const golden = readGz<GoldenModelFile>('golden-model.json.gz');
+
+test('golden file is synth-v1 with the four configs', () => {
+  assert.is(golden.spec, 'synth-v1');
+  for (const c of ['tiny', 'tiny-gated', 'base', 'large']) assert.ok(golden.configs[c], c);
+});
+
+for (const config of ['tiny', 'tiny-gated', 'base', 'large']) {
+  for (const dtype of ['fp32', 'int8'] as const) {
+    test(`golden ${config} ${dtype}`, async () => {
+      const r = await runGolden(golden, config, dtype);
+      console.log(`  ${formatGoldenLine(r)} (${r.seconds.toFixed(1)} s)`);
+      assert.ok(Number.isFinite(r.minCosine), 'min cosine is a number');
+      assert.ok(r.minCosine >= (dtype === 'fp32' ? FP32_MIN_COSINE : INT8_MIN_COSINE), formatGoldenLine(r));
+      if (config.startsWith('tiny')) {
+        assert.ok(r.maxAbsHidden !== null, 'tiny configs compare every hidden state');
+        if (dtype === 'fp32') assert.ok(r.maxAbsHidden! <= FP32_MAX_ABS_HIDDEN, formatGoldenLine(r));
+      }
+    });
+  }
+}
+
+test.run();

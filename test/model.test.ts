@@ -1,0 +1,135 @@
+// InstructorModel: batching, padding, bad inputs and bad weights files.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SYNTH_CONFIGS, toHfConfig, t5TensorShapes } from '../src/config.js';
+import { InstructorError } from '../src/errors.js';
+import { InstructorModel } from '../src/model.js';
+import { loadKernelsFromDisk } from '../src/node.js';
+import { synthModel } from '../src/synth.js';
+import { relativePositionBucket } from '../src/t5.js';
+import { instantiateKernels } from '../src/wasm.js';
+import { encodeWeightsFile } from '../src/weights-file.js';
+import { buildSynthModel, cosine } from './support/golden.js';
+
+const BATCH_MIN_COSINE = 0.999999; // batching only changes float32 summation order inside tiles
+
+function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, InstructorError);
+    assert.is((e as InstructorError).code, code, (e as Error).message);
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`expected an InstructorError ${code}`);
+}
+
+async function expectRejection(p: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, InstructorError);
+    assert.is((e as InstructorError).code, code, (e as Error).message);
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`expected an InstructorError ${code}`);
+}
+
+// Deterministic token ids of mixed lengths (1 to 300), each ending in </s> = 1.
+function mixedSequences(): Array<{ ids: number[]; nInstr: number }> {
+  const lengths = [1, 7, 300, 2, 64, 129, 13, 5];
+  let seed = 12345;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  return lengths.map((T, i) => {
+    const ids = Array.from({ length: T - 1 }, () => 2 + (next() % 32000));
+    ids.push(1);
+    return { ids, nInstr: i % 3 === 0 ? 0 : Math.min(T - 1, 3) };
+  });
+}
+
+for (const [config, dtype] of [['tiny', 'fp32'], ['tiny-gated', 'fp32'], ['base', 'fp32'], ['tiny', 'int8']] as const) {
+  test(`${config} ${dtype}: a mixed-length batch equals the sequences one by one`, async () => {
+    const model = await buildSynthModel(config, dtype);
+    const seqs = mixedSequences();
+    const alone = seqs.map((s) => model.embedIds([s]).embeddings[0]);
+    const batched = model.embedIds(seqs).embeddings;
+    const split = model.embedIds(seqs, { maxBatchTokens: 100 }).embeddings;
+    const maxLen = Math.max(...seqs.map((s) => s.ids.length));
+    const padded = model.embedPadded({
+      inputIds: seqs.map((s) => [...s.ids, ...new Array(maxLen - s.ids.length).fill(0)]),
+      attentionMask: seqs.map((s) => [...new Array(s.ids.length).fill(1), ...new Array(maxLen - s.ids.length).fill(0)]),
+      nInstr: seqs.map((s) => s.nInstr),
+    }).embeddings;
+    for (let i = 0; i < seqs.length; i++) {
+      assert.is(batched[i].length, SYNTH_CONFIGS[config].denseOut);
+      for (const [what, got] of [['batched', batched[i]], ['split', split[i]], ['padded', padded[i]]] as const) {
+        const c = cosine(got, alone[i]);
+        assert.ok(c >= BATCH_MIN_COSINE, `${what} sequence ${i} (${seqs[i].ids.length} tokens): cosine ${c}`);
+      }
+    }
+    // Outputs are distinct per input (a batch bug that repeats one row would pass the check above only by accident).
+    assert.ok(cosine(batched[0], batched[1]) < 0.999);
+    model.dispose();
+  });
+}
+
+test('relative position buckets match transformers (bidirectional, 32 buckets, max distance 128)', () => {
+  // transformers T5Attention._relative_position_bucket(offsets, True, 32, 128), evaluated in numpy float32.
+  const offsets = [-200, -128, -127, -64, -33, -32, -31, -17, -16, -15, -9, -8, -7, -1, 0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 500];
+  const want = [15, 15, 15, 14, 12, 12, 11, 10, 10, 9, 8, 8, 7, 1, 0, 17, 23, 24, 24, 25, 26, 26, 27, 28, 28, 29, 30, 30, 31, 31, 31];
+  assert.equal(offsets.map((o) => relativePositionBucket(o, 32, 128)), want);
+});
+
+test('bad ids and inputs are typed errors naming the input', async () => {
+  const model = await buildSynthModel('tiny', 'fp32');
+  expectError(() => model.embedIds([{ ids: [5, 32128, 1], nInstr: 0 }]), 'BAD_INPUT', /32128.*outside the vocabulary/);
+  expectError(() => model.embedIds([{ ids: [5, -1, 1], nInstr: 0 }]), 'BAD_INPUT', /-1.*outside the vocabulary/);
+  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }, { ids: [], nInstr: 0 }]), 'BAD_INPUT', /input 1: ids is empty/);
+  expectError(() => model.embedIds([{ ids: [5, 1.5], nInstr: 0 }]), 'BAD_INPUT', /position 1 is 1.5/);
+  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: -1 }]), 'BAD_INPUT', /nInstr is -1/);
+  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }], { maxBatchTokens: 0 }), 'BAD_INPUT', /maxBatchTokens/);
+  expectError(() => model.embedPadded({ inputIds: [[5, 1, 0]], attentionMask: [[1, 0, 1]], nInstr: [0] }), 'BAD_INPUT', /attentionMask\[2\] = 1/);
+  // nInstr covering every token: the reference pools nothing and returns zeros.
+  const [zero] = model.embedIds([{ ids: [5, 1], nInstr: 2 }]).embeddings;
+  assert.ok(zero.every((v) => v === 0));
+  model.dispose();
+  expectError(() => model.embedIds([{ ids: [1], nInstr: 0 }]), 'DISPOSED', /disposed/);
+});
+
+function tinyFile(edit: (t: { name: string; shape: number[]; data: Float32Array }) => { name: string; shape: number[]; data: Float32Array } | null, config = toHfConfig(SYNTH_CONFIGS.tiny)): Uint8Array {
+  const c = SYNTH_CONFIGS.tiny;
+  const tensors = [];
+  for (const t of synthModel(c, c.denseOut)) {
+    const e = edit(t);
+    if (e) tensors.push(e);
+  }
+  return encodeWeightsFile({ config, model: { dense_out: c.denseOut }, dtype: 'fp32' }, tensors);
+}
+
+test('weights files the model cannot use are typed errors', async () => {
+  const kernels = await loadKernelsFromDisk();
+  const load = (bytes: Uint8Array) => InstructorModel.fromWeightsFile(bytes, { kernels });
+  const good = tinyFile((t) => t);
+  await expectRejection(load(good.subarray(0, good.length - 100)), 'BAD_FILE', /truncated/);
+  const flipped = good.slice();
+  flipped[flipped.length - 5] ^= 0x40;
+  await expectRejection(load(flipped), 'BAD_FILE', /crc|checksum/i);
+  await expectRejection(load(new TextEncoder().encode('PK\x03\x04 not a weights file at all, but long enough to have a preamble of 64 bytes')), 'BAD_FILE', /magic|not an instructor-wasm/i);
+  const missing = 'encoder.block.1.layer.1.DenseReluDense.wo.weight';
+  await expectRejection(load(tinyFile((t) => (t.name === missing ? null : t))), 'UNKNOWN_TENSOR', new RegExp(missing.replace(/\./g, '\\.')));
+  await expectRejection(load(tinyFile((t) => (t.name === 'encoder.final_layer_norm.weight' ? { ...t, name: 'encoder.extra.weight' } : t))), 'UNKNOWN_TENSOR', /encoder\.extra\.weight/);
+  const wrong = 'encoder.block.0.layer.0.SelfAttention.q.weight';
+  await expectRejection(load(tinyFile((t) => (t.name === wrong ? { ...t, shape: [16, 64] } : t))), 'BAD_SHAPE', /q\.weight.*\[16,64\].*expected \[32,32\]/);
+  await expectRejection(load(tinyFile((t) => t, { ...toHfConfig(SYNTH_CONFIGS.tiny), feed_forward_proj: 'swish' })), 'BAD_CONFIG', /swish/);
+  // Shapes in t5TensorShapes are what the model checks against: the list is complete.
+  assert.is(t5TensorShapes(SYNTH_CONFIGS.tiny).length, 1 + 2 * 8 + 1 + 1);
+});
+
+test('the loader rejects bytes that are not the kernels', async () => {
+  await expectRejection(instantiateKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), 'BAD_FILE', /lacks export/);
+  await expectRejection(instantiateKernels(new Uint8Array([1, 2, 3])), 'BAD_FILE', /does not compile/);
+});
+
+test.run();
