@@ -52,13 +52,19 @@ export function bf16ToF32(h: number): number {
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Decodes little-endian F32 / F16 / BF16 bytes into a fresh Float32Array (never aliases `bytes`). */
-export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
+/**
+ * Decodes little-endian F32 / F16 / BF16 bytes into a Float32Array. The result never aliases
+ * `bytes` unless `owned` is true (the caller hands the buffer over), which saves a copy for F32.
+ */
+export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype, owned = false): Float32Array {
   const size = dtypeSize(dtype);
   if (bytes.length % size !== 0) fail('BAD_FILE', `${dtype} data of ${bytes.length} bytes is not a multiple of ${size}`);
   const n = bytes.length / size;
   if (dtype === 'F32') {
-    if (LITTLE_ENDIAN_HOST) return new Float32Array(bytes.slice().buffer, 0, n);
+    if (LITTLE_ENDIAN_HOST) {
+      if (owned && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+      return new Float32Array(bytes.slice().buffer, 0, n);
+    }
     const out = new Float32Array(n);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
@@ -186,7 +192,7 @@ class SafetensorsReader implements TensorReader {
       fail('BAD_FILE', `safetensors: tensor "${name}" has dtype ${e.dtype}; only F32, F16 and BF16 can be read`);
     }
     const bytes = await readExact(this.src, e.begin, e.end - e.begin, `safetensors tensor "${name}"`);
-    return decodeFloats(bytes, e.dtype);
+    return decodeFloats(bytes, e.dtype, this.src.fresh === true);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
   let closed = false;
   return {
     size,
+    fresh: true,
     async read(offset: number, length: number): Promise<Uint8Array> {
       if (closed) fail('BAD_INPUT', `read from ${path} after close()`);
       checkRange(size, offset, length);

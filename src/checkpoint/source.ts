@@ -10,6 +10,8 @@ export interface ByteSource {
   size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
   close?(): Promise<void>;
+  /** True when every `read` returns a new buffer that nobody else holds (readers then convert float32 in place, without a copy). */
+  fresh?: boolean;
 }
 
 /** A ByteSource over bytes already in memory. `read` returns views (no copy): do not mutate them. */
@@ -27,6 +29,7 @@ export function bytesSource(u8: Uint8Array): ByteSource {
 export function blobSource(blob: Blob): ByteSource {
   return {
     size: blob.size,
+    fresh: true,
     async read(offset: number, length: number): Promise<Uint8Array> {
       checkRange(blob.size, offset, length);
       const buf = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
