@@ -119,7 +119,8 @@ export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): numbe
   return align64(shape[0] * shape[1]) + 4 * shape[0];
 }
 
-function checkWriteOptions(opts: WeightsFileOptions): void {
+/** Check the writer options (BAD_INPUT). */
+export function checkWriteOptions(opts: WeightsFileOptions): void {
   if (opts === null || typeof opts !== 'object') fail('BAD_INPUT', `weights file: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.dtype !== 'int8' && opts.dtype !== 'fp32') {
     fail('BAD_INPUT', `weights file: dtype ${JSON.stringify(opts.dtype)} is not supported, expected "int8" or "fp32"`);
@@ -224,8 +225,6 @@ export function encodeHeaderBlock(opts: WeightsFileOptions, entries: TensorEntry
   return out;
 }
 
-export { checkWriteOptions };
-
 /** Write a whole weights file in memory (tests, small models). */
 export function encodeWeightsFile(opts: WeightsFileOptions, tensors: Iterable<InputTensor>): Uint8Array {
   checkWriteOptions(opts);
@@ -246,6 +245,11 @@ export function encodeWeightsFile(opts: WeightsFileOptions, tensors: Iterable<In
 
 // ---------------------------------------------------------------------------------------------
 // Reading (every check of a hostile file raises BAD_FILE)
+
+/** A tensor name for a message: quoted, cut to 100 characters. */
+function quoted(name: string): string {
+  return JSON.stringify(name.length > 100 ? name.slice(0, 100) + '...' : name);
+}
 
 function bad(message: string): never {
   return fail('BAD_FILE', `weights file: ${message}`);
@@ -299,7 +303,7 @@ function checkEntry(raw: unknown, index: number, dataBytes: number): TensorEntry
   if (!isPlainObject(raw)) bad(`tensors[${index}] got ${describe(raw)}, expected an object`);
   const name = raw.name;
   if (typeof name !== 'string' || name.length === 0) bad(`tensors[${index}].name got ${describe(name)}, expected a non-empty string`);
-  const where = `tensor "${name}"`;
+  const where = `tensor ${quoted(name)}`;
   const dtype = raw.dtype;
   if (dtype !== 'f32' && dtype !== 'q8') bad(`${where}: dtype got ${describe(dtype)}, expected "f32" or "q8"`);
   const shape = raw.shape;
@@ -365,7 +369,7 @@ export function parseWeightsHeader(bytes: Uint8Array): { header: WeightsHeader; 
   const tensors: TensorEntry[] = [];
   for (let i = 0; i < json.tensors.length; i++) {
     const e = checkEntry(json.tensors[i], i, dataBytes);
-    if (seen.has(e.name)) bad(`duplicate tensor "${e.name}" (tensors[${i}])`);
+    if (seen.has(e.name)) bad(`duplicate tensor ${quoted(e.name)} (tensors[${i}])`);
     seen.add(e.name);
     tensors.push(e);
   }
@@ -373,7 +377,7 @@ export function parseWeightsHeader(bytes: Uint8Array): { header: WeightsHeader; 
   for (let i = 1; i < byOffset.length; i++) {
     const p = byOffset[i - 1], c = byOffset[i];
     if (c.offset < p.offset + p.bytes) {
-      bad(`tensor "${c.name}" at offset ${c.offset} overlaps tensor "${p.name}" [${p.offset}, ${p.offset + p.bytes}); expected offset >= ${p.offset + p.bytes}`);
+      bad(`tensor ${quoted(c.name)} at offset ${c.offset} overlaps tensor ${quoted(p.name)} [${p.offset}, ${p.offset + p.bytes}); expected offset >= ${p.offset + p.bytes}`);
     }
   }
   const header: WeightsHeader = {
@@ -382,11 +386,21 @@ export function parseWeightsHeader(bytes: Uint8Array): { header: WeightsHeader; 
   return { header, dataStart: align64(PREAMBLE_BYTES + headerLength) };
 }
 
-/** Check one tensor's bytes (exactly entry.bytes long) against its CRC-32. */
-export function verifyTensor(entry: TensorEntry, tensorBytes: Uint8Array): void {
-  if (tensorBytes.length !== entry.bytes) bad(`tensor "${entry.name}": got ${tensorBytes.length} bytes, expected ${entry.bytes}`);
+/**
+ * Check one tensor against its CRC-32. `data` is the data section (the file's bytes from
+ * dataStart on, so `entry.offset` indexes it), at least up to the tensor's end.
+ */
+export function verifyTensor(data: Uint8Array, entry: TensorEntry): void {
+  const end = entry.offset + entry.bytes;
+  if (data.length < end) bad(`tensor ${quoted(entry.name)}: data section is ${data.length} bytes, expected at least ${end} (truncated)`);
+  verifyTensorBytes(entry, data.subarray(entry.offset, end));
+}
+
+/** Check one tensor's own bytes (exactly entry.bytes long, e.g. fetched alone) against its CRC-32. */
+export function verifyTensorBytes(entry: TensorEntry, tensorBytes: Uint8Array): void {
+  if (tensorBytes.length !== entry.bytes) bad(`tensor ${quoted(entry.name)}: got ${tensorBytes.length} bytes, expected ${entry.bytes}`);
   const got = crc32Hex(crc32(tensorBytes));
-  if (got !== entry.crc32) bad(`tensor "${entry.name}": CRC-32 mismatch, got ${got}, expected ${entry.crc32}`);
+  if (got !== entry.crc32) bad(`tensor ${quoted(entry.name)}: CRC-32 mismatch, got ${got}, expected ${entry.crc32}`);
 }
 
 /**
@@ -394,7 +408,7 @@ export function verifyTensor(entry: TensorEntry, tensorBytes: Uint8Array): void 
  * their buffer and the machine is little-endian, copies otherwise.
  */
 export function decodeTensor(entry: TensorEntry, tensorBytes: Uint8Array): TensorData {
-  if (tensorBytes.length !== entry.bytes) bad(`tensor "${entry.name}": got ${tensorBytes.length} bytes, expected ${entry.bytes}`);
+  if (tensorBytes.length !== entry.bytes) bad(`tensor ${quoted(entry.name)}: got ${tensorBytes.length} bytes, expected ${entry.bytes}`);
   const f32At = (at: number, n: number): Float32Array => {
     const off = tensorBytes.byteOffset + at;
     if (LITTLE_ENDIAN && off % 4 === 0) return new Float32Array(tensorBytes.buffer, off, n);
@@ -409,7 +423,7 @@ export function decodeTensor(entry: TensorEntry, tensorBytes: Uint8Array): Tenso
   const scales = f32At(align64(rows * cols), rows);
   for (let r = 0; r < rows; r++) {
     const s = scales[r];
-    if (!(s >= 0 && s <= 3.4028234663852886e38)) bad(`tensor "${entry.name}": scale of row ${r} got ${s}, expected a finite non-negative number`);
+    if (!(s >= 0 && s <= 3.4028234663852886e38)) bad(`tensor ${quoted(entry.name)}: scale of row ${r} got ${s}, expected a finite non-negative number`);
   }
   return { q, scales };
 }
@@ -428,7 +442,7 @@ export function readWeightsFile(bytes: Uint8Array, { verify = true }: { verify?:
   const byName = new Map<string, TensorEntry>();
   for (const e of header.tensors) byName.set(e.name, e);
   const slice = (e: TensorEntry): Uint8Array => bytes.subarray(dataStart + e.offset, dataStart + e.offset + e.bytes);
-  if (verify) for (const e of header.tensors) verifyTensor(e, slice(e));
+  if (verify) for (const e of header.tensors) verifyTensorBytes(e, slice(e));
   return {
     header,
     dataStart,
