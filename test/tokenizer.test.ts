@@ -1,0 +1,162 @@
+// T5Tokenizer against the Rust `tokenizers` golden (../shared/golden/golden-tokenizer.json.gz).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { InstructorError } from '../src/errors.js';
+import { PrecompiledCharsmap, T5Tokenizer } from '../src/tokenizer.js';
+
+const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
+const readJson = (p: string) => JSON.parse(readFileSync(SHARED + p, 'utf8'));
+const readGz = (p: string) => JSON.parse(gunzipSync(readFileSync(SHARED + p) as Uint8Array).toString('utf8'));
+
+interface GoldenString { text: string; ids: number[]; tokens: string[] }
+const golden = readGz('golden/golden-tokenizer.json.gz') as { strings: GoldenString[] };
+const tokenizerJson = readJson('tokenizer/t5/tokenizer.json');
+const tokenizerConfig = readJson('tokenizer/t5/tokenizer_config.json');
+const tok = new T5Tokenizer(tokenizerJson, tokenizerConfig);
+
+function throwsCode(fn: () => unknown, code: string, re?: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, InstructorError);
+    assert.is((e as InstructorError).code, code, (e as Error).message);
+    if (re) assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected InstructorError ${code}`);
+}
+
+test('eosId is </s> = 1, pad 0, unk 2', () => {
+  assert.is(tok.eosId, 1);
+  assert.is(tok.padId, 0);
+  assert.is(tok.unkId, 2);
+  assert.is(tok.vocabSize, 32100);
+});
+
+test(`every golden string: ids and tokens as Rust tokenizers (${golden.strings.length} strings)`, () => {
+  assert.ok(golden.strings.length >= 30);
+  for (const s of golden.strings) {
+    const label = JSON.stringify(s.text).slice(0, 60);
+    const { ids, truncated } = tok.encode(s.text, 1_000_000);
+    assert.equal(ids, s.ids, `ids of ${label}`);
+    assert.is(truncated, 0);
+    assert.equal(tok.encodeNoSpecial(s.text), s.ids.slice(0, -1), `encodeNoSpecial of ${label}`);
+    assert.equal([...tok.tokenize(s.text), '</s>'], s.tokens, `tokens of ${label}`);
+  }
+});
+
+test('the tokenizer also works without tokenizer_config.json', () => {
+  const t = new T5Tokenizer(tokenizerJson);
+  for (const s of golden.strings) assert.equal(t.encode(s.text, 1_000_000).ids, s.ids);
+});
+
+test('special tokens written in the text are recognised (as Rust does with add_special_tokens=False)', () => {
+  assert.equal(tok.encodeNoSpecial('</s>'), [1]);
+  assert.equal(tok.encodeNoSpecial('<extra_id_0>'), [32099]);
+  assert.equal(tok.encodeNoSpecial(''), []);
+});
+
+test('truncation at 512 keeps </s> and reports the count', () => {
+  const text = 'The history of natural language processing generally started in the 1950s. '.repeat(60);
+  const all = tok.encodeNoSpecial(text);
+  assert.ok(all.length > 600, `${all.length} tokens`);
+  const { ids, truncated } = tok.encode(text, 512);
+  assert.is(ids.length, 512);
+  assert.is(ids[511], 1);
+  assert.is(truncated, all.length - 511);
+  assert.equal(ids.slice(0, 511), all.slice(0, 511));
+  // exactly at the limit: nothing cut
+  const fit = tok.encode(text, all.length + 1);
+  assert.is(fit.truncated, 0);
+  assert.equal(fit.ids, [...all, 1]);
+  const one = tok.encode(text, all.length);
+  assert.is(one.truncated, 1);
+  // maxLength 1: only </s>
+  assert.equal(tok.encode('hello', 1), { ids: [1], truncated: 1 });
+  throwsCode(() => tok.encode('x', 0), 'BAD_INPUT', /maxLength/);
+  throwsCode(() => tok.encode('x', 1.5), 'BAD_INPUT', /maxLength/);
+});
+
+test('long inputs stay linear (200k characters)', () => {
+  const text = 'Ünïcödé — “quotes” and some words, 漢字かな. '.repeat(5000);
+  const t0 = performance.now();
+  const { ids, truncated } = tok.encode(text, 512);
+  const ms = performance.now() - t0;
+  console.log(`  ${text.length} chars -> ${ids.length + truncated} tokens in ${ms.toFixed(0)} ms`);
+  assert.is(ids.length, 512);
+  assert.ok(ms < 20_000, `${ms} ms`);
+});
+
+test('precompiled charsmap: the Rust algorithm, not NFKC', () => {
+  const cfg = tokenizerJson.normalizer.normalizers[0];
+  assert.is(cfg.type, 'Precompiled');
+  const map = new PrecompiledCharsmap(cfg.precompiled_charsmap);
+  assert.is(map.normalize('ﬁne ＡＢＣ'), 'fine ABC');
+  assert.is(map.normalize('a\u0007b'), 'ab'); // control characters are deleted
+  assert.is(map.normalize('\u0000'), '\u0000'); // NUL stops the trie walk: kept
+  // "\r\n" is one grapheme; its shortest matching prefix "\r" gives the replacement (one space)
+  assert.is(map.normalize('a\r\nb'), 'a b');
+  // Rust: a grapheme under 6 UTF-8 bytes takes the replacement of its shortest prefix key,
+  // so a ligature followed by a combining mark becomes the ligature's replacement only.
+  assert.is(map.normalize('\ufb01\u0301'), 'fi');
+  // characters newer than the charsmap are left alone (NFKC would rewrite U+32FF to 令和)
+  assert.is(map.normalize('\u32ff'), '\u32ff');
+  assert.is('\u32ff'.normalize('NFKC'), '令和');
+  assert.equal(tok.tokenize('\u32ff'), ['▁', '\u32ff']);
+});
+
+test('lone surrogates are read as U+FFFD', () => {
+  assert.equal(tok.encodeNoSpecial('a\ud800b'), tok.encodeNoSpecial('a\ufffdb'));
+  assert.equal(tok.encodeNoSpecial('a\udc00'), tok.encodeNoSpecial('a\ufffd'));
+  assert.equal(tok.encodeNoSpecial('😀'), tok.encodeNoSpecial('\ud83d\ude00'));
+});
+
+test('the caller\'s tokenizer.json is not modified', () => {
+  const before = JSON.stringify(tokenizerJson.pre_tokenizer);
+  new T5Tokenizer(tokenizerJson);
+  assert.is(JSON.stringify(tokenizerJson.pre_tokenizer), before);
+});
+
+test('legacy Metaspace (tokenizers < 0.14: WhitespaceSplit + add_prefix_space) tokenizes the same words', () => {
+  const legacy = {
+    ...tokenizerJson,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Metaspace', replacement: '▁', add_prefix_space: true }],
+    },
+  };
+  const t = new T5Tokenizer(legacy);
+  for (const s of ['Hello world', 'Represent the Science title; Input: 3D ActionSLAM', 'a b c']) {
+    assert.equal(t.encodeNoSpecial(s), tok.encodeNoSpecial(s), s);
+  }
+  assert.equal(t.tokenize('  Hello world  '), ['▁Hello', '▁world']); // no trailing "▁" word
+});
+
+test('foreign or broken tokenizer.json gives BAD_FILE', () => {
+  throwsCode(() => new T5Tokenizer(null), 'BAD_FILE', /JSON object/);
+  throwsCode(() => new T5Tokenizer([1, 2]), 'BAD_FILE', /JSON object/);
+  throwsCode(() => new T5Tokenizer({ version: '1.0' }), 'BAD_FILE', /model/);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, model: { type: 'BPE', vocab: {}, merges: [] } }), 'BAD_FILE', /Unigram/);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, model: { ...tokenizerJson.model, vocab: [['a', 'b']] } }), 'BAD_FILE', /vocab\[0\]/);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, model: { ...tokenizerJson.model, unk_id: 99999 } }), 'BAD_FILE', /unk_id/);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, added_tokens: undefined }), 'BAD_FILE', /added_tokens/);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, added_tokens: [{ id: 'x' }] }), 'BAD_FILE', /added_tokens\[0\]/);
+  throwsCode(
+    () => new T5Tokenizer({ ...tokenizerJson, normalizer: { type: 'Precompiled', precompiled_charsmap: 'AAAA' } }),
+    'BAD_FILE', /precompiled_charsmap/,
+  );
+  throwsCode(
+    () => new T5Tokenizer({ ...tokenizerJson, normalizer: { type: 'Precompiled', precompiled_charsmap: '@@@@' } }),
+    'BAD_FILE', /base64/,
+  );
+  throwsCode(() => new T5Tokenizer(tokenizerJson, 'config'), 'BAD_FILE', /tokenizer_config/);
+});
+
+test('non-string text gives BAD_INPUT', () => {
+  throwsCode(() => tok.encodeNoSpecial(5 as unknown as string), 'BAD_INPUT', /expected a string/);
+});
+
+test.run();
