@@ -51,15 +51,19 @@ function isKernelExports(k: KernelSource): k is KernelExports {
   return typeof k === 'object' && k !== null && 'gemm_q8' in k && 'memory' in k;
 }
 
-export class InstructorModel {
-  private disposed = false;
+interface LoadedCore {
+  arena: Arena;
+  encoder: T5Encoder;
+  dense: Matrix;
+}
 
-  private constructor(
-    readonly info: ModelInfo,
-    private readonly arena: Arena,
-    private readonly encoder: T5Encoder,
-    private readonly dense: Matrix,
-  ) {}
+export class InstructorModel {
+  /** Null once disposed: dropping it is what releases the wasm memory. */
+  private core: LoadedCore | null;
+
+  private constructor(readonly info: ModelInfo, core: LoadedCore) {
+    this.core = core;
+  }
 
   /**
    * Loads a weights file (the project's format, see weights-file.ts) into a fresh wasm instance.
@@ -145,7 +149,7 @@ export class InstructorModel {
     const dense = matrix(DENSE_WEIGHT);
     const dtype = weights.layers[0]?.q.dtype === 'q8' || weights.embedding.dtype === 'q8' ? 'int8' : 'fp32';
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
-    return new InstructorModel(info, arena, new T5Encoder(config, weights, arena), dense);
+    return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena), dense });
   }
 
   /**
@@ -154,7 +158,7 @@ export class InstructorModel {
    * are concatenated rather than padded, grouping never changes a result.
    */
   embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
-    if (this.disposed) fail('DISPOSED', 'this InstructorModel was disposed');
+    const core = this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
     if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${typeof inputs}`);
     const normalize = options.normalize ?? true;
     const maxBatchTokens = options.maxBatchTokens ?? 2048;
@@ -173,11 +177,11 @@ export class InstructorModel {
     });
 
     const { dModel: D } = this.info.config;
-    const N = this.dense.rows;
+    const N = core.dense.rows;
     const pooledAll: Float32Array[] = new Array(seqs.length);
     const denseAll: Float32Array[] = new Array(seqs.length);
     const embAll: Float32Array[] = new Array(seqs.length);
-    const a = this.arena;
+    const a = core.arena;
 
     // Group consecutive sequences into forward passes.
     for (let start = 0; start < seqs.length;) {
@@ -195,7 +199,7 @@ export class InstructorModel {
         const dense = a.alloc(B * N * 4); // [B, N]
         const xq = a.alloc(B * D * 2);
         const xs = a.alloc(B * 4);
-        this.encoder.forward(group.map((g) => g.ids), hidden, options.onHidden);
+        core.encoder.forward(group.map((g) => g.ids), hidden, options.onHidden);
 
         // Instruction-aware mean pooling: positions p >= nInstr of each sequence, in float64.
         // With no such position the reference divides a zero sum by its 1e-9 clamp: zeros.
@@ -216,7 +220,7 @@ export class InstructorModel {
         }
 
         // Dense head: dense[B, N] = pooled . W^T (no bias, identity activation).
-        linear(a.wasm, this.dense, pooled, dense, B, false, xq, xs);
+        linear(a.wasm, core.dense, pooled, dense, B, false, xq, xs);
 
         const Pv = a.f32(pooled, B * D), Dv = a.f32(dense, B * N);
         for (let b = 0; b < B; b++) {
@@ -267,8 +271,7 @@ export class InstructorModel {
 
   /** Releases the wasm memory (by dropping every reference to it). */
   dispose(): void {
-    this.disposed = true;
-    (this as { arena: Arena | null }).arena = null;
+    this.core = null;
   }
 }
 

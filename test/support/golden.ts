@@ -25,7 +25,7 @@ export interface GoldenModelFile {
 }
 
 export function readGz<T>(name: string): T {
-  return JSON.parse(gunzipSync(readFileSync(SHARED + 'golden/' + name)).toString('utf8')) as T;
+  return JSON.parse(gunzipSync(readFileSync(SHARED + 'golden/' + name) as Uint8Array).toString('utf8')) as T;
 }
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -90,4 +90,5 @@ export function formatGoldenLine(r: GoldenResult): string {
 /** Acceptance thresholds of the core engine (issue 2). */
 export const FP32_MIN_COSINE = 0.99999; // float32 reproduces float64 to 1 - 1e-12; this leaves room for summation order
 export const INT8_MIN_COSINE = 0.999; // int8 per-row weights; onnxruntime's own int8 reaches 0.9978 per token
+export const TINY_INT8_MIN_COSINE = 0.995; // D = 32: one scale per 32-value row is coarse; not an acceptance target
 export const FP32_MAX_ABS_HIDDEN = 1e-4; // hidden states are O(10); float32 rounding over 2 layers is ~1e-6
