@@ -3,6 +3,7 @@
 import { Arena } from './arena.js';
 import { DENSE_WEIGHT, parseT5Config, t5TensorShapes, type T5Config } from './config.js';
 import { fail, InstructorError } from './errors.js';
+import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { instantiateKernels, type KernelExports } from './wasm.js';
 import { parseWeightsHeader, verifyTensor, type TensorEntry, type WeightsHeader } from './weights-file.js';
@@ -14,7 +15,7 @@ export interface TokenizedInput {
 }
 
 export interface EmbedIdsOptions {
-  /** L2-normalise the output (INSTRUCTOR's last module). Default true. */
+  /** L2-normalise the output (INSTRUCTOR's last module). Default: as the model's modules.json says. */
   normalize?: boolean;
   /** Upper bound on the tokens of one forward pass (bounds memory). Default 2048. */
   maxBatchTokens?: number;
@@ -38,8 +39,8 @@ export interface ModelInfo {
   dim: number;
   /** 'int8' when the matmul weights are int8, else 'fp32'. */
   dtype: 'int8' | 'fp32';
-  /** Everything the weights file's `model` field holds (max_seq_length, modules, ...). */
-  model: Record<string, unknown>;
+  /** The weights file's `model` field: max_seq_length, normalize, tokenizer, source. */
+  model: ModelMeta;
   /** Bytes of wasm linear memory the weights occupy. */
   weightBytes: number;
 }
@@ -93,7 +94,6 @@ export class InstructorModel {
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
   private static assemble(header: WeightsHeader, arena: Arena, base: number): InstructorModel {
     const config = parseT5Config(header.config);
-    const model = (header.model ?? {}) as Record<string, unknown>;
     const entries = new Map<string, TensorEntry>();
     for (const e of header.tensors) entries.set(e.name, e);
 
@@ -148,6 +148,7 @@ export class InstructorModel {
     };
     const dense = matrix(DENSE_WEIGHT);
     const dtype = weights.layers[0]?.q.dtype === 'q8' || weights.embedding.dtype === 'q8' ? 'int8' : 'fp32';
+    const model = parseModelMeta(header.model ?? {}, dense.rows);
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
     return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena), dense });
   }
@@ -160,7 +161,7 @@ export class InstructorModel {
   embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
     const core = this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
     if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${typeof inputs}`);
-    const normalize = options.normalize ?? true;
+    const normalize = options.normalize ?? this.info.model.normalize;
     const maxBatchTokens = options.maxBatchTokens ?? 2048;
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
       fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
