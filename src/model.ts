@@ -6,7 +6,9 @@ import { fail, InstructorError } from './errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { instantiateKernels, type KernelExports } from './wasm.js';
-import { parseWeightsHeader, verifyTensor, type TensorEntry, type WeightsHeader } from './weights-file.js';
+import {
+  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, verifyTensor, type TensorEntry, type WeightsHeader,
+} from './weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
 export interface TokenizedInput {
@@ -32,6 +34,20 @@ export interface EmbedIdsResult {
 }
 
 export type KernelSource = BufferSource | WebAssembly.Module | KernelExports;
+
+export interface LoadOptions {
+  /** The kernels: wasm bytes, a compiled WebAssembly.Module, or an instance's exports. */
+  kernels: KernelSource;
+  /** Check every tensor's CRC-32 after loading (default true; about 1 s per GB). */
+  verify?: boolean;
+}
+
+/** Random access to a weights file: `read` for the small header, `readInto` for the data. */
+export interface WeightsReader {
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  readInto(offset: number, dest: Uint8Array): Promise<void>;
+}
 
 export interface ModelInfo {
   config: T5Config;
@@ -67,23 +83,38 @@ export class InstructorModel {
   }
 
   /**
-   * Loads a weights file (the project's format, see weights-file.ts) into a fresh wasm instance.
-   * The tensor data is copied once, from `bytes` straight into linear memory.
+   * Loads a weights file (the project's format, see weights-file.ts) held in memory into a
+   * fresh wasm instance. The tensor data is copied once, from `bytes` straight into linear memory.
    */
-  static async fromWeightsFile(
-    bytes: Uint8Array,
-    options: { kernels: KernelSource; verify?: boolean },
-  ): Promise<InstructorModel> {
+  static async fromWeightsFile(bytes: Uint8Array, options: LoadOptions): Promise<InstructorModel> {
     if (!(bytes instanceof Uint8Array)) fail('BAD_INPUT', `weights: expected a Uint8Array, got ${typeof bytes}`);
-    const { header, dataStart } = parseWeightsHeader(bytes);
+    return InstructorModel.fromWeightsReader({
+      size: bytes.length,
+      read: async (offset, length) => bytes.subarray(offset, offset + length),
+      readInto: async (offset, dest) => dest.set(bytes.subarray(offset, offset + dest.length)),
+    }, options);
+  }
+
+  /**
+   * Loads a weights file through a reader (a file handle, a fetch with ranges, ...): the header
+   * first, then the data section read straight into wasm memory, so it is never held twice.
+   */
+  static async fromWeightsReader(reader: WeightsReader, options: LoadOptions): Promise<InstructorModel> {
+    const preamble = await reader.read(0, Math.min(PREAMBLE_BYTES, reader.size));
+    const { headerLength } = parseWeightsPreamble(preamble);
+    const headerEnd = PREAMBLE_BYTES + headerLength;
+    if (reader.size < headerEnd) fail('BAD_FILE', `weights file is truncated: ${reader.size} bytes, its header ends at ${headerEnd}`);
+    const { header, dataStart } = parseWeightsHeader(await reader.read(0, headerEnd));
     const end = dataStart + header.data_bytes;
-    if (bytes.length < end) {
-      fail('BAD_FILE', `weights file is truncated: ${bytes.length} bytes, expected at least ${end}`);
+    if (reader.size !== end) {
+      fail('BAD_FILE', reader.size < end
+        ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
+        : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
     }
     const kernels = isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels);
     const arena = new Arena(kernels);
     const base = arena.alloc(header.data_bytes);
-    arena.u8(base, header.data_bytes).set(bytes.subarray(dataStart, end));
+    await reader.readInto(dataStart, arena.u8(base, header.data_bytes));
     if (options.verify ?? true) {
       const data = arena.u8(base, header.data_bytes);
       for (const entry of header.tensors) verifyTensor(data, entry);

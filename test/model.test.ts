@@ -4,7 +4,11 @@ import * as assert from 'uvu/assert';
 import { SYNTH_CONFIGS, toHfConfig, t5TensorShapes } from '../src/config.js';
 import { InstructorError } from '../src/errors.js';
 import { InstructorModel } from '../src/model.js';
-import { loadKernelsFromDisk } from '../src/node.js';
+import { loadKernelsFromDisk, loadModelFile } from '../src/node.js';
+import { writeWeightsFile } from '../src/weights-file-node.js';
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { synthModel } from '../src/synth.js';
 import { relativePositionBucket } from '../src/t5.js';
 import { instantiateKernels } from '../src/wasm.js';
@@ -125,6 +129,27 @@ test('weights files the model cannot use are typed errors', async () => {
   await expectRejection(load(tinyFile((t) => t, { ...toHfConfig(SYNTH_CONFIGS.tiny), feed_forward_proj: 'swish' })), 'BAD_CONFIG', /swish/);
   // Shapes in t5TensorShapes are what the model checks against: the list is complete.
   assert.is(t5TensorShapes(SYNTH_CONFIGS.tiny).length, 1 + 2 * 8 + 1 + 1);
+});
+
+test('a weights file on disk loads straight into wasm memory and embeds as the in-memory one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iw-model-'));
+  try {
+    const c = SYNTH_CONFIGS['tiny-gated'];
+    const opts = { config: toHfConfig(c), model: { dense_out: c.denseOut }, dtype: 'int8' as const };
+    const path = join(dir, 'tiny-gated.int8.iwt');
+    await writeWeightsFile(path, opts, synthModel(c, c.denseOut));
+    const fromDisk = await loadModelFile(path);
+    const fromBytes = await InstructorModel.fromWeightsFile(encodeWeightsFile(opts, synthModel(c, c.denseOut)), { kernels: await loadKernelsFromDisk() });
+    assert.is(fromDisk.info.dtype, 'int8');
+    const seqs = mixedSequences();
+    const a = fromDisk.embedIds(seqs).embeddings, b = fromBytes.embedIds(seqs).embeddings;
+    for (let i = 0; i < seqs.length; i++) assert.equal(Array.from(a[i]), Array.from(b[i]), `sequence ${i}`);
+    truncateSync(path, 5000);
+    await expectRejection(loadModelFile(path), 'BAD_FILE', /truncated/);
+    await expectRejection(loadModelFile(join(dir, 'absent.iwt')), 'BAD_INPUT', /cannot open.*ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the loader rejects bytes that are not the kernels', async () => {
