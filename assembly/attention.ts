@@ -74,7 +74,7 @@ export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, H: i
   const kt = scratch;
   const srow = scratch + <usize>Dk * T4b;
   const nb = 2 * T - 1;
-  const D16 = Dk & ~15;
+  const D32 = Dk & ~31;
   const ldb = <usize>ld << 2;
   for (let h = 0; h < H; h++) {
     const hoff = (<usize>h * <usize>Dk) << 2;
@@ -141,11 +141,13 @@ export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, H: i
         sv = f32x4.add(sv, e);
       }
       const inv = f32x4.splat(<f32>1.0 / ((f32x4.extract_lane(sv, 0) + f32x4.extract_lane(sv, 1)) + (f32x4.extract_lane(sv, 2) + f32x4.extract_lane(sv, 3))));
-      // out_i = (sum_j e_j v_j) / sum_j e_j, 16 columns of v per pass over the keys
+      // out_i = (sum_j e_j v_j) / sum_j e_j, 32 columns of v per pass over the keys: v rows are
+      // ld floats apart (a page each at ld = 1024), so fewer passes mean fewer TLB and L1 misses
       const oi = out + <usize>i * ldb + hoff;
       let d = 0;
-      for (; d < D16; d += 16) {
+      for (; d < D32; d += 32) {
         let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+        let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0);
         let vp = v + hoff + (<usize>d << 2);
         for (let jj = 0; jj < T; jj++) {
           const e = f32x4.splat(load<f32>(srow + (<usize>jj << 2)));
@@ -153,11 +155,17 @@ export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, H: i
           o1 = f32x4.add(o1, f32x4.mul(e, v128.load(vp, 16)));
           o2 = f32x4.add(o2, f32x4.mul(e, v128.load(vp, 32)));
           o3 = f32x4.add(o3, f32x4.mul(e, v128.load(vp, 48)));
+          o4 = f32x4.add(o4, f32x4.mul(e, v128.load(vp, 64)));
+          o5 = f32x4.add(o5, f32x4.mul(e, v128.load(vp, 80)));
+          o6 = f32x4.add(o6, f32x4.mul(e, v128.load(vp, 96)));
+          o7 = f32x4.add(o7, f32x4.mul(e, v128.load(vp, 112)));
           vp += ldb;
         }
         const op = oi + (<usize>d << 2);
         v128.store(op, f32x4.mul(o0, inv)); v128.store(op, f32x4.mul(o1, inv), 16);
         v128.store(op, f32x4.mul(o2, inv), 32); v128.store(op, f32x4.mul(o3, inv), 48);
+        v128.store(op, f32x4.mul(o4, inv), 64); v128.store(op, f32x4.mul(o5, inv), 80);
+        v128.store(op, f32x4.mul(o6, inv), 96); v128.store(op, f32x4.mul(o7, inv), 112);
       }
       for (; d < Dk; d += 4) {
         let o0 = f32x4.splat(0);

@@ -2,7 +2,8 @@
 
 // Exact-i32 block length in k. Each i32x4 lane of a block gets KB/8 dot steps of two products,
 // at most 2 * 32768 * 128 = 2^23 each, so KB = 1024 bounds a lane by 2^30: no i16 x i8 input can
-// overflow (2048 would reach exactly 2^31 with every xq = -32768 and Wq = -128).
+// overflow (2048 would reach exactly 2^31 with every xq = -32768 and Wq = -128). The lanes are
+// then flushed into an i64 total, exact for any K < 2^41.
 const KB: i32 = 1024;
 // Tokens per pass over W: TB rows of xq (TB * K * 2 bytes, 128 KiB at K = 1024) stay in L2 while
 // every weight row streams past them once.
@@ -65,26 +66,24 @@ export function quantize_rows_i16_scalar(x: usize, xq: usize, xs: usize, T: i32,
 // The four i32 lanes of one block, summed exactly (their total can exceed i32).
 // @ts-ignore: decorator
 @inline
-function block_sum(a: v128): f32 {
+function block_sum(a: v128): i64 {
   const s = i64x2.add(i64x2.extend_low_i32x4_s(a), i64x2.extend_high_i32x4_s(a));
-  return <f32>(i64x2.extract_lane(s, 0) + i64x2.extract_lane(s, 1));
+  return i64x2.extract_lane(s, 0) + i64x2.extract_lane(s, 1);
 }
 
 // @ts-ignore: decorator
 @inline
-function put(y: usize, acc: f32, scale: f32, accumulate: i32): void {
-  let r = acc * scale;
+function put(y: usize, acc: i64, scale: f32, accumulate: i32): void {
+  let r = <f32>acc * scale;
   if (accumulate != 0) r += load<f32>(y);
   store<f32>(y, r);
 }
 
 // gemm_q8: y[T,N] (+)= x[T,K] . W[N,K]^T with x = xq * xs (i16 per-row), W = Wq * ws (i8 per-row).
-//   acc[t,n] = sum_k xq[t,k] * Wq[n,k] in exact i32 over blocks of at most 2048 k (no overflow for
-//   any input), the block sums added in f32; y[t,n] = f32(acc) * (xs[t] * ws[n]),
-//   plus the old y[t,n] when accumulate != 0 (a fused residual add).
-//   W i8 row-major, ws f32 per row; K % 16 == 0; any T >= 1, N >= 1.
-//   Blocks here are KB = 1024 k, and each block sum is exact (i64) before its f32 rounding, so
-//   the result is bit-identical to gemm_q8_scalar.
+//   acc[t,n] = sum_k xq[t,k] * Wq[n,k], exact: i32 lanes over blocks of KB k (no input can
+//   overflow them), the block sums added in i64; y[t,n] = f32(acc) * (xs[t] * ws[n]), one rounding
+//   of acc, plus the old y[t,n] when accumulate != 0 (a fused residual add).
+//   W i8 row-major, ws f32 per row; K % 16 == 0; any T >= 1, N >= 1. Bit-identical to the twin.
 export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
   let TB = (X_BLOCK_BYTES / (K << 1)) & ~1;
   if (TB < 2) TB = 2;
@@ -111,8 +110,8 @@ function q8_tile_2x4(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   const w1 = w0 + <usize>K;
   const w2 = w1 + <usize>K;
   const w3 = w2 + <usize>K;
-  let f00: f32 = 0, f01: f32 = 0, f02: f32 = 0, f03: f32 = 0;
-  let f10: f32 = 0, f11: f32 = 0, f12: f32 = 0, f13: f32 = 0;
+  let f00: i64 = 0, f01: i64 = 0, f02: i64 = 0, f03: i64 = 0;
+  let f10: i64 = 0, f11: i64 = 0, f12: i64 = 0, f13: i64 = 0;
   for (let kb = 0; kb < K; kb += KB) {
     const ke = min(kb + KB, K);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
@@ -159,7 +158,7 @@ function q8_tile_1x4(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   const w1 = w0 + <usize>K;
   const w2 = w1 + <usize>K;
   const w3 = w2 + <usize>K;
-  let f0: f32 = 0, f1: f32 = 0, f2: f32 = 0, f3: f32 = 0;
+  let f0: i64 = 0, f1: i64 = 0, f2: i64 = 0, f3: i64 = 0;
   for (let kb = 0; kb < K; kb += KB) {
     const ke = min(kb + KB, K);
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -185,7 +184,7 @@ function q8_tile_1x4(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
 function q8_tile_1x1(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const w0 = W + <usize>n * <usize>K;
-  let f: f32 = 0;
+  let f: i64 = 0;
   for (let kb = 0; kb < K; kb += KB) {
     const ke = min(kb + KB, K);
     let a = i32x4.splat(0);
@@ -202,17 +201,9 @@ export function gemm_q8_scalar(xq: usize, xs: usize, W: usize, ws: usize, y: usi
     const xr = xq + ((<usize>t * <usize>K) << 1);
     for (let n = 0; n < N; n++) {
       const wr = W + <usize>n * <usize>K;
-      let acc: f32 = 0;
-      for (let kb = 0; kb < K; kb += KB) {
-        const ke = min(kb + KB, K);
-        let s: i64 = 0;
-        for (let k = kb; k < ke; k++) {
-          s += <i64>(<i32>load<i16>(xr + (<usize>k << 1)) * <i32>load<i8>(wr + <usize>k));
-        }
-        acc += <f32>s;
-      }
-      const yp = y + ((<usize>t * <usize>N + <usize>n) << 2);
-      put(yp, acc, load<f32>(xs + (<usize>t << 2)) * load<f32>(ws + (<usize>n << 2)), accumulate);
+      let acc: i64 = 0;
+      for (let k = 0; k < K; k++) acc += <i64>(<i32>load<i16>(xr + (<usize>k << 1)) * <i32>load<i8>(wr + <usize>k));
+      put(y + ((<usize>t * <usize>N + <usize>n) << 2), acc, load<f32>(xs + (<usize>t << 2)) * load<f32>(ws + (<usize>n << 2)), accumulate);
     }
   }
 }

@@ -1,0 +1,498 @@
+// Kernel tests: each SIMD kernel against its scalar twin, and both twins against an independent
+// float64 computation here (so that a bug shared by the twins is caught). Buffers get a guard of
+// sentinel floats after them, so that a tail loop that writes past n fails.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadKernelsFromDisk } from '../src/node.js';
+import { Arena } from '../src/arena.js';
+import { attentionScratchFloats } from '../src/wasm.js';
+
+const wasm = await loadKernelsFromDisk();
+const arena = new Arena(wasm);
+
+const U = 2 ** -24; // f32 unit roundoff
+// gemm_q8: acc is exact (i64 block sums); f32(acc), xs*ws, their product and the residual add
+// are one rounding of at most U each, relative to sum |xq Wq| xs ws (+ |old y|).
+const GEMM_Q8_ROUNDINGS = 4;
+// gemm_f32: sequential or 4-lane summation of K products errs by at most (K + 2) U sum |x w|
+// (the standard bound); the factor is per-case K, so only the ulps count is named here.
+const GEMM_F32_EXTRA_ROUNDINGS = 4;
+// rmsnorm: the f32 sum of D squares errs by <= D U relative (all terms positive), halved by the
+// square root, plus ~6 roundings for mean, eps, sqrt, division and the two products.
+const RMS_EXTRA_ROUNDINGS = 8;
+// softmax / attention: the vector exp's relative error (Cephes polynomial, ~1e-7) plus the f32
+// rounding of the C- or T-term sum of exponentials' few ulps.
+const EXP_REL_TOL = 1e-6;
+// softmax: exp flushes results below e^-87.3 (~1.2e-38) to 0.
+const SOFTMAX_ABS_TOL = 1e-37;
+// gelu: exp's ~1e-7 and the f32 rounding of u (|2u| < 8 while |gelu(x)| > 1e-3), a few ulps.
+const GELU_REL_TOL = 1e-6;
+// gelu: for x < -4 (|gelu| < 1e-5) rounding of the large |2u| costs ~|2u| ulps of a tiny value,
+// and for x << 0 the f64 formula gives -0 where the f32 kernel gives ~x * 1e-38.
+const GELU_ABS_TOL = 1e-8;
+const GUARD = 8; // sentinel floats after each buffer
+const SENTINEL = -12345.678;
+
+// --- helpers ---------------------------------------------------------------------------------
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randn(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+/** n normal values with a few 100x outliers (T5's outlier channels). */
+function data(n: number, seed: number, outliers = true): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = randn(r);
+  if (outliers) for (let i = 0; i < Math.max(1, n >> 4); i++) a[Math.floor(r() * n)] *= 100;
+  return a;
+}
+
+/** Allocate bytes for n elements of `size` bytes plus a guard of sentinel floats. */
+function allocGuarded(n: number, size: number): number {
+  const p = arena.alloc(guardAt(n, size) + GUARD * 4);
+  arena.u8(p + n * size, guardAt(n, size) - n * size).fill(0);
+  arena.f32(p + guardAt(n, size), GUARD).fill(SENTINEL);
+  return p;
+}
+
+/** The guard starts at the first 4-byte boundary past the data (i8 / i16 buffers). */
+function guardAt(n: number, size: number): number {
+  return Math.ceil((n * size) / 4) * 4;
+}
+
+function guardIntact(p: number, n: number, size: number): boolean {
+  // an i8 / i16 tail write also shows in the padding bytes before the guard
+  const pad = arena.u8(p + n * size, guardAt(n, size) - n * size);
+  return pad.every((b) => b === 0) && arena.f32(p + guardAt(n, size), GUARD).every((x) => x === Math.fround(SENTINEL));
+}
+
+function putF32(a: ArrayLike<number>): number {
+  const p = allocGuarded(a.length, 4);
+  arena.f32(p, a.length).set(a);
+  return p;
+}
+
+function putI16(a: ArrayLike<number>): number {
+  const p = allocGuarded(a.length, 2);
+  arena.i16(p, a.length).set(a);
+  return p;
+}
+
+function putI8(a: ArrayLike<number>): number {
+  const p = allocGuarded(a.length, 1);
+  arena.i8(p, a.length).set(a);
+  return p;
+}
+
+function getF32(p: number, n: number): Float32Array {
+  return arena.f32(p, n).slice();
+}
+
+/** Run f with a fresh arena region, released afterwards. */
+function scoped<R>(f: () => R): R {
+  const m = arena.mark();
+  try { return f(); } finally { arena.reset(m); }
+}
+
+function assertSame(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    if (!Object.is(got[i], want[i])) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]} (must be identical)`);
+  }
+}
+
+function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= tol(i))) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]}, |err| ${err} > tol ${tol(i)}`);
+  }
+}
+
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+// --- quantize_rows_i16 -----------------------------------------------------------------------
+
+test('quantize_rows_i16: SIMD == scalar == float reference, incl. all-zero rows and outliers', () => {
+  for (const T of [1, 3, 5, 7]) {
+    for (const K of [1, 3, 5, 13, 16, 48, 4112]) {
+      scoped(() => {
+        const x = data(T * K, T * 1000 + K);
+        if (T > 1) x.fill(0, K, 2 * K); // row 1 all zero
+        const px = putF32(x);
+        const out: { q: Int16Array; s: Float32Array }[] = [];
+        for (const f of [wasm.quantize_rows_i16, wasm.quantize_rows_i16_scalar]) {
+          const pq = allocGuarded(T * K, 2);
+          const ps = allocGuarded(T, 4);
+          f(px, pq, ps, T, K);
+          assert.ok(guardIntact(pq, T * K, 2) && guardIntact(ps, T, 4), `quantize T=${T} K=${K}: wrote past the end`);
+          out.push({ q: arena.i16(pq, T * K).slice(), s: getF32(ps, T) });
+        }
+        const tag = `quantize T=${T} K=${K}`;
+        assertSame(`${tag} xq simd vs scalar`, out[0].q, out[1].q);
+        assertSame(`${tag} xs simd vs scalar`, out[0].s, out[1].s);
+        const wantQ = new Int16Array(T * K);
+        const wantS = new Float32Array(T);
+        for (let t = 0; t < T; t++) {
+          let m = 0;
+          for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(x[t * K + k]));
+          if (m === 0) continue;
+          const inv = Math.fround(32767 / m);
+          wantS[t] = Math.fround(m / 32767);
+          for (let k = 0; k < K; k++) wantQ[t * K + k] = roundHalfEven(Math.fround(x[t * K + k] * inv));
+        }
+        assertSame(`${tag} xq vs reference`, out[1].q, wantQ);
+        assertSame(`${tag} xs vs reference`, out[1].s, wantS);
+        if (T > 1) assert.is(out[0].s[1], 0, `${tag}: all-zero row must have scale 0`);
+      });
+    }
+  }
+});
+
+// --- gemm_q8 ---------------------------------------------------------------------------------
+
+function runGemmQ8(f: typeof wasm.gemm_q8, xq: Int16Array, xs: Float32Array, W: Int8Array, ws: Float32Array,
+  y0: Float32Array, T: number, K: number, N: number, accumulate: number): Float32Array {
+  return scoped(() => {
+    const pxq = putI16(xq), pxs = putF32(xs), pW = putI8(W), pws = putF32(ws), py = putF32(y0);
+    f(pxq, pxs, pW, pws, py, T, K, N, accumulate);
+    assert.ok(guardIntact(py, T * N, 4), `gemm_q8 T=${T} K=${K} N=${N}: wrote past y`);
+    return getF32(py, T * N);
+  });
+}
+
+test('gemm_q8: SIMD == scalar, both within f32 rounding of the exact float64 result', () => {
+  for (const T of [1, 3, 5, 7]) {
+    for (const N of [1, 3, 5, 13]) {
+      for (const K of [16, 48, 4112]) {
+        const r = rng(T * 7919 + N * 104729 + K);
+        // the full i16 / i8 ranges, incl. -32768 and -128
+        const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
+        const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+        const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
+        const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
+        const y0 = data(T * N, K + N, false);
+        for (const accumulate of [0, 1]) {
+          const tag = `gemm_q8 T=${T} K=${K} N=${N} acc=${accumulate}`;
+          const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, accumulate);
+          const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, accumulate);
+          assertSame(`${tag} simd vs scalar`, a, b);
+          const want = new Float64Array(T * N);
+          const mag = new Float64Array(T * N);
+          for (let t = 0; t < T; t++) {
+            for (let n = 0; n < N; n++) {
+              let s = 0, sa = 0;
+              for (let k = 0; k < K; k++) {
+                const p = xq[t * K + k] * W[n * K + k];
+                s += p; sa += Math.abs(p);
+              }
+              want[t * N + n] = s * xs[t] * ws[n] + (accumulate ? y0[t * N + n] : 0);
+              mag[t * N + n] = sa * xs[t] * ws[n] + (accumulate ? Math.abs(y0[t * N + n]) : 0);
+            }
+          }
+          assertClose(`${tag} vs float64`, b, want, (i) => GEMM_Q8_ROUNDINGS * U * mag[i]);
+        }
+      }
+    }
+  }
+});
+
+test('gemm_q8: quantized outlier activations, SIMD == scalar and close to the float64 x.W', () => {
+  scoped(() => {
+    const T = 5, K = 4112, N = 13;
+    const x = data(T * K, 1);
+    const r = rng(2);
+    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 255) - 127);
+    const ws = Float32Array.from({ length: N }, () => 0.01 + r() * 1e-2);
+    const px = putF32(x), pxq = allocGuarded(T * K, 2), pxs = allocGuarded(T, 4);
+    wasm.quantize_rows_i16(px, pxq, pxs, T, K);
+    const xq = arena.i16(pxq, T * K).slice(), xs = getF32(pxs, T);
+    const y0 = new Float32Array(T * N);
+    const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, 0);
+    const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, 0);
+    assertSame('gemm_q8 quantized simd vs scalar', a, b);
+    // against the unquantized activations: each xq is off by at most half a step xs/2
+    const want = new Float64Array(T * N), tol = new Float64Array(T * N);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0, sa = 0;
+        for (let k = 0; k < K; k++) { s += x[t * K + k] * W[n * K + k]; sa += Math.abs(W[n * K + k]); }
+        want[t * N + n] = s * ws[n];
+        tol[t * N + n] = (0.5 * xs[t] * sa + 1e-5 * Math.abs(s)) * ws[n]; // half a quantization step per term
+      }
+    }
+    assertClose('gemm_q8 quantized vs float64 x.W', a, want, (i) => tol[i]);
+  });
+});
+
+test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
+  const T = 3, K = 8192, N = 5; // T, N cover the 2x4, 1x4 and 1x1 tiles
+  for (const [xv, wv] of [[32767, 127], [-32768, -128], [-32768, 127]]) {
+    const xq = new Int16Array(T * K).fill(xv);
+    const W = new Int8Array(N * K).fill(wv);
+    const ones = new Float32Array(Math.max(T, N)).fill(1);
+    const want = K * xv * wv; // 2^13 * (<= 2^22): exact in f32
+    assert.is(Math.fround(want), want);
+    for (const f of [wasm.gemm_q8, wasm.gemm_q8_scalar]) {
+      const y = runGemmQ8(f, xq, ones.subarray(0, T), W, ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0);
+      for (let i = 0; i < T * N; i++) assert.is(y[i], want, `xq=${xv} W=${wv} y[${i}]`);
+    }
+  }
+});
+
+// --- gemm_f32 --------------------------------------------------------------------------------
+
+function runGemmF32(f: typeof wasm.gemm_f32, x: Float32Array, W: Float32Array, y0: Float32Array,
+  T: number, K: number, N: number, accumulate: number): Float32Array {
+  return scoped(() => {
+    const px = putF32(x), pW = putF32(W), py = putF32(y0);
+    f(px, pW, py, T, K, N, accumulate);
+    assert.ok(guardIntact(py, T * N, 4), `gemm_f32 T=${T} K=${K} N=${N}: wrote past y`);
+    return getF32(py, T * N);
+  });
+}
+
+test('gemm_f32: SIMD and scalar within the f32 summation bound of float64', () => {
+  for (const T of [1, 3, 5, 7]) {
+    for (const N of [1, 3, 5, 13]) {
+      for (const K of [4, 12, 48, 260]) {
+        const x = data(T * K, T + 31 * K), W = data(N * K, N + 17 * K), y0 = data(T * N, 5, false);
+        for (const accumulate of [0, 1]) {
+          const tag = `gemm_f32 T=${T} K=${K} N=${N} acc=${accumulate}`;
+          const want = new Float64Array(T * N), mag = new Float64Array(T * N);
+          for (let t = 0; t < T; t++) {
+            for (let n = 0; n < N; n++) {
+              let s = 0, sa = 0;
+              for (let k = 0; k < K; k++) { const p = x[t * K + k] * W[n * K + k]; s += p; sa += Math.abs(p); }
+              want[t * N + n] = s + (accumulate ? y0[t * N + n] : 0);
+              mag[t * N + n] = sa + (accumulate ? Math.abs(y0[t * N + n]) : 0);
+            }
+          }
+          const tol = (i: number) => (K + GEMM_F32_EXTRA_ROUNDINGS) * U * mag[i];
+          const a = runGemmF32(wasm.gemm_f32, x, W, y0, T, K, N, accumulate);
+          const b = runGemmF32(wasm.gemm_f32_scalar, x, W, y0, T, K, N, accumulate);
+          assertClose(`${tag} simd vs float64`, a, want, tol);
+          assertClose(`${tag} scalar vs float64`, b, want, tol);
+          assertClose(`${tag} simd vs scalar`, a, b, (i) => 2 * tol(i));
+        }
+      }
+    }
+  }
+});
+
+// --- softmax_rows ----------------------------------------------------------------------------
+
+test('softmax_rows: SIMD and scalar vs float64, incl. -1e4 and -Infinity scores', () => {
+  for (const C of [1, 3, 5, 13, 64, 67]) {
+    scoped(() => {
+      const R = 3;
+      const x = data(R * C, C);
+      for (let i = 0; i < x.length; i++) x[i] *= 0.3; // outliers 30x: exp spans ~e^-90..1
+      if (C > 2) { x[C] = -1e4; x[C + 1] = -Infinity; x[2 * C + 2] = 1e4; }
+      const want = new Float64Array(R * C);
+      const rowMax = new Float64Array(R);
+      for (let r = 0; r < R; r++) {
+        let m = -Infinity;
+        for (let c = 0; c < C; c++) m = Math.max(m, x[r * C + c]);
+        rowMax[r] = m;
+        let s = 0;
+        for (let c = 0; c < C; c++) s += Math.exp(x[r * C + c] - m);
+        for (let c = 0; c < C; c++) want[r * C + c] = Math.exp(x[r * C + c] - m) / s;
+      }
+      const outs: Float32Array[] = [];
+      for (const f of [wasm.softmax_rows, wasm.softmax_rows_scalar]) {
+        const p = putF32(x);
+        f(p, R, C);
+        assert.ok(guardIntact(p, R * C, 4), `softmax C=${C}: wrote past the end`);
+        outs.push(getF32(p, R * C));
+      }
+      // f32(x - max) is off by U |x - max|, which exp turns into a relative error of that size
+      const tol = (i: number) => want[i] === 0 ? SOFTMAX_ABS_TOL
+        : (EXP_REL_TOL + U * Math.abs(x[i] - rowMax[Math.floor(i / C)])) * want[i] + SOFTMAX_ABS_TOL;
+      assertClose(`softmax C=${C} simd vs float64`, outs[0], want, tol);
+      assertClose(`softmax C=${C} scalar vs float64`, outs[1], want, tol);
+      if (C > 2) assert.is(outs[0][C + 1], 0, 'exp(-Infinity) must be exactly 0');
+    });
+  }
+});
+
+// --- attention -------------------------------------------------------------------------------
+
+function attentionRef(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array,
+  T: number, H: number, Dk: number, ld: number): Float64Array {
+  const out = new Float64Array(T * ld);
+  const nb = 2 * T - 1;
+  for (let h = 0; h < H; h++) {
+    for (let i = 0; i < T; i++) {
+      const s = new Float64Array(T);
+      for (let j = 0; j < T; j++) {
+        let d = 0;
+        for (let e = 0; e < Dk; e++) d += q[i * ld + h * Dk + e] * k[j * ld + h * Dk + e];
+        s[j] = d + bias[h * nb + (j - i + T - 1)];
+      }
+      const m = Math.max(...s);
+      let z = 0;
+      for (let j = 0; j < T; j++) { s[j] = Math.exp(s[j] - m); z += s[j]; }
+      for (let e = 0; e < Dk; e++) {
+        let a = 0;
+        for (let j = 0; j < T; j++) a += s[j] * v[j * ld + h * Dk + e];
+        out[i * ld + h * Dk + e] = a / z;
+      }
+    }
+  }
+  return out;
+}
+
+test('attention: SIMD and scalar vs float64 (relative-position bias, no 1/sqrt(Dk), strided rows)', () => {
+  for (const T of [1, 3, 5, 7, 17]) {
+    for (const [H, Dk] of [[1, 4], [3, 8], [2, 20], [1, 36], [2, 64]]) {
+      scoped(() => {
+        const ld = H * Dk + 4; // a stride wider than the heads: the extra columns must stay untouched
+        const seed = T * 100 + H * 10 + Dk;
+        const q = data(T * ld, seed, false), k = data(T * ld, seed + 1, false), v = data(T * ld, seed + 2, false);
+        for (let i = 0; i < q.length; i++) { q[i] *= 0.5; k[i] *= 0.5; }
+        const bias = data(H * (2 * T - 1), seed + 3, false).map((b) => 3 * b);
+        const want = attentionRef(q, k, v, bias, T, H, Dk, ld);
+        // A score's f32 error is <= (Dk + 2) U (sum_d |q k| + |bias|); the weights' relative error
+        // is at most twice that (numerator and normalizer) plus U |s - max| <= 2 U max |s| and exp's;
+        // the output is a convex combination of v, so that times max |v|, plus the T-term sum.
+        let vmax = 0, smax = 0;
+        for (const x of v) vmax = Math.max(vmax, Math.abs(x));
+        for (let h = 0; h < H; h++) {
+          for (let i = 0; i < T; i++) {
+            for (let j = 0; j < T; j++) {
+              let a = 0;
+              for (let e = 0; e < Dk; e++) a += Math.abs(q[i * ld + h * Dk + e] * k[j * ld + h * Dk + e]);
+              smax = Math.max(smax, a + Math.abs(bias[h * (2 * T - 1) + j - i + T - 1]));
+            }
+          }
+        }
+        const attnTol = vmax * (2 * (Dk + 2) * U * smax + 4 * U * smax + EXP_REL_TOL + (T + 2) * U);
+        const outs: Float32Array[] = [];
+        for (const f of [wasm.attention, wasm.attention_scalar]) {
+          const pq = putF32(q), pk = putF32(k), pv = putF32(v), pb = putF32(bias);
+          const po = putF32(new Float32Array(T * ld).fill(SENTINEL));
+          const sf = attentionScratchFloats(T, Dk);
+          const ps = allocGuarded(sf, 4);
+          f(pq, pk, pv, po, T, H, Dk, ld, pb, ps);
+          assert.ok(guardIntact(ps, sf, 4), `attention T=${T} H=${H} Dk=${Dk}: wrote past scratch`);
+          assert.ok(guardIntact(po, T * ld, 4), `attention T=${T}: wrote past out`);
+          assertSame('attention inputs unchanged', getF32(pq, T * ld), q);
+          outs.push(getF32(po, T * ld));
+        }
+        const tag = `attention T=${T} H=${H} Dk=${Dk}`;
+        for (const [name, o] of [['simd', outs[0]], ['scalar', outs[1]]] as const) {
+          for (let i = 0; i < T; i++) {
+            for (let c = H * Dk; c < ld; c++) assert.is(o[i * ld + c], Math.fround(SENTINEL), `${tag} ${name}: column ${c} outside the heads was written`);
+          }
+          const mask = (i: number) => (i % ld) < H * Dk;
+          assertClose(`${tag} ${name} vs float64`, o.filter((_, i) => mask(i)), want.filter((_, i) => mask(i)), () => attnTol);
+        }
+      });
+    }
+  }
+});
+
+// --- rmsnorm ---------------------------------------------------------------------------------
+
+test('rmsnorm: SIMD and scalar vs float64, odd D, outliers, in place', () => {
+  for (const T of [1, 3]) {
+    for (const D of [1, 3, 5, 13, 33, 771]) {
+      scoped(() => {
+        const x = data(T * D, D * 3 + T), w = data(D, D, false);
+        const eps = 1e-6;
+        const want = new Float64Array(T * D);
+        for (let t = 0; t < T; t++) {
+          let ss = 0;
+          for (let k = 0; k < D; k++) ss += x[t * D + k] ** 2;
+          const inv = 1 / Math.sqrt(ss / D + Math.fround(eps));
+          for (let k = 0; k < D; k++) want[t * D + k] = x[t * D + k] * inv * w[k];
+        }
+        const tol = (i: number) => (D / 2 + RMS_EXTRA_ROUNDINGS) * U * Math.abs(want[i]);
+        for (const [name, f] of [['simd', wasm.rmsnorm], ['scalar', wasm.rmsnorm_scalar]] as const) {
+          const px = putF32(x), pw = putF32(w), py = allocGuarded(T * D, 4);
+          f(px, pw, py, T, D, eps);
+          assert.ok(guardIntact(py, T * D, 4), `rmsnorm D=${D}: wrote past y`);
+          const y = getF32(py, T * D);
+          assertClose(`rmsnorm ${name} T=${T} D=${D} vs float64`, y, want, tol);
+          f(px, pw, px, T, D, eps); // y == x
+          assertSame(`rmsnorm ${name} T=${T} D=${D} in place`, getF32(px, T * D), y);
+        }
+      });
+    }
+  }
+});
+
+// --- elementwise -----------------------------------------------------------------------------
+
+const SIZES = [1, 3, 5, 13, 67];
+
+test('add_inplace, relu_inplace: SIMD == scalar == float reference', () => {
+  for (const n of SIZES) {
+    scoped(() => {
+      const x = data(n, n), y = data(n, n + 1);
+      if (n > 2) { x[1] = -0; x[2] = 0; }
+      const wantAdd = y.map((a, i) => Math.fround(a + x[i]));
+      const wantRelu = x.map((a) => (a < 0 ? 0 : a));
+      for (const [name, add, relu] of [['simd', wasm.add_inplace, wasm.relu_inplace], ['scalar', wasm.add_inplace_scalar, wasm.relu_inplace_scalar]] as const) {
+        const py = putF32(y), px = putF32(x);
+        add(py, px, n);
+        assert.ok(guardIntact(py, n, 4), `add n=${n}: wrote past the end`);
+        assertSame(`add_inplace ${name} n=${n}`, getF32(py, n), wantAdd);
+        relu(px, n);
+        assert.ok(guardIntact(px, n, 4), `relu n=${n}: wrote past the end`);
+        assertSame(`relu_inplace ${name} n=${n}`, getF32(px, n), wantRelu);
+      }
+    });
+  }
+});
+
+function geluRef(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+
+test('gelu_tanh_inplace, gelu_tanh_mul: SIMD and scalar vs float64 tanh formula, finite up to |x| = 1e4', () => {
+  const special = [0, -0, 1e-3, -1e-3, 0.5, -0.5, 3, -3, 5.5, -5.5, 10, -10, 40, -40, 100, -100, 1e4, -1e4];
+  for (const n of [...SIZES, special.length]) {
+    scoped(() => {
+      const x = n === special.length ? Float32Array.from(special) : data(n, n * 13);
+      const u = data(n, n * 13 + 1, false);
+      const want = Array.from(x, geluRef);
+      const tol = (i: number) => GELU_REL_TOL * Math.abs(want[i]) + GELU_ABS_TOL;
+      for (const [name, gi, gm] of [['simd', wasm.gelu_tanh_inplace, wasm.gelu_tanh_mul], ['scalar', wasm.gelu_tanh_inplace_scalar, wasm.gelu_tanh_mul_scalar]] as const) {
+        const px = putF32(x);
+        gi(px, n);
+        assert.ok(guardIntact(px, n, 4), `gelu n=${n}: wrote past the end`);
+        const g = getF32(px, n);
+        assert.ok(g.every(Number.isFinite), `gelu ${name}: non-finite result`);
+        assertClose(`gelu ${name} n=${n} vs float64`, g, want, tol);
+        const pg = putF32(x), pu = putF32(u);
+        gm(pg, pu, n);
+        assert.ok(guardIntact(pg, n, 4), `gelu_mul n=${n}: wrote past the end`);
+        const gmv = getF32(pg, n);
+        assert.ok(gmv.every(Number.isFinite), `gelu_mul ${name}: non-finite result`);
+        assertClose(`gelu_mul ${name} n=${n} vs float64`, gmv, want.map((a, i) => a * u[i]), (i) => tol(i) * Math.abs(u[i]) + U * Math.abs(want[i] * u[i]));
+      }
+    });
+  }
+});
+
+test.run();
