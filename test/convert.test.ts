@@ -1,0 +1,140 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DENSE_WEIGHT, SYNTH_CONFIGS, toHfConfig } from '../src/config.js';
+import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
+import { dirFiles } from '../src/checkpoint/files-node.js';
+import { convertCheckpointToBytes } from '../src/convert.js';
+import { convertCheckpoint } from '../src/convert-node.js';
+import { InstructorModel } from '../src/model.js';
+import { loadKernelsFromDisk } from '../src/node.js';
+import { synthModel } from '../src/synth.js';
+import { encodeWeightsFile, readWeightsFile } from '../src/weights-file.js';
+import { cosine, readGz, type GoldenModelFile } from './support/golden.js';
+
+const GOLDEN = '/work/shared/golden';
+const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
+const tiny = SYNTH_CONFIGS.tiny;
+
+/** float32 reproduces the float64 reference to 1 - 1e-12; this leaves room for summation order. */
+const FP32_MIN_COSINE = 0.99999;
+/** D = 32: one int8 scale per 32-value row is coarse (not an acceptance target, a sanity bound). */
+const TINY_INT8_MIN_COSINE = 0.995;
+
+const work = mkdtempSync(join(tmpdir(), 'convert-test-'));
+let golden: GoldenModelFile;
+let kernels: Awaited<ReturnType<typeof loadKernelsFromDisk>>;
+
+test.before(async () => {
+  golden = readGz<GoldenModelFile>('golden-model.json.gz');
+  kernels = await loadKernelsFromDisk();
+});
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+async function rejects(p: Promise<unknown>, code: InstructorErrorCode, re: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof InstructorError, `expected an InstructorError ${code}, got ${String(err)}`);
+  assert.is((err as InstructorError).code, code, (err as InstructorError).message);
+  assert.match((err as InstructorError).message, re);
+}
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  assert.is(a.length, b.length, `${what}: length`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
+}
+
+async function goldenMinCosine(bytes: Uint8Array): Promise<number> {
+  const model = await InstructorModel.fromWeightsFile(bytes, { kernels });
+  try {
+    assert.is(model.info.dim, 24);
+    let min = Infinity;
+    const ref = golden.configs.tiny.float64;
+    for (let j = 0; j < golden.sequences.length; j++) {
+      const s = golden.sequences[j];
+      const { embeddings } = model.embedIds([{ ids: s.ids, nInstr: s.n_instr }]);
+      min = Math.min(min, cosine(embeddings[0], ref[j].embedding));
+    }
+    return min;
+  } finally {
+    model.dispose();
+  }
+}
+
+for (const f of FOLDERS) {
+  for (const dtype of ['fp32', 'int8'] as const) {
+    test(`convertCheckpoint ${f} -> ${dtype}: tensors, metadata, golden embeddings`, async () => {
+      const out = join(work, `${f}-${dtype}.instr`);
+      const progress: Array<[number, number, string]> = [];
+      const res = await convertCheckpoint(join(GOLDEN, f), out, { dtype, onProgress: (d, t, n) => progress.push([d, t, n]) });
+      assert.is(res.tensors, 20);
+      assert.ok(!existsSync(out + '.tmp'), 'no temporary file left');
+      const synth = [...synthModel(tiny, tiny.denseOut)];
+      assert.equal(progress.map((p) => p[0]), synth.map((_, i) => i + 1));
+      assert.ok(progress.every((p) => p[1] === synth.length));
+      assert.equal(progress.map((p) => p[2]), synth.map((t) => t.name));
+
+      const bytes = new Uint8Array(readFileSync(out));
+      const file = readWeightsFile(bytes);
+      assert.equal(file.header.config, toHfConfig(tiny));
+      const model = file.header.model as Record<string, any>;
+      assert.is(model.dense_out, 24);
+      assert.is(model.max_seq_length, 512);
+      assert.is(model.normalize, true);
+      assert.is(model.tokenizer?.model?.type, 'Unigram');
+      assert.is(typeof model.tokenizer_config, 'object');
+      assert.equal(model.source, { kind: 'folder', name: join(GOLDEN, f) });
+
+      // Tensor bytes equal the synth model written directly (same quantization for int8).
+      const direct = readWeightsFile(encodeWeightsFile({ config: toHfConfig(tiny), model: {}, dtype }, synthModel(tiny, tiny.denseOut)));
+      assert.equal(file.header.tensors, direct.header.tensors);
+      if (dtype === 'fp32') {
+        for (const t of synth) sameBits(file.tensor(t.name).data as Float32Array, t.data, t.name);
+      } else {
+        assert.is(file.header.tensors.find((t) => t.name === DENSE_WEIGHT)?.dtype, 'q8');
+      }
+
+      // The runtime-neutral in-memory converter gives the same bytes.
+      const mem = await convertCheckpointToBytes(dirFiles(join(GOLDEN, f)), { dtype });
+      assert.ok(mem.length === bytes.length && mem.every((b, i) => b === bytes[i]), 'convertCheckpointToBytes == convertCheckpoint file');
+
+      const min = await goldenMinCosine(bytes);
+      assert.ok(min >= (dtype === 'fp32' ? FP32_MIN_COSINE : TINY_INT8_MIN_COSINE), `${f} ${dtype}: min cosine ${min}`);
+    });
+  }
+}
+
+test('an interrupted convert leaves no half file and keeps the previous output', async () => {
+  const out = join(work, 'interrupted.instr');
+  writeFileSync(out, 'previous');
+  let err: unknown;
+  try {
+    await convertCheckpoint(join(GOLDEN, 'tiny-st-safetensors'), out, {
+      dtype: 'int8',
+      onProgress: (done) => { if (done === 5) throw new Error('stop here'); },
+    });
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as Error)?.message, 'stop here');
+  assert.is(readFileSync(out, 'utf8'), 'previous');
+  assert.ok(!existsSync(out + '.tmp'));
+  assert.equal(readdirSync(work).filter((n) => n.includes('interrupted')), ['interrupted.instr']);
+});
+
+test('convert: bad options and bad folders', async () => {
+  const out = join(work, 'bad.instr');
+  await rejects(convertCheckpoint(join(GOLDEN, 'tiny-st-bin'), out, { dtype: 'fp16' as 'fp32' }), 'BAD_INPUT', /dtype "fp16"/);
+  await rejects(convertCheckpoint(join(work, 'nothing-here'), out, { dtype: 'int8' }), 'BAD_CONFIG', /neither modules\.json nor config\.json/);
+  await rejects(convertCheckpointToBytes(dirFiles(join(work, 'nothing-here')), { dtype: 'int8' }), 'BAD_CONFIG', /not an? |neither/);
+  assert.ok(!existsSync(out) && !existsSync(out + '.tmp'));
+});
+
+test.run();
