@@ -1,7 +1,8 @@
 // Node / Deno / Bun: checkpoint folder on disk -> weights file on disk, streaming. Memory stays
 // at about one tensor (the largest float32 tensor plus its encoding), whatever the model size.
 
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { dirFiles } from './checkpoint/files-node.js';
 import { openCheckpointFolder } from './checkpoint/folder.js';
 import { checkConvertOptions, weightsFileOptionsOf, withProgress, type ConvertOptions } from './convert.js';
@@ -23,6 +24,7 @@ export async function convertCheckpoint(
   const folder = await openCheckpointFolder(dirFiles(srcDir));
   const tmp = `${outFile}.tmp`;
   try {
+    await mkdir(dirname(outFile), { recursive: true });
     await writeWeightsFile(tmp, { ...weightsFileOptionsOf(folder, options.dtype), layout: folder.layout }, withProgress(folder, options.onProgress));
     await rename(tmp, outFile);
   } catch (e) {

@@ -84,7 +84,7 @@ export async function runGolden(golden: GoldenModelFile, config: string, dtype: 
 
 export function formatGoldenLine(r: GoldenResult): string {
   const hidden = r.maxAbsHidden === null ? '-' : r.maxAbsHidden.toExponential(3);
-  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(8)} max_abs_hidden=${hidden}`;
+  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
 }
 
 /** Acceptance thresholds of the core engine (issue 2). */
