@@ -10,24 +10,13 @@ import { mapFiles, checkRelativePath } from '../src/checkpoint/files.js';
 import { openCheckpointFolder, type CheckpointTensor } from '../src/checkpoint/folder.js';
 import { writeSafetensors } from '../src/checkpoint/safetensors-write-node.js';
 import { synthModel } from '../src/synth.js';
+import { rejects } from './support/assert.js';
+import { SHARED } from './support/golden.js';
 
-const GOLDEN = '/work/shared/golden';
+const GOLDEN = SHARED + 'golden';
 const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
 const tiny = SYNTH_CONFIGS.tiny;
 
-async function rejects(p: Promise<unknown>, code: InstructorErrorCode, re: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err !== undefined, `expected an InstructorError ${code} matching ${re}, got success`);
-  assert.ok(err instanceof InstructorError, `expected an InstructorError, got ${String(err)}`);
-  const ie = err as InstructorError;
-  assert.is(ie.code, code, `code of "${ie.message}"`);
-  assert.match(ie.message, re);
-}
 
 async function collect(dir: string): Promise<CheckpointTensor[]> {
   const folder = await openCheckpointFolder(dirFiles(dir));

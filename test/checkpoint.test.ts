@@ -11,24 +11,13 @@ import { openSafetensors, f16ToF32, bf16ToF32, decodeFloats } from '../src/check
 import { openTorchBin } from '../src/checkpoint/torch-bin.js';
 import { openZip, crc32 } from '../src/checkpoint/torch-zip.js';
 import { unpickle } from '../src/checkpoint/pickle.js';
+import { rejects } from './support/assert.js';
+import { SHARED } from './support/golden.js';
 
-const GOLDEN = '/work/shared/golden';
+const GOLDEN = SHARED + 'golden';
 
 // ---------------------------------------------------------------- helpers
 
-async function rejects(p: Promise<unknown> | (() => unknown), code: InstructorErrorCode, re: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err !== undefined, `expected an InstructorError ${code} matching ${re}, got success`);
-  assert.ok(err instanceof InstructorError, `expected an InstructorError, got ${String(err)}`);
-  const ie = err as InstructorError;
-  assert.is(ie.code, code, `code of "${ie.message}"`);
-  assert.match(ie.message, re);
-}
 
 const enc = new TextEncoder();
 const cat = (...parts: ArrayLike<number>[]): Uint8Array => {

@@ -12,9 +12,10 @@ import { InstructorModel } from '../src/model.js';
 import { loadKernelsFromDisk } from '../src/node.js';
 import { synthModel } from '../src/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../src/weights-file.js';
-import { cosine, readGz, type GoldenModelFile } from './support/golden.js';
+import { cosine, readGz, SHARED, type GoldenModelFile } from './support/golden.js';
+import { rejects, sameBits } from './support/assert.js';
 
-const GOLDEN = '/work/shared/golden';
+const GOLDEN = SHARED + 'golden';
 const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
 const tiny = SYNTH_CONFIGS.tiny;
 
@@ -33,23 +34,7 @@ test.before(async () => {
 });
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-async function rejects(p: Promise<unknown>, code: InstructorErrorCode, re: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof InstructorError, `expected an InstructorError ${code}, got ${String(err)}`);
-  assert.is((err as InstructorError).code, code, (err as InstructorError).message);
-  assert.match((err as InstructorError).message, re);
-}
 
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  assert.is(a.length, b.length, `${what}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
-}
 
 async function goldenMinCosine(bytes: Uint8Array): Promise<number> {
   const model = await InstructorModel.fromWeightsFile(bytes, { kernels });

@@ -14,8 +14,10 @@ import {
   convertedCachePath, downloadFile, downloadSnapshot, fetchHubFile, hfCacheDir, hubCachePaths, hubFileUrl, normalizeEtag,
   parseRepoId, type HubOptions, type HubProgress,
 } from '../src/hub-node.js';
+import { rejects } from './support/assert.js';
+import { SHARED } from './support/golden.js';
 
-const SRC = '/work/shared/golden/tiny-st-bin';
+const SRC = SHARED + 'golden/tiny-st-bin';
 const REPO = 'hkunlp/instructor-tiny';
 const PRIVATE = 'hkunlp/instructor-private';
 const COMMIT = '5d0b8d2f1c3e4a6b7c8d9e0f1a2b3c4d5e6f7a8b';
@@ -201,20 +203,6 @@ async function opts(extra: HubOptions = {}): Promise<HubOptions & { cacheDir: st
   return { endpoint: S.hub, cacheDir: join(home, 'hub'), env: { HF_HOME: home }, retryDelayMs: 1, timeoutMs: 5000, ...extra } as HubOptions & { cacheDir: string };
 }
 
-async function rejects(p: Promise<unknown> | (() => unknown), code: InstructorErrorCode, re: RegExp): Promise<InstructorError> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err !== undefined, `expected an InstructorError ${code} matching ${re}, got success`);
-  assert.ok(err instanceof InstructorError, `expected an InstructorError, got ${String(err)}`);
-  const ie = err as InstructorError;
-  assert.is(ie.code, code, `code of "${ie.message}"`);
-  assert.match(ie.message, re);
-  return ie;
-}
 
 const count = (pred: (e: LogEntry) => boolean) => S.state.log.filter(pred).length;
 const cdnGets = () => count((e) => e.srv === 'cdn' && e.method === 'GET');

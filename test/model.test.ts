@@ -14,32 +14,9 @@ import { relativePositionBucket } from '../src/t5.js';
 import { instantiateKernels } from '../src/wasm.js';
 import { encodeWeightsFile } from '../src/weights-file.js';
 import { buildSynthModel, cosine } from './support/golden.js';
+import { rejects, throwsCode } from './support/assert.js';
 
 const BATCH_MIN_COSINE = 0.999999; // batching only changes float32 summation order inside tiles
-
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, InstructorError);
-    assert.is((e as InstructorError).code, code, (e as Error).message);
-    assert.match((e as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected an InstructorError ${code}`);
-}
-
-async function expectRejection(p: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, InstructorError);
-    assert.is((e as InstructorError).code, code, (e as Error).message);
-    assert.match((e as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected an InstructorError ${code}`);
-}
 
 // Deterministic token ids of mixed lengths (1 to 300), each ending in </s> = 1.
 function mixedSequences(): Array<{ ids: number[]; nInstr: number }> {
@@ -88,18 +65,18 @@ test('relative position buckets match transformers (bidirectional, 32 buckets, m
 
 test('bad ids and inputs are typed errors naming the input', async () => {
   const model = await buildSynthModel('tiny', 'fp32');
-  expectError(() => model.embedIds([{ ids: [5, 32128, 1], nInstr: 0 }]), 'BAD_INPUT', /32128.*outside the vocabulary/);
-  expectError(() => model.embedIds([{ ids: [5, -1, 1], nInstr: 0 }]), 'BAD_INPUT', /-1.*outside the vocabulary/);
-  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }, { ids: [], nInstr: 0 }]), 'BAD_INPUT', /input 1: ids is empty/);
-  expectError(() => model.embedIds([{ ids: [5, 1.5], nInstr: 0 }]), 'BAD_INPUT', /position 1 is 1.5/);
-  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: -1 }]), 'BAD_INPUT', /nInstr is -1/);
-  expectError(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }], { maxBatchTokens: 0 }), 'BAD_INPUT', /maxBatchTokens/);
-  expectError(() => model.embedPadded({ inputIds: [[5, 1, 0]], attentionMask: [[1, 0, 1]], nInstr: [0] }), 'BAD_INPUT', /attentionMask\[2\] = 1/);
+  throwsCode(() => model.embedIds([{ ids: [5, 32128, 1], nInstr: 0 }]), 'BAD_INPUT', /32128.*outside the vocabulary/);
+  throwsCode(() => model.embedIds([{ ids: [5, -1, 1], nInstr: 0 }]), 'BAD_INPUT', /-1.*outside the vocabulary/);
+  throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }, { ids: [], nInstr: 0 }]), 'BAD_INPUT', /input 1: ids is empty/);
+  throwsCode(() => model.embedIds([{ ids: [5, 1.5], nInstr: 0 }]), 'BAD_INPUT', /position 1 is 1.5/);
+  throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: -1 }]), 'BAD_INPUT', /nInstr is -1/);
+  throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }], { maxBatchTokens: 0 }), 'BAD_INPUT', /maxBatchTokens/);
+  throwsCode(() => model.embedPadded({ inputIds: [[5, 1, 0]], attentionMask: [[1, 0, 1]], nInstr: [0] }), 'BAD_INPUT', /attentionMask\[2\] = 1/);
   // nInstr covering every token: the reference pools nothing and returns zeros.
   const [zero] = model.embedIds([{ ids: [5, 1], nInstr: 2 }]).embeddings;
   assert.ok(zero.every((v) => v === 0));
   model.dispose();
-  expectError(() => model.embedIds([{ ids: [1], nInstr: 0 }]), 'DISPOSED', /disposed/);
+  throwsCode(() => model.embedIds([{ ids: [1], nInstr: 0 }]), 'DISPOSED', /disposed/);
 });
 
 function tinyFile(edit: (t: { name: string; shape: number[]; data: Float32Array }) => { name: string; shape: number[]; data: Float32Array } | null, config = toHfConfig(SYNTH_CONFIGS.tiny)): Uint8Array {
@@ -116,17 +93,17 @@ test('weights files the model cannot use are typed errors', async () => {
   const kernels = await loadKernelsFromDisk();
   const load = (bytes: Uint8Array) => InstructorModel.fromWeightsFile(bytes, { kernels });
   const good = tinyFile((t) => t);
-  await expectRejection(load(good.subarray(0, good.length - 100)), 'BAD_FILE', /truncated/);
+  await rejects(load(good.subarray(0, good.length - 100)), 'BAD_FILE', /truncated/);
   const flipped = good.slice();
   flipped[flipped.length - 5] ^= 0x40;
-  await expectRejection(load(flipped), 'BAD_FILE', /crc|checksum/i);
-  await expectRejection(load(new TextEncoder().encode('PK\x03\x04 not a weights file at all, but long enough to have a preamble of 64 bytes')), 'BAD_FILE', /magic|not an instructor-wasm/i);
+  await rejects(load(flipped), 'BAD_FILE', /crc|checksum/i);
+  await rejects(load(new TextEncoder().encode('PK\x03\x04 not a weights file at all, but long enough to have a preamble of 64 bytes')), 'BAD_FILE', /magic|not an instructor-wasm/i);
   const missing = 'encoder.block.1.layer.1.DenseReluDense.wo.weight';
-  await expectRejection(load(tinyFile((t) => (t.name === missing ? null : t))), 'UNKNOWN_TENSOR', new RegExp(missing.replace(/\./g, '\\.')));
-  await expectRejection(load(tinyFile((t) => (t.name === 'encoder.final_layer_norm.weight' ? { ...t, name: 'encoder.extra.weight' } : t))), 'UNKNOWN_TENSOR', /encoder\.extra\.weight/);
+  await rejects(load(tinyFile((t) => (t.name === missing ? null : t))), 'UNKNOWN_TENSOR', new RegExp(missing.replace(/\./g, '\\.')));
+  await rejects(load(tinyFile((t) => (t.name === 'encoder.final_layer_norm.weight' ? { ...t, name: 'encoder.extra.weight' } : t))), 'UNKNOWN_TENSOR', /encoder\.extra\.weight/);
   const wrong = 'encoder.block.0.layer.0.SelfAttention.q.weight';
-  await expectRejection(load(tinyFile((t) => (t.name === wrong ? { ...t, shape: [16, 64] } : t))), 'BAD_SHAPE', /q\.weight.*\[16,64\].*expected \[32,32\]/);
-  await expectRejection(load(tinyFile((t) => t, { ...toHfConfig(SYNTH_CONFIGS.tiny), feed_forward_proj: 'swish' })), 'BAD_CONFIG', /swish/);
+  await rejects(load(tinyFile((t) => (t.name === wrong ? { ...t, shape: [16, 64] } : t))), 'BAD_SHAPE', /q\.weight.*\[16,64\].*expected \[32,32\]/);
+  await rejects(load(tinyFile((t) => t, { ...toHfConfig(SYNTH_CONFIGS.tiny), feed_forward_proj: 'swish' })), 'BAD_CONFIG', /swish/);
   // Shapes in t5TensorShapes are what the model checks against: the list is complete.
   assert.is(t5TensorShapes(SYNTH_CONFIGS.tiny).length, 1 + 2 * 8 + 1 + 1);
 });
@@ -145,16 +122,16 @@ test('a weights file on disk loads straight into wasm memory and embeds as the i
     const a = fromDisk.embedIds(seqs).embeddings, b = fromBytes.embedIds(seqs).embeddings;
     for (let i = 0; i < seqs.length; i++) assert.equal(Array.from(a[i]), Array.from(b[i]), `sequence ${i}`);
     truncateSync(path, 5000);
-    await expectRejection(loadModelFile(path), 'BAD_FILE', /truncated/);
-    await expectRejection(loadModelFile(join(dir, 'absent.iwt')), 'BAD_INPUT', /cannot open.*ENOENT/);
+    await rejects(loadModelFile(path), 'BAD_FILE', /truncated/);
+    await rejects(loadModelFile(join(dir, 'absent.iwt')), 'BAD_INPUT', /cannot open.*ENOENT/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('the loader rejects bytes that are not the kernels', async () => {
-  await expectRejection(instantiateKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), 'BAD_FILE', /lacks export/);
-  await expectRejection(instantiateKernels(new Uint8Array([1, 2, 3])), 'BAD_FILE', /does not compile/);
+  await rejects(instantiateKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), 'BAD_FILE', /lacks export/);
+  await rejects(instantiateKernels(new Uint8Array([1, 2, 3])), 'BAD_FILE', /does not compile/);
 });
 
 test.run();

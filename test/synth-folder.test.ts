@@ -16,6 +16,7 @@ import { loadKernelsFromDisk } from '../src/node.js';
 import { synthModel } from '../src/synth.js';
 import { writeSynthCheckpoint } from '../src/synth-folder.js';
 import { cosine, readGz, type GoldenModelFile } from './support/golden.js';
+import { rejects, sameBits } from './support/assert.js';
 
 /** float32 reproduces the float64 reference to 1 - 1e-12; this leaves room for summation order. */
 const FP32_MIN_COSINE = 0.99999;
@@ -23,23 +24,7 @@ const FP32_MIN_COSINE = 0.99999;
 const work = mkdtempSync(join(tmpdir(), 'synth-folder-test-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-async function rejects(p: Promise<unknown>, code: InstructorErrorCode, re: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof InstructorError, `expected an InstructorError ${code}, got ${String(err)}`);
-  assert.is((err as InstructorError).code, code, (err as InstructorError).message);
-  assert.match((err as InstructorError).message, re);
-}
 
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  assert.is(a.length, b.length, `${what}: length`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
-}
 
 for (const name of ['tiny', 'tiny-gated']) {
   test(`writeSynthCheckpoint('${name}'): hkunlp layout, valid safetensors, tensors == synthModel`, async () => {

@@ -4,8 +4,9 @@ import * as assert from 'uvu/assert';
 import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes } from '../src/config.js';
 import { InstructorError } from '../src/errors.js';
 import { fnv1a32, synthModel, synthTensor } from '../src/synth.js';
+import { SHARED } from './support/golden.js';
 
-const GOLDEN = `${process.env.INSTRUCTOR_GOLDEN ?? '/work/shared/golden'}/tiny-st-safetensors`;
+const GOLDEN = `${SHARED}golden/tiny-st-safetensors`;
 
 /** Minimal safetensors reader: 8-byte LE header length, JSON {name: {dtype, shape, data_offsets}}, data. */
 function readSafetensors(path: string): Map<string, { shape: number[]; bits: Uint32Array }> {
