@@ -18,9 +18,9 @@ Usage:
       Write a synth-v1 checkpoint folder in the hkunlp layout (float32 model.safetensors,
       2_Dense, tokenizer files), for offline tests and benchmarks. FILE: a JSON config
       (Hugging Face config.json keys plus "dense_out").
-  instructor-wasm convert SRC --out FILE [--dtype int8|fp32]
+  instructor-wasm convert SRC --out FILE [--dtype int8|int4|fp32]
       Convert a checkpoint folder (model.safetensors or pytorch_model.bin) to a weights file.
-  instructor-wasm embed --model SRC [--dtype int8|fp32] [--instruction TEXT]
+  instructor-wasm embed --model SRC [--dtype int8|int4|fp32] [--instruction TEXT]
                         [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                         [--batch-size N]
       Embed JSON Lines: one item per line, any of "text", ["instruction", "text"],
@@ -60,9 +60,9 @@ function progressPrinter(quiet: boolean): (e: LoadEvent) => void {
   };
 }
 
-function dtypeOf(v: string | undefined): 'int8' | 'fp32' {
+function dtypeOf(v: string | undefined): 'int8' | 'int4' | 'fp32' {
   if (v === undefined) return 'int8';
-  if (v !== 'int8' && v !== 'fp32') throw new UsageError(`--dtype must be int8 or fp32, got "${v}"`);
+  if (v !== 'int8' && v !== 'int4' && v !== 'fp32') throw new UsageError(`--dtype must be int8, int4 or fp32, got "${v}"`);
   return v;
 }
 

@@ -18,8 +18,8 @@ export type LoadEvent =
   | { phase: 'load'; source: string };
 
 export interface LoadInstructorOptions {
-  /** Weights precision when converting a checkpoint: 'int8' (default) or 'fp32'. */
-  dtype?: 'int8' | 'fp32';
+  /** Weights precision when converting a checkpoint: 'int8' (default), 'int4' (4-bit, grouped) or 'fp32'. */
+  dtype?: 'int8' | 'int4' | 'fp32';
   /** Hub settings (endpoint, token, offline, cache folder); the HF_* variables by default. */
   hub?: Omit<HubOptions, 'onProgress' | 'signal'>;
   /** Progress of downloads, conversion and loading. */
@@ -54,7 +54,7 @@ async function kind(path: string): Promise<'file' | 'dir' | null> {
  */
 export async function loadInstructor(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<Instructor> {
   const dtype = options.dtype ?? 'int8';
-  if (dtype !== 'int8' && dtype !== 'fp32') fail('BAD_INPUT', `dtype must be "int8" or "fp32", got ${JSON.stringify(dtype)}`);
+  if (dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(dtype)}`);
   const kernels = options.kernels ?? (await loadKernelsFromDisk());
   const verify = options.verify;
   const progress = options.onProgress;

@@ -20,9 +20,10 @@ export interface Matrix {
   name: string;
   rows: number; // N: output features
   cols: number; // K: input features
-  dtype: 'f32' | 'q8';
-  ptr: number; // f32 [rows, cols], or int8 [rows, cols]
-  scales: number; // q8: f32 [rows] per-row scales; f32: 0
+  dtype: 'f32' | 'q8' | 'q4';
+  ptr: number; // f32 [rows, cols], int8 [rows, cols], or q4 4-bit codes [rows, cols / 2 bytes] (weights-file.ts)
+  scales: number; // q8: f32 [rows] per-row scales; q4: f32 [rows, cols / group]; f32: 0
+  group?: number; // q4: values per scale along cols (a multiple of 32)
 }
 
 /** A float32 vector or small table in wasm memory. */
@@ -71,7 +72,7 @@ export function relativePositionBucket(offset: number, numBuckets: number, maxDi
 }
 
 /**
- * y[S, N] (+)= x[S, K] . W[N, K]^T. For int8 weights the activations are quantized to int16
+ * y[S, N] (+)= x[S, K] . W[N, K]^T. For int8 and int4 weights the activations are quantized to int16
  * per row first into `xq`/`xs`; `quantized` says that is already done for this x (q, k and v
  * share one quantization).
  */
@@ -82,6 +83,9 @@ export function linear(
   if (W.dtype === 'q8') {
     if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
     k.gemm_q8(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate ? 1 : 0);
+  } else if (W.dtype === 'q4') {
+    if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
+    k.gemm_q4(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, W.group!, accumulate ? 1 : 0);
   } else {
     k.gemm_f32(x, W.ptr, y, S, W.cols, W.rows, accumulate ? 1 : 0);
   }
@@ -115,7 +119,7 @@ export class T5Encoder {
     }
   }
 
-  /** Copies (f32) or dequantizes (q8) rows of the embedding table into x[S, D]. */
+  /** Copies (f32) or dequantizes (q8, q4) rows of the embedding table into x[S, D]. */
   private embed(ids: Int32Array, x: number): void {
     const E = this.weights.embedding;
     const D = this.config.dModel;
@@ -123,6 +127,22 @@ export class T5Encoder {
     if (E.dtype === 'f32') {
       const table = this.arena.f32(E.ptr, E.rows * D);
       for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * D, ids[t] * D + D), t * D);
+    } else if (E.dtype === 'q4') {
+      // row r: D / 2 bytes, blocks of 32 values in 16 bytes (value j low nibble, j + 16 high), code - 8
+      const G = E.group!;
+      const codes = this.arena.u8(E.ptr, E.rows * D / 2);
+      const scales = this.arena.f32(E.scales, E.rows * D / G);
+      for (let t = 0; t < ids.length; t++) {
+        const row = ids[t] * D / 2, srow = ids[t] * D / G;
+        for (let d = 0; d < D; d += 32) {
+          const b = row + d / 2, o = t * D + d;
+          for (let j = 0; j < 16; j++) {
+            const c = codes[b + j];
+            out[o + j] = ((c & 15) - 8) * scales[srow + ((d + j) / G | 0)];
+            out[o + j + 16] = ((c >> 4) - 8) * scales[srow + ((d + j + 16) / G | 0)];
+          }
+        }
+      }
     } else {
       const table = this.arena.i8(E.ptr, E.rows * D);
       const scales = this.arena.f32(E.scales, E.rows);
@@ -170,7 +190,7 @@ export class T5Encoder {
       const ctx = a.alloc(S * HDk * 4); // attention output before o
       const ff = a.alloc(S * F * 4); // [S, F]
       const ff2 = this.config.ffn === 'gated-gelu' ? a.alloc(S * F * 4) : 0;
-      const xq = a.alloc(S * Math.max(D, F, HDk) * 2); // int16 activations for q8 matmuls
+      const xq = a.alloc(S * Math.max(D, F, HDk) * 2); // int16 activations for q8 / q4 matmuls
       const xs = a.alloc(S * 4); // their per-row scales
       const scratch = a.alloc(attentionScratchFloats(Tmax, Dk) * 4);
       // One bias table per distinct length (it depends on T only).

@@ -8,6 +8,8 @@ export interface KernelExports {
   quantize_rows_i16_scalar(x: number, xq: number, xs: number, T: number, K: number): void;
   gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   gemm_q8_scalar(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  gemm_q4(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
+  gemm_q4_scalar(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   gemm_f32_scalar(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   softmax_rows(x: number, R: number, C: number): void;
@@ -50,24 +52,29 @@ const REQUIRED_EXPORTS = [
 /**
  * Instantiate the kernels from the wasm bytes or from an already compiled `WebAssembly.Module`
  * (Cloudflare Workers hand over modules, never bytes). No bundler plugin, no glue code.
+ * `memory`: the shared memory that kernels-mt.wasm (the threads build) imports as env.memory;
+ * omit it for kernels.wasm, which has its own.
  */
-export async function instantiateKernels(source: BufferSource | WebAssembly.Module): Promise<KernelExports> {
+export async function instantiateKernels(source: BufferSource | WebAssembly.Module, memory?: WebAssembly.Memory): Promise<KernelExports> {
   if (!hasWasmSimd()) {
     fail('NO_SIMD', 'this JavaScript runtime has no WebAssembly SIMD (fixed-width SIMD128), which instructor-wasm requires');
   }
-  let instance: WebAssembly.Instance;
-  if (source instanceof WebAssembly.Module) {
-    instance = await WebAssembly.instantiate(source, {});
-  } else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
-    const module = await WebAssembly.compile(source).catch((e: unknown) =>
-      fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
-    instance = await WebAssembly.instantiate(module, {});
-  } else {
-    fail('BAD_INPUT', `instantiateKernels: expected wasm bytes or a WebAssembly.Module, got ${typeof source}`);
-  }
+  const imports: WebAssembly.Imports = memory ? { env: { memory } } : {};
+  const instance = await WebAssembly.instantiate(await compileKernels(source), imports).catch((e: unknown) =>
+    fail('BAD_FILE', `kernels wasm does not instantiate${memory ? ' over a shared memory (is it kernels-mt.wasm?)' : ' (is it kernels.wasm, not kernels-mt.wasm?)'}: ${(e as Error).message}`));
   const exports = instance.exports as Record<string, unknown>;
   for (const name of REQUIRED_EXPORTS) {
     if (!(name in exports)) fail('BAD_FILE', `kernels.wasm lacks export "${name}": not an instructor-wasm kernel module`);
   }
   return exports as unknown as KernelExports;
+}
+
+/** The kernels' bytes compiled (a `WebAssembly.Module` is returned as is). */
+export async function compileKernels(source: BufferSource | WebAssembly.Module): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+    return WebAssembly.compile(source).catch((e: unknown) =>
+      fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+  }
+  return fail('BAD_INPUT', `instantiateKernels: expected wasm bytes or a WebAssembly.Module, got ${typeof source}`);
 }

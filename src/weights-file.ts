@@ -15,7 +15,7 @@
  *                 { "format": "instructor-wasm-weights", "version": 1,
  *                   "config": <Hugging Face config.json object>,
  *                   "model": <free-form object from the caller: dense out size, max_seq_length...>,
- *                   "tensors": [ { "name", "dtype": "f32" | "q8", "shape": [...], "offset", "bytes",
+ *                   "tensors": [ { "name", "dtype": "f32" | "q8" | "q4", "shape": [...], "offset", "bytes",
  *                                  "crc32": "<8 lowercase hex digits>" }, ... ],
  *                   "data_bytes": <length of the data section> }
  *               crc32 has a fixed width so that a streaming writer can write the header first with
@@ -29,15 +29,26 @@
  *     q8 tensor (2-D [rows, cols] only): int8 row-major (rows * cols bytes), zero padding to a
  *               64-byte boundary, then float32 per-row scales [rows] (see quantize.ts: symmetric,
  *               scale = max|row| / 127, value = q * scale); bytes = align64(rows * cols) + 4 * rows.
+ *     q4 tensor (2-D [rows, cols] only, cols a multiple of Q4_GROUP = 32): 4-bit codes, rows * cols / 2
+ *               bytes, row-major; each row in blocks of 32 values = 16 bytes, byte j of a block holding
+ *               value j in its low nibble and value j + 16 in its high nibble (the layout the SIMD
+ *               kernel unpacks with one load, see assembly/gemm_q4.ts); a code c means the integer
+ *               c - 8 in [-8, 7]. Then zero padding to a 64-byte boundary, then float32 scales
+ *               [rows, cols / 32], one per group of 32 consecutive values of a row (see quantize.ts:
+ *               scale ~ m / -8 for the group's value m of largest magnitude, refined by a squared-error search; value = (c - 8) * scale;
+ *               scales may be negative); bytes = align64(rows * cols / 2) + 4 * rows * cols / 32.
+ *               Readers before q4 refuse such a file with BAD_FILE (dtype "q4" is unknown to them), so
+ *               the format version stays 1.
  *     crc32 of a tensor covers its `bytes` bytes.
  *
  * With dtype 'int8' the writer stores as q8 every 2-D tensor except `...relative_attention_bias.weight`
  * (so every matmul weight, the embedding table `shared.weight` and the Dense head); 1-D tensors
- * (layer norms) stay f32. With dtype 'fp32' everything is f32.
+ * (layer norms) stay f32. With dtype 'int4' the same tensors are stored as q4 (a tensor whose cols
+ * is not a multiple of 32 falls back to q8). With dtype 'fp32' everything is f32.
  */
 import { crc32, crc32Hex } from './crc32.js';
 import { fail } from './errors.js';
-import { quantizeRowsQ8 } from './quantize.js';
+import { quantizeGroupsQ4, quantizeRowsQ8 } from './quantize.js';
 
 export const WEIGHTS_MAGIC = 'INSTRWSM';
 export const WEIGHTS_FORMAT = 'instructor-wasm-weights';
@@ -51,7 +62,11 @@ const MAX_ELEMENTS = 2 ** 40;
 const MAX_RANK = 8;
 const CRC_PLACEHOLDER = '00000000';
 
-export type TensorDtype = 'f32' | 'q8';
+export type TensorDtype = 'f32' | 'q8' | 'q4';
+/** The file-level dtype a writer is asked for (which tensors become q8 / q4: see the top). */
+export type WeightsDtype = 'int8' | 'int4' | 'fp32';
+/** Group size of q4 tensors along a row (K): 32 gave the best golden cosine per byte (see quantize.ts). */
+export const Q4_GROUP = 32;
 
 export interface TensorEntry {
   name: string;
@@ -78,7 +93,7 @@ export interface WeightsFileOptions {
   config: object;
   /** Free-form model metadata (dense out size, max_seq_length, modules...). */
   model: object;
-  dtype: 'int8' | 'fp32';
+  dtype: WeightsDtype;
 }
 
 export interface InputTensor {
@@ -87,7 +102,8 @@ export interface InputTensor {
   data: Float32Array;
 }
 
-export type TensorData = Float32Array | { q: Int8Array; scales: Float32Array };
+export type TensorData = Float32Array | { q: Int8Array; scales: Float32Array }
+  | { q4: Uint8Array; scales: Float32Array; group: number };
 
 export interface WeightsFile {
   header: WeightsHeader;
@@ -107,23 +123,25 @@ export function align64(n: number): number {
 // Writing (shared by encodeWeightsFile and the streaming Node writer)
 
 /** The stored dtype of a tensor for the requested file dtype (rule in the comment at the top). */
-export function storedDtype(name: string, shape: readonly number[], dtype: 'int8' | 'fp32'): TensorDtype {
+export function storedDtype(name: string, shape: readonly number[], dtype: WeightsDtype): TensorDtype {
   if (dtype === 'fp32') return 'f32';
-  return shape.length === 2 && !name.endsWith('relative_attention_bias.weight') ? 'q8' : 'f32';
+  if (shape.length !== 2 || name.endsWith('relative_attention_bias.weight')) return 'f32';
+  return dtype === 'int4' && shape[1] % Q4_GROUP === 0 ? 'q4' : 'q8';
 }
 
 /** Bytes of a tensor of this dtype and shape in the data section (without trailing padding). */
 export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): number {
   const n = shape.reduce((p, d) => p * d, 1);
   if (dtype === 'f32') return 4 * n;
+  if (dtype === 'q4') return align64(n / 2) + 4 * (n / Q4_GROUP);
   return align64(shape[0] * shape[1]) + 4 * shape[0];
 }
 
 /** Check the writer options (BAD_INPUT). */
 export function checkWriteOptions(opts: WeightsFileOptions): void {
   if (opts === null || typeof opts !== 'object') fail('BAD_INPUT', `weights file: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  if (opts.dtype !== 'int8' && opts.dtype !== 'fp32') {
-    fail('BAD_INPUT', `weights file: dtype ${JSON.stringify(opts.dtype)} is not supported, expected "int8" or "fp32"`);
+  if (opts.dtype !== 'int8' && opts.dtype !== 'int4' && opts.dtype !== 'fp32') {
+    fail('BAD_INPUT', `weights file: dtype ${JSON.stringify(opts.dtype)} is not supported, expected "int8", "int4" or "fp32"`);
   }
   for (const k of ['config', 'model'] as const) {
     const v = opts[k];
@@ -149,7 +167,7 @@ export function checkInputLayout(name: unknown, shape: unknown, seen: Set<string
 
 /** Entries (with placeholder crcs) for tensors in this order; returns them and data_bytes. */
 export function planLayout(
-  tensors: Iterable<{ name: string; shape: number[] }>, dtype: 'int8' | 'fp32',
+  tensors: Iterable<{ name: string; shape: number[] }>, dtype: WeightsDtype,
 ): { entries: TensorEntry[]; dataBytes: number } {
   const seen = new Set<string>();
   const entries: TensorEntry[] = [];
@@ -165,8 +183,8 @@ export function planLayout(
 }
 
 /**
- * The stored bytes of one tensor (exactly `entry.bytes`: for q8 including the padding between
- * the int8 data and the scales). An f32 tensor on a little-endian machine is a view of `data`.
+ * The stored bytes of one tensor (exactly `entry.bytes`: for q8 / q4 including the padding between
+ * the codes and the scales). An f32 tensor on a little-endian machine is a view of `data`.
  */
 export function encodeTensorBytes(entry: TensorEntry, data: Float32Array): Uint8Array {
   const n = entry.shape.reduce((p, d) => p * d, 1);
@@ -182,6 +200,16 @@ export function encodeTensorBytes(entry: TensorEntry, data: Float32Array): Uint8
   }
   const [rows, cols] = entry.shape;
   const out = new Uint8Array(entry.bytes);
+  if (entry.dtype === 'q4') {
+    const q4At = align64(rows * cols / 2), ns = rows * cols / Q4_GROUP;
+    const q = out.subarray(0, rows * cols / 2);
+    const { scales } = quantizeGroupsQ4(data, rows, cols, Q4_GROUP, { q, scales: LITTLE_ENDIAN ? new Float32Array(out.buffer, q4At, ns) : new Float32Array(ns) });
+    if (!LITTLE_ENDIAN) {
+      const dv = new DataView(out.buffer);
+      for (let i = 0; i < ns; i++) dv.setFloat32(q4At + 4 * i, scales[i], true);
+    }
+    return out;
+  }
   const scalesAt = align64(rows * cols);
   const q = new Int8Array(out.buffer, 0, rows * cols);
   if (LITTLE_ENDIAN) {
@@ -305,7 +333,7 @@ function checkEntry(raw: unknown, index: number, dataBytes: number): TensorEntry
   if (typeof name !== 'string' || name.length === 0) bad(`tensors[${index}].name got ${describe(name)}, expected a non-empty string`);
   const where = `tensor ${quoted(name)}`;
   const dtype = raw.dtype;
-  if (dtype !== 'f32' && dtype !== 'q8') bad(`${where}: dtype got ${describe(dtype)}, expected "f32" or "q8"`);
+  if (dtype !== 'f32' && dtype !== 'q8' && dtype !== 'q4') bad(`${where}: dtype got ${describe(dtype)}, expected "f32", "q8" or "q4"`);
   const shape = raw.shape;
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > MAX_RANK) {
     bad(`${where}: shape got ${Array.isArray(shape) ? `rank ${shape.length}` : describe(shape)}, expected an array of 1 to ${MAX_RANK} dims`);
@@ -319,7 +347,8 @@ function checkEntry(raw: unknown, index: number, dataBytes: number): TensorEntry
     elements *= d;
     if (elements > MAX_ELEMENTS) bad(`${where}: shape ${JSON.stringify(shape)} has more than 2^40 elements`);
   }
-  if (dtype === 'q8' && shape.length !== 2) bad(`${where}: q8 needs a 2-D shape [rows, cols], got rank ${shape.length}`);
+  if (dtype !== 'f32' && shape.length !== 2) bad(`${where}: ${dtype} needs a 2-D shape [rows, cols], got rank ${shape.length}`);
+  if (dtype === 'q4' && shape[1] % Q4_GROUP !== 0) bad(`${where}: q4 needs cols a multiple of ${Q4_GROUP}, got shape ${JSON.stringify(shape)}`);
   const offset = safeInt(raw.offset, `${where}: offset`);
   if (offset % WEIGHTS_ALIGN !== 0) bad(`${where}: offset ${offset} is not a multiple of ${WEIGHTS_ALIGN}`);
   const bytes = safeInt(raw.bytes, `${where}: bytes`);
@@ -419,6 +448,16 @@ export function decodeTensor(entry: TensorEntry, tensorBytes: Uint8Array): Tenso
   };
   if (entry.dtype === 'f32') return f32At(0, entry.bytes / 4);
   const [rows, cols] = entry.shape;
+  if (entry.dtype === 'q4') {
+    const ns = rows * cols / Q4_GROUP;
+    const q4 = tensorBytes.subarray(0, rows * cols / 2);
+    const scales = f32At(align64(rows * cols / 2), ns);
+    for (let i = 0; i < ns; i++) {
+      const s = scales[i];
+      if (!(Math.abs(s) <= 3.4028234663852886e38)) bad(`tensor ${quoted(entry.name)}: scale of group ${i % (cols / Q4_GROUP)} of row ${Math.floor(i / (cols / Q4_GROUP))} got ${s}, expected a finite number`);
+    }
+    return { q4, scales, group: Q4_GROUP };
+  }
   const q = new Int8Array(tensorBytes.buffer, tensorBytes.byteOffset, rows * cols);
   const scales = f32At(align64(rows * cols), rows);
   for (let r = 0; r < rows; r++) {

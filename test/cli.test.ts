@@ -99,7 +99,7 @@ test('failures are one clear line and a non-zero exit', () => {
     [['embed', '--model', join(dir, 'absent.iwt')], '"x"\n', 1, /error BAD_INPUT: model source .*absent\.iwt/],
     [['embed', '--model', join(dir, 'in.jsonl')], '"x"\n', 1, /error BAD_FILE: .*(not an instructor-wasm weights file|truncated)/],
     [['embed', '--model', join(dir, 'tiny', 'tokenizer.json')], '"x"\n', 1, /error BAD_FILE: .*not an instructor-wasm weights file: magic/],
-    [['embed', '--model', file, '--dtype', 'int4'], '"x"\n', 2, /--dtype must be int8 or fp32/],
+    [['embed', '--model', file, '--dtype', 'int2'], '"x"\n', 2, /--dtype must be int8, int4 or fp32, got "int2"/],
     [['embed', '--model', file, '--batch-size', '0'], '"x"\n', 2, /--batch-size must be a positive integer/],
     [['embed'], undefined, 2, /embed needs --model/],
     [['synth', '--config', 'huge', '--out', join(dir, 'x')], undefined, 1, /error BAD_INPUT: --config "huge"/],

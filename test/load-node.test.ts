@@ -119,7 +119,7 @@ test('sources that are none of these are typed errors', async () => {
     }
   }
   try {
-    await loadInstructor(folder, { dtype: 'int4' as 'int8' });
+    await loadInstructor(folder, { dtype: 'int2' as 'int8' });
     assert.unreachable();
   } catch (e) {
     assert.is((e as InstructorError).code, 'BAD_INPUT');

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes, toHfConfig } from '../src/config.js';
 import { crc32, crc32Hex } from '../src/crc32.js';
 import { InstructorError } from '../src/errors.js';
-import { dequantizeRowsQ8, quantizeRowsQ8 } from '../src/quantize.js';
+import { dequantizeGroupsQ4, dequantizeRowsQ8, quantizeGroupsQ4, quantizeRowsQ8 } from '../src/quantize.js';
 import { synthModel } from '../src/synth.js';
 import {
   encodeWeightsFile, parseWeightsHeader, parseWeightsPreamble, readWeightsFile, verifyTensor, verifyTensorBytes,
@@ -18,7 +18,7 @@ import { SHARED } from './support/golden.js';
 const tiny = SYNTH_CONFIGS.tiny;
 const enc = new TextEncoder();
 
-function opts(dtype: 'int8' | 'fp32') {
+function opts(dtype: 'int8' | 'int4' | 'fp32') {
   return { config: toHfConfig(tiny), model: { dense_out: tiny.denseOut, max_seq_length: 512, synth: 'synth-v1' }, dtype };
 }
 const layout = () => [...t5TensorShapes(tiny).map(([name, shape]) => ({ name, shape })), { name: DENSE_WEIGHT, shape: [tiny.denseOut, tiny.dModel] }];
@@ -116,7 +116,7 @@ test('quantize: zero rows, outliers, round half to even, clamp', () => {
 // weights file: round trips
 
 const tinyTensors = () => Array.from(synthModel(tiny, tiny.denseOut));
-let FP32: Uint8Array, INT8: Uint8Array;
+let FP32: Uint8Array, INT8: Uint8Array, INT4: Uint8Array;
 
 test('fp32 round trip: every value equal, layout, alignment', () => {
   const tensors = tinyTensors();
@@ -175,6 +175,49 @@ test('int8 round trip: q8 equals quantizeRowsQ8, f32 for norms and relative bias
   assert.ok(INT8.length < FP32.length / 3);
 });
 
+test('int4 round trip: q4 equals quantizeGroupsQ4 (G = 32), f32 for norms and relative bias; streaming writer identical', async () => {
+  const tensors = tinyTensors();
+  INT4 = encodeWeightsFile(opts('int4'), tensors);
+  const f = readWeightsFile(INT4);
+  for (const t of tensors) {
+    const { entry, data } = f.tensor(t.name);
+    assert.is(entry.offset % 64, 0);
+    const isQ4 = t.shape.length === 2 && !t.name.endsWith('relative_attention_bias.weight');
+    assert.is(entry.dtype, isQ4 ? 'q4' : 'f32', t.name);
+    if (isQ4) {
+      const [rows, cols] = t.shape;
+      const codeBytes = rows * cols / 2;
+      assert.is(entry.bytes, Math.ceil(codeBytes / 64) * 64 + 4 * rows * cols / 32);
+      const want = quantizeGroupsQ4(t.data, rows, cols, 32);
+      const got = data as { q4: Uint8Array; scales: Float32Array; group: number };
+      assert.is(got.group, 32);
+      assert.equal(Array.from(got.q4), Array.from(want.q), t.name);
+      assert.equal(Array.from(got.scales), Array.from(want.scales), t.name);
+      assert.ok(got.q4.buffer === INT4.buffer && got.scales.buffer === INT4.buffer, 'views');
+      // values round trip within two steps of the group scale (half a step, or clipping by the scale search)
+      const back = dequantizeGroupsQ4(got.q4, got.scales, rows, cols, 32);
+      for (let i = 0; i < back.length; i++) assert.ok(Math.abs(back[i] - t.data[i]) <= 2 * Math.abs(got.scales[Math.floor(i / 32)]) * 1.000001, `${t.name}[${i}]`);
+      const start = f.dataStart + entry.offset;
+      for (let i = start + codeBytes; i < start + Math.ceil(codeBytes / 64) * 64; i++) assert.is(INT4[i], 0);
+    } else {
+      assert.equal(Array.from(data as Float32Array), Array.from(t.data), t.name);
+    }
+  }
+  assert.ok(INT4.length < INT8.length * 0.7, `int4 ${INT4.length} bytes vs int8 ${INT8.length}`);
+  assert.equal(encodeWeightsFile(opts('int4'), tinyTensors()), INT4, 'deterministic');
+  const dir = mkdtempSync(join(tmpdir(), 'instr-wf4-'));
+  try {
+    const a = join(dir, 'a.bin');
+    await writeWeightsFile(a, { ...opts('int4'), layout: layout() }, synthModel(tiny, tiny.denseOut));
+    assert.equal(new Uint8Array(readFileSync(a)), INT4, 'streaming writer with layout');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // a 2-D tensor whose cols is not a multiple of 32 falls back to q8
+  const odd = readWeightsFile(encodeWeightsFile(opts('int4'), [{ name: 'x.weight', shape: [3, 48], data: new Float32Array(144).fill(0.5) }]));
+  assert.is(odd.tensor('x.weight').entry.dtype, 'q8');
+});
+
 test('gaps between tensors are zero, data_bytes is 64-aligned, deterministic', () => {
   const { header, dataStart } = parseWeightsHeader(INT8);
   let pos = 0;
@@ -228,7 +271,7 @@ test('streaming writer is byte-identical to encodeWeightsFile (with and without 
 test('writer refuses bad input', () => {
   const t = tinyTensors();
   throwsCode(() => encodeWeightsFile(opts('int8'), [t[0], t[0]]), 'BAD_INPUT', 'duplicate tensor "shared.weight"');
-  throwsCode(() => encodeWeightsFile({ ...opts('int8'), dtype: 'int4' as 'int8' }, t), 'BAD_INPUT', 'int4');
+  throwsCode(() => encodeWeightsFile({ ...opts('int8'), dtype: 'int2' as 'int8' }, t), 'BAD_INPUT', '"int2" is not supported, expected "int8", "int4" or "fp32"');
   throwsCode(() => encodeWeightsFile(opts('fp32'), [{ name: 'x', shape: [2, 3], data: new Float32Array(5) }]), 'BAD_INPUT', '6 values');
   throwsCode(() => encodeWeightsFile(opts('fp32'), [{ name: 'x', shape: [2, -3], data: new Float32Array(6) }]), 'BAD_INPUT', 'shape');
 });
@@ -325,7 +368,7 @@ test('hostile: tensor entry fields of the wrong type', () => {
   badFile(() => readWeightsFile(edit(0, (e) => { e.name = 12; })), 'tensors[0].name got 12');
   badFile(() => readWeightsFile(edit(0, (e) => { e.name = ''; })), 'tensors[0].name got ""');
   badFile(() => readWeightsFile(edit(0, (e) => { e.name = 'x'.repeat(100000); e.dtype = 1; })), `tensor "${'x'.repeat(100)}...": dtype got 1`);
-  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'f16'; })), `tensor "${T0}": dtype got "f16", expected "f32" or "q8"`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'f16'; })), `tensor "${T0}": dtype got "f16", expected "f32", "q8" or "q4"`);
   badFile(() => readWeightsFile(edit(0, (e) => { e.shape = '32128x32'; })), `tensor "${T0}": shape got "32128x32"`);
   badFile(() => readWeightsFile(edit(0, (e) => { e.shape = []; })), `tensor "${T0}": shape got rank 0`);
   badFile(() => readWeightsFile(edit(0, (e) => { e.offset = '0'; })), `tensor "${T0}": offset got "0"`);
@@ -386,6 +429,34 @@ test('hostile: tensor CRC mismatch when verifying; verifyTensor', () => {
     t.crc32 = crc32Hex(crc32(nan.subarray(dataStart + t.offset, dataStart + t.offset + t.bytes)));
   });
   badFile(() => readWeightsFile(fixed).tensor(T1), `tensor "${T1}": scale of row 1 got NaN`);
+});
+
+test('hostile: q4 entries (rank, cols, bytes, dtype swaps, non-finite group scales)', () => {
+  const edit = (i: number, f: (e: any) => void) => withHeader(INT4, (h: WeightsHeader) => { f(h.tensors[i]); });
+  readWeightsFile(withHeader(INT4, () => undefined));
+  const q4bytes = 32128 * 16 + 4 * 32128; // [32128, 32]: 16 code bytes and one scale per row
+  badFile(() => readWeightsFile(edit(0, (e) => { e.shape = [32128 * 32]; })), `tensor "${T0}": q4 needs a 2-D shape`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.shape = [21419, 48]; })), `tensor "${T0}": q4 needs cols a multiple of 32, got shape [21419,48]`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.bytes = Math.ceil(32128 * 32 / 64) * 64 + 4 * 32128; })), `bytes got ${Math.ceil(32128 * 32 / 64) * 64 + 4 * 32128}, expected ${q4bytes} for q4 [32128,32]`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'q8'; })), `bytes got ${q4bytes}, expected ${Math.ceil(32128 * 32 / 64) * 64 + 4 * 32128} for q8`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'f32'; })), `bytes got ${q4bytes}, expected ${32128 * 32 * 4} for f32`);
+  // a reader that does not know a dtype refuses it by name (as readers before q4 refuse "q4")
+  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'q5'; })), `tensor "${T0}": dtype got "q5", expected "f32", "q8" or "q4"`);
+  badFile(() => readWeightsFile(edit(0, (e) => { e.dtype = 'Q4'; })), 'dtype got "Q4"');
+  // a non-finite group scale (with a matching crc) is refused on decode; a negative one is valid
+  const { header, dataStart } = parseWeightsHeader(INT4);
+  const e = header.tensors.find((t) => t.name === T1)!; // [32, 32]: one group per row
+  const scalesAt = dataStart + e.offset + Math.ceil(e.shape[0] * e.shape[1] / 2 / 64) * 64;
+  for (const [v, ok] of [[Infinity, false], [NaN, false], [-0.5, true]] as const) {
+    const b = INT4.slice();
+    new DataView(b.buffer).setFloat32(scalesAt + 4 * 3, v, true);
+    const fixed = withHeader(b, (h: WeightsHeader) => {
+      const t = h.tensors.find((x) => x.name === T1)!;
+      t.crc32 = crc32Hex(crc32(b.subarray(dataStart + t.offset, dataStart + t.offset + t.bytes)));
+    });
+    if (ok) readWeightsFile(fixed).tensor(T1);
+    else badFile(() => readWeightsFile(fixed).tensor(T1), `tensor "${T1}": scale of group 0 of row 3 got ${v}, expected a finite number`);
+  }
 });
 
 test('hostile: random corruption never crashes with anything but InstructorError', () => {
