@@ -8,7 +8,9 @@ const MAX_PAGES = 65536; // wasm32: 4 GiB
 /**
  * Bump allocator over the kernels' linear memory. The model's weights are allocated first and
  * stay; per-call work buffers are allocated after a `mark()` and released with `reset(mark)`.
- * Views must be re-made after any allocation (growing memory detaches old ArrayBuffers).
+ * Views must be re-made after any allocation (growing memory detaches old ArrayBuffers; a shared
+ * memory, with threads, keeps old views valid but at the old length, and `memory.buffer` becomes
+ * a new, longer SharedArrayBuffer: the view helpers below always take the current one).
  */
 export class Arena {
   private top: number;

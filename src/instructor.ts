@@ -74,6 +74,10 @@ export interface InstructorLoadOptions {
   kernels: KernelSource;
   /** Check every tensor's CRC-32 while loading. Default true. */
   verify?: boolean;
+  /** Threads for the kernels (1 by default, a number, or 'auto'); see `LoadOptions.threads`. */
+  threads?: number | 'auto';
+  /** kernels-mt.wasm for threads > 1; see `LoadOptions.threadKernels`. */
+  threadKernels?: BufferSource | WebAssembly.Module;
 }
 
 const DEFAULT_BATCH_SIZE = 32;
@@ -110,7 +114,9 @@ export class Instructor {
       fail('BAD_FILE', NO_TOKENIZER);
     }
     const tokenizer = new T5Tokenizer(meta.tokenizer, meta.tokenizer_config ?? undefined);
-    const model = await InstructorModel.fromWeightsFile(bytes, { kernels: options.kernels, verify: options.verify });
+    const model = await InstructorModel.fromWeightsFile(bytes, {
+      kernels: options.kernels, verify: options.verify, threads: options.threads, threadKernels: options.threadKernels,
+    });
     return new Instructor(model, tokenizer);
   }
 

@@ -6,8 +6,9 @@ import { fail, InstructorError } from './errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { instantiateKernels, type KernelExports } from './wasm.js';
+import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
-  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, verifyTensor, type TensorEntry, type WeightsHeader,
+  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
 } from './weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
@@ -40,6 +41,15 @@ export interface LoadOptions {
   kernels: KernelSource;
   /** Check every tensor's CRC-32 after loading (default true; about 1 s per GB). */
   verify?: boolean;
+  /**
+   * Threads for the kernels, the calling thread included: 1 (default: `kernels` as given), an
+   * integer >= 2 (workers over kernels-mt.wasm in a shared memory; `kernels` is then unused), or
+   * 'auto' (the core count where SharedArrayBuffer and workers exist, else 1). `dispose()` stops
+   * the workers. Results are bit-identical to one thread.
+   */
+  threads?: number | 'auto';
+  /** kernels-mt.wasm (bytes or a compiled module) for threads > 1. Default: read / fetched next to the package's dist/. */
+  threadKernels?: BufferSource | WebAssembly.Module;
 }
 
 /** Random access to a weights file: `read` for the small header, `readInto` for the data. */
@@ -53,8 +63,8 @@ export interface ModelInfo {
   config: T5Config;
   /** Output size of the Dense head (the embedding size). */
   dim: number;
-  /** 'int8' when the matmul weights are int8, else 'fp32'. */
-  dtype: 'int8' | 'fp32';
+  /** 'int4' when the matmul weights are 4-bit (q4), 'int8' when int8, else 'fp32'. */
+  dtype: 'int8' | 'int4' | 'fp32';
   /** The weights file's `model` field: max_seq_length, normalize, tokenizer, source. */
   model: ModelMeta;
   /** Bytes of wasm linear memory the weights occupy. */
@@ -77,6 +87,8 @@ interface LoadedCore {
 export class InstructorModel {
   /** Null once disposed: dropping it is what releases the wasm memory. */
   private core: LoadedCore | null;
+  /** The worker pool when loaded with threads > 1. */
+  private pool: ThreadedKernels | null = null;
 
   private constructor(readonly info: ModelInfo, core: LoadedCore) {
     this.core = core;
@@ -111,15 +123,27 @@ export class InstructorModel {
         ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
         : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
     }
-    const kernels = isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels);
-    const arena = new Arena(kernels);
-    const base = arena.alloc(header.data_bytes);
-    await reader.readInto(dataStart, arena.u8(base, header.data_bytes));
-    if (options.verify ?? true) {
-      const data = arena.u8(base, header.data_bytes);
-      for (const entry of header.tensors) verifyTensor(data, entry);
+    const threads = await resolveThreads(options.threads);
+    // 'auto' falls back to one thread where workers cannot start (e.g. a Worker runtime's Node shims)
+    const pool = threads > 1 ? await createThreadedKernels({ threads, module: options.threadKernels })
+      .catch((e: unknown) => { if (options.threads === 'auto') return null; throw e; }) : null;
+    try {
+      const kernels = pool?.kernels ?? (isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels));
+      const arena = new Arena(kernels);
+      pool?.bindArena(arena);
+      const base = arena.alloc(header.data_bytes);
+      await reader.readInto(dataStart, arena.u8(base, header.data_bytes));
+      if (options.verify ?? true) {
+        const data = arena.u8(base, header.data_bytes);
+        for (const entry of header.tensors) verifyTensor(data, entry);
+      }
+      const model = InstructorModel.assemble(header, arena, base);
+      model.pool = pool;
+      return model;
+    } catch (e) {
+      pool?.terminate();
+      throw e;
     }
-    return InstructorModel.assemble(header, arena, base);
   }
 
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
@@ -148,6 +172,7 @@ export class InstructorModel {
       const [rows, cols] = e.shape;
       const ptr = base + e.offset;
       if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + alignUp(rows * cols) };
+      if (e.dtype === 'q4') return { name, rows, cols, dtype: 'q4', ptr, scales: ptr + alignUp(rows * cols / 2), group: Q4_GROUP };
       return { name, rows, cols, dtype: 'f32', ptr, scales: 0 };
     };
     const vector = (name: string): Vector => {
@@ -178,7 +203,8 @@ export class InstructorModel {
       finalNorm: vector('encoder.final_layer_norm.weight'),
     };
     const dense = matrix(DENSE_WEIGHT);
-    const dtype = weights.layers[0]?.q.dtype === 'q8' || weights.embedding.dtype === 'q8' ? 'int8' : 'fp32';
+    const probe = [weights.embedding, ...(weights.layers[0] ? [weights.layers[0].q] : [])];
+    const dtype = probe.some((m) => m.dtype === 'q4') ? 'int4' : probe.some((m) => m.dtype === 'q8') ? 'int8' : 'fp32';
     const model = parseModelMeta(header.model ?? {}, dense.rows);
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
     return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena), dense });
@@ -301,9 +327,16 @@ export class InstructorModel {
     return this.embedIds(inputs, options);
   }
 
-  /** Releases the wasm memory (by dropping every reference to it). */
+  /** Releases the wasm memory (by dropping every reference to it) and stops the worker threads. */
   dispose(): void {
     this.core = null;
+    this.pool?.terminate();
+    this.pool = null;
+  }
+
+  /** Threads the kernels run on (1 unless loaded with `threads`). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
   }
 }
 

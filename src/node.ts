@@ -2,12 +2,20 @@
 import { open, readFile } from 'node:fs/promises';
 import { fail } from './errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from './model.js';
-import { instantiateKernels, type KernelExports } from './wasm.js';
+import { compileKernels, instantiateKernels, type KernelExports } from './wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../build/kernels.wasm', import.meta.url);
 
 export async function loadKernelsFromDisk(): Promise<KernelExports> {
   return instantiateKernels(await readFile(KERNELS_WASM_URL));
+}
+
+/** The threads build (shared memory), for `LoadOptions.threadKernels`. */
+export const KERNELS_MT_WASM_URL = new URL('../../build/kernels-mt.wasm', import.meta.url);
+
+/** kernels-mt.wasm from the package's build/ folder, compiled (a module can be sent to workers). */
+export async function loadThreadKernelsFromDisk(): Promise<WebAssembly.Module> {
+  return compileKernels(await readFile(KERNELS_MT_WASM_URL));
 }
 
 const CHUNK = 1 << 30; // one fs read moves at most 2 GiB; stay well below
