@@ -1,0 +1,14 @@
+// instructor-wasm for browsers (and the `default` condition: any runtime with fetch): the runtime-neutral API, this runtime's
+// kernel loader, weights from fetch / the Cache API / Response / R2 / Blob / bytes, and
+// createInstructor (weights in, Instructor out, kernels loaded by default).
+export * from './index.js';
+export { loadKernels, KERNELS_URL } from './kernels-browser.js';
+export {
+  fetchWeights, fetchWeightsResponse, evictWeights, weightsBytes, streamWeightsReader,
+  type FetchWeightsOptions, type WeightsSource, type R2ObjectBodyLike, type CreateInstructorOptions,
+} from './fetch-weights.js';
+import { createInstructorWith } from './fetch-weights.js';
+import { loadKernels } from './kernels-browser.js';
+
+/** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
+export const createInstructor = createInstructorWith(() => loadKernels());

@@ -1,0 +1,32 @@
+// The default kernel loader for browsers (and the `default` export condition): fetches
+// build/kernels.wasm next to this module and compiles it while it streams in.
+//
+// `new URL('../../build/kernels.wasm', import.meta.url)` is the pattern that Vite, webpack 5,
+// Parcel and esbuild (with its file loader) recognise: they copy the wasm into the build output
+// and rewrite the URL. Without a bundler, serve the package folder as is (see
+// examples/browser/). Host the file elsewhere by passing its URL: `loadKernels('/kernels.wasm')`.
+import { fail } from './errors.js';
+
+export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/** The kernels as a compiled `WebAssembly.Module` (fetched and compiled once per page, then shared). */
+export function loadKernels(url?: string | URL): Promise<WebAssembly.Module> {
+  if (url !== undefined) return compileUrl(url);
+  compiled ??= compileUrl(KERNELS_URL).catch((e) => { compiled = undefined; throw e; });
+  return compiled;
+}
+
+async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
+  const href = String(url);
+  const res = await fetch(url).catch((e: Error) => fail('NETWORK', `cannot fetch the kernels ${href}: ${e.message}`));
+  if (!res.ok) fail('NETWORK', `cannot fetch the kernels ${href}: HTTP ${res.status}`);
+  const type = res.headers.get('Content-Type') ?? '';
+  if (typeof WebAssembly.compileStreaming === 'function' && type.split(';')[0].trim() === 'application/wasm') {
+    return WebAssembly.compileStreaming(res).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+  }
+  // Served without the wasm MIME type (file: URLs, some static servers): compile from bytes.
+  const bytes = await res.arrayBuffer();
+  return WebAssembly.compile(bytes).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+}

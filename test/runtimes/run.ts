@@ -1,0 +1,463 @@
+// `npm run test:runtimes`: the tiny model end to end inside every JavaScript runtime, each
+// loading the package through its own `exports` condition.
+//
+//   node    build/runtimes/app/cli-check.mjs       (condition node)
+//   deno    the same script under `deno run`       (condition deno; fetchWeights + Cache API)
+//   bun     the same script under `bun`            (condition bun; Bun.file streamed in)
+//   workerd examples/worker/workerd.capnp, POST /embed over HTTP on 127.0.0.1 (condition workerd)
+//   chromium test/runtimes/browser/golden.html and examples/browser/ under playwright-core
+//            (condition browser, via an import map; fetch + Cache API)
+//
+// First writes the test data (not in git) to build/runtimes/: the tiny synth weights files (fp32
+// and int8, with the tokenizer) and golden.json (every golden-text case in its encode form, the
+// float64 reference embedding, token counts, thresholds). Prints one line per runtime,
+// `runtime <name> pass <n> cases ...` or `runtime <name> FAIL ...`, and exits 1 if any failed.
+// Option: --only node,deno,bun,workerd,chromium
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readGz } from '../support/golden.js';
+import { synthTextWeights } from '../support/synth-text-model.js';
+import { createInstructor } from '../../src/entry-node.js';
+import { topK } from '../../src/similarity.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // from dist/test/runtimes/
+const OUT = join(ROOT, 'build/runtimes');
+const DATA = join(OUT, 'data');
+const APP = join(OUT, 'app');
+const WORKER_OUT = join(ROOT, 'build/worker');
+const TIMEOUT_MS = 240_000;
+
+const FP32_MIN_COSINE = 0.99999; // as test/instructor.test.ts
+const TINY_INT8_MIN_COSINE = 0.995;
+
+interface GoldenTextFile {
+  max_seq_length: number;
+  cases: Array<{ instruction: string; text: string; mode: 'pair' | 'legacy' | 'plain'; ids: number[] }>;
+  configs: Record<string, { float64: number[][] }>;
+}
+
+interface GoldenData {
+  inputs: unknown[];
+  caseOf: number[];
+  expected: number[][];
+  tokens: number[];
+  modes: string[];
+  maxSeqLength: number;
+  thresholds: Record<string, number>;
+}
+
+interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[] }
+
+interface GoldenCheckModule {
+  compareGolden(golden: GoldenData, dtype: string, embeddings: number[][], tokens?: number[], truncated?: number[]): CheckResult;
+}
+
+const args = process.argv.slice(2);
+const onlyArg = args.indexOf('--only');
+const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : null;
+
+// ------------------------------------------------------------------------------------ data
+
+function prepare(): GoldenData {
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(DATA, { recursive: true });
+  writeFileSync(join(DATA, 'tiny-fp32.iwt'), synthTextWeights('tiny', 'fp32'));
+  writeFileSync(join(DATA, 'tiny-int8.iwt'), synthTextWeights('tiny', 'int8'));
+  const golden = readGz<GoldenTextFile>('golden-text.json.gz');
+  const inputs: unknown[] = [];
+  const caseOf: number[] = [];
+  golden.cases.forEach((c, j) => {
+    if (c.mode === 'pair') {
+      inputs.push([c.instruction, c.text]);
+      caseOf.push(j);
+      inputs.push({ instruction: c.instruction, text: c.text });
+    } else {
+      inputs.push(c.mode === 'legacy' ? [c.instruction, c.text, 0] : c.text);
+    }
+    caseOf.push(j);
+  });
+  const data: GoldenData = {
+    inputs,
+    caseOf,
+    expected: golden.configs.tiny.float64,
+    tokens: golden.cases.map((c) => c.ids.length),
+    modes: golden.cases.map((c) => c.mode),
+    maxSeqLength: golden.max_seq_length,
+    thresholds: { fp32: FP32_MIN_COSINE, 'fp32-cached': FP32_MIN_COSINE, int8: TINY_INT8_MIN_COSINE },
+  };
+  writeFileSync(join(DATA, 'golden.json'), JSON.stringify(data));
+
+  // A package that depends on instructor-wasm as an installed package would (node_modules link).
+  mkdirSync(join(APP, 'node_modules'), { recursive: true });
+  writeFileSync(join(APP, 'package.json'), JSON.stringify({ name: 'runtimes-app', private: true, type: 'module', dependencies: { 'instructor-wasm': '*' } }, null, 2));
+  symlinkSync(ROOT.replace(/\/$/, ''), join(APP, 'node_modules/instructor-wasm'), 'dir');
+  for (const f of ['cli-check.mjs', 'golden-check.mjs']) cpSync(join(ROOT, 'test/runtimes', f), join(APP, f));
+  return data;
+}
+
+// ------------------------------------------------------------------------------------ helpers
+
+/** An executable (ELF, Mach-O or PE), not a placeholder script that would download one. */
+function isBinary(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const fd = openSync(path, 'r');
+  try {
+    const b = new Uint8Array(4);
+    readSync(fd, b, 0, 4, 0);
+    const magic = String.fromCharCode(...b);
+    return magic === '\x7fELF' || magic.startsWith('MZ') || magic === '\xcf\xfa\xed\xfe';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A runtime's binary from node_modules: the wrapper package's copy when its postinstall placed one,
+ * else the platform package's own (npm packages that carry the binary in the registry tarball).
+ */
+function findBinary(name: 'deno' | 'bun' | 'workerd'): string {
+  const nm = join(ROOT, 'node_modules');
+  const { platform, arch } = process;
+  const cands: Record<string, string[]> = {
+    deno: ['deno/deno', `@deno/${platform}-${arch}-glibc/deno`, `@deno/${platform}-${arch}/deno`],
+    bun: ['bun/bin/bun.exe', `@oven/bun-${platform}-${arch === 'arm64' ? 'aarch64' : arch}/bin/bun`, `@oven/bun-${platform}-${arch}-baseline/bin/bun`],
+    workerd: [`@cloudflare/workerd-${platform}-${arch === 'x64' ? '64' : arch}/bin/workerd`, 'workerd/bin/workerd'],
+  };
+  for (const c of cands[name]) if (isBinary(join(nm, c))) return join(nm, c);
+  throw new Error(`no ${name} binary in node_modules (tried ${cands[name].join(', ')}); run npm ci`);
+}
+
+interface RunResult { code: number | null; stdout: string; stderr: string }
+
+function run(cmd: string, argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { stderr += `\n(timed out after ${opts.timeoutMs ?? TIMEOUT_MS} ms)`; child.kill('SIGKILL'); }, opts.timeoutMs ?? TIMEOUT_MS);
+    child.on('error', (e) => { stderr += String(e); });
+    child.on('close', (code) => { clearTimeout(timer); resolvePromise({ code, stdout, stderr }); });
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolvePromise(port));
+    });
+  });
+}
+
+const tail = (s: string, n = 1500) => (s.length > n ? '…' + s.slice(-n) : s).trim();
+
+class Failure extends Error {}
+
+function summarize(results: CheckResult[], expectDtypes: string[]): string {
+  const problems: string[] = [];
+  for (const d of expectDtypes) if (!results.some((r) => r.dtype === d)) problems.push(`no ${d} result`);
+  for (const r of results) for (const f of r.failures.slice(0, 5)) problems.push(`${r.dtype}: ${f}`);
+  if (problems.length > 0) throw new Failure(problems.join('; '));
+  const cases = Math.min(...results.map((r) => r.cases));
+  return `pass ${cases} cases (${results.map((r) => `${r.dtype} min_cosine=${r.minCosine.toFixed(8)}`).join(', ')})`;
+}
+
+// ------------------------------------------------------------------------------------ node, deno, bun
+
+function parseResult(r: RunResult, name: string): { runtime: string; entry: string; version: string; results: CheckResult[]; error?: string; [k: string]: unknown } {
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Failure(`${name} exited with ${r.code} and no RESULT line: ${tail(r.stderr || r.stdout)}`);
+  const out = JSON.parse(line.slice(7));
+  if (out.error) throw new Failure(`${name}: ${out.error}`);
+  return out;
+}
+
+async function testCli(name: 'node' | 'deno' | 'bun'): Promise<string> {
+  const script = join(APP, 'cli-check.mjs');
+  let r: RunResult;
+  if (name === 'node') {
+    r = await run(process.execPath, [script, DATA], { cwd: APP });
+  } else if (name === 'deno') {
+    r = await run(findBinary('deno'), [
+      'run', '--quiet', '--no-prompt', '--no-lock', '--node-modules-dir=manual',
+      `--allow-read=${ROOT}`, '--allow-net=127.0.0.1', script, DATA,
+    ], { cwd: APP, env: { DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } });
+  } else {
+    r = await run(findBinary('bun'), ['--no-install', script, DATA], { cwd: APP, env: { NO_COLOR: '1' } });
+  }
+  const out = parseResult(r, name);
+  const want = `entry-${name}.js`;
+  if (!out.entry.endsWith('/dist/src/' + want)) throw new Failure(`${name} resolved instructor-wasm to ${out.entry}, expected .../dist/src/${want}`);
+  if (out.kernelsIsModule !== true) throw new Failure(`${name}: loadKernels() did not give a WebAssembly.Module`);
+  if (name === 'deno' && out.cacheHit !== true) throw new Failure('deno: fetchWeights did not store the weights in the Cache API');
+  return `${summarize(out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
+}
+
+// ------------------------------------------------------------------------------------ workerd
+
+/** The `exports` target of `pkgDir` for `subpath` under `conditions` (first match, nested). */
+function exportsTarget(pkgDir: string, subpath: string, conditions: string[]): string {
+  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  let node: unknown = pkg.exports === undefined ? undefined : typeof pkg.exports === 'string' || !Object.keys(pkg.exports).some((k) => k.startsWith('.'))
+    ? (subpath === '.' ? pkg.exports : undefined) : pkg.exports[subpath];
+  if (node === undefined) {
+    if (subpath === '.') return join(pkgDir, pkg.module ?? pkg.main ?? 'index.js');
+    throw new Error(`${pkg.name} exports no ${subpath}`);
+  }
+  while (typeof node === 'object' && node !== null) {
+    const key = Object.keys(node).find((k) => k !== 'types' && (conditions.includes(k) || k === 'default'));
+    if (!key) throw new Error(`${pkg.name} ${subpath}: no export for conditions ${conditions.join(', ')}`);
+    node = (node as Record<string, unknown>)[key];
+  }
+  return join(pkgDir, node as string);
+}
+
+const WORKERD_CONDITIONS = ['workerd', 'worker', 'browser', 'import'];
+const IMPORT_RE = /^\s*(?:import|export)\b[^;'"`]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
+
+/**
+ * workerd needs every module listed in its config. Walks the static imports from worker.js
+ * (bare specifiers through `exports` with wrangler's conditions), refuses Node built-ins and
+ * dynamic imports, and writes build/worker/modules.capnp with each module named by its path
+ * (`node_modules/<pkg>/...` for packages) so relative imports resolve as on disk.
+ */
+function writeWorkerdModules(): { count: number } {
+  mkdirSync(WORKER_OUT, { recursive: true });
+  const workerFile = join(ROOT, 'examples/worker/worker.js');
+  const pkgRoots = new Map<string, string>([['instructor-wasm', ROOT]]);
+  const nameOf = (file: string): string => {
+    for (const [pkg, dir] of pkgRoots) {
+      if (file.startsWith(dir.endsWith(sep) ? dir : dir + sep) && !relative(dir, file).startsWith('node_modules')) return `node_modules/${pkg}/${relative(dir, file).split(sep).join('/')}`;
+    }
+    return relative(ROOT, file).split(sep).join('/');
+  };
+  const modules: Array<{ name: string; kind: 'esModule' | 'wasm'; file?: string; text?: string }> = [];
+  const seen = new Set<string>();
+  const bareShims = new Map<string, string>();
+  const visit = (file: string, name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    if (file.endsWith('.wasm')) {
+      modules.push({ name, kind: 'wasm', file });
+      return;
+    }
+    modules.push({ name, kind: 'esModule', file });
+    const src = readFileSync(file, 'utf8');
+    if (/\bimport\(\s*['"]/.test(src)) throw new Failure(`${name} has a dynamic import(), which a Worker bundle cannot list`);
+    // In Workers import.meta.url is undefined: `new URL(x, import.meta.url)` at module load throws.
+    const topLevelUrl = src.split('\n').findIndex((l) => /^\S.*\bimport\.meta\.url\b/.test(l) && !/^\s*(\/\/|\*|\/\*)/.test(l));
+    if (topLevelUrl >= 0) {
+      throw new Failure(`${name}:${topLevelUrl + 1} uses import.meta.url at module load; in Workers import.meta.url is undefined, so this throws when the Worker starts (compute it lazily, inside the function that needs it)`);
+    }
+    for (const m of src.matchAll(IMPORT_RE)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith('node:') || /^(fs|path|url|os|crypto|zlib|util|child_process)(\/|$)/.test(spec)) {
+        throw new Failure(`${name} imports the Node built-in ${spec}: not on a Worker's path`);
+      }
+      if (spec.startsWith('.')) {
+        const target = resolve(dirname(file), spec);
+        visit(target, nameOf(target));
+        continue;
+      }
+      const pkgName = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+      const subpath = spec === pkgName ? '.' : './' + spec.slice(pkgName.length + 1);
+      const pkgDir = pkgRoots.get(pkgName) ?? join(ROOT, 'node_modules', pkgName);
+      pkgRoots.set(pkgName, pkgDir);
+      const target = exportsTarget(pkgDir, subpath, WORKERD_CONDITIONS);
+      const targetName = nameOf(target);
+      // workerd resolves a bare specifier like a relative one (against the importer's folder), so
+      // the package gets a module of that name there, re-exporting the resolved file.
+      const dir = dirname('/' + name);
+      const shimName = join(dir, spec).slice(1);
+      if (!bareShims.has(shimName)) {
+        const hasDefault = /^\s*export\s+default\b|\bas\s+default\b/m.test(readFileSync(target, 'utf8'));
+        const rel = relative(dirname('/' + shimName), '/' + targetName);
+        const relSpec = rel.startsWith('.') ? rel : './' + rel;
+        bareShims.set(shimName, `export * from ${JSON.stringify(relSpec)};${hasDefault ? ` export { default } from ${JSON.stringify(relSpec)};` : ''}`);
+      }
+      visit(target, targetName);
+    }
+  };
+  visit(workerFile, 'worker.js'); // the first module is the Worker's main module
+  const entries = modules.map((m) => m.kind === 'wasm'
+    ? `  (name = ${JSON.stringify(m.name)}, wasm = embed ${JSON.stringify(relative(WORKER_OUT, m.file!))}),`
+    : `  (name = ${JSON.stringify(m.name)}, esModule = embed ${JSON.stringify(relative(WORKER_OUT, m.file!))}),`);
+  for (const [spec, text] of bareShims) entries.push(`  (name = ${JSON.stringify(spec)}, esModule = ${JSON.stringify(text)}),`);
+  writeFileSync(join(WORKER_OUT, 'modules.capnp'), [
+    '# Generated by test/runtimes/run.ts for examples/worker/workerd.capnp: do not edit.',
+    '@0xd5e0c2a4f6b81a37;',
+    'using Workerd = import "/workerd/workerd.capnp";',
+    'const modules :List(Workerd.Worker.Module) = [',
+    ...entries,
+    '];',
+    '',
+  ].join('\n'));
+  return { count: modules.length + bareShims.size };
+}
+
+async function waitHttp(url: string, child: ChildProcess, log: () => string, timeoutMs = 60_000): Promise<Response> {
+  const t0 = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Failure(`workerd exited with ${child.exitCode}: ${tail(log())}`);
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    } catch {
+      if (Date.now() - t0 > timeoutMs) throw new Failure(`no answer from ${url} after ${timeoutMs} ms: ${tail(log())}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promise<string> {
+  const { count } = writeWorkerdModules();
+  const bin = findBinary('workerd');
+  const version = (await run(bin, ['--version'])).stdout.trim();
+  const results: CheckResult[] = [];
+  for (const dtype of ['fp32', 'int8']) {
+    const port = await freePort();
+    const child = spawn(bin, [
+      'serve', join(ROOT, 'examples/worker/workerd.capnp'),
+      '--directory-path', `assets=${DATA}`, '--socket-addr', `http=127.0.0.1:${port}`,
+    ], { env: { ...process.env, INSTRUCTOR_MODEL: `tiny-${dtype}.iwt` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout!.on('data', (d) => { log += d; });
+    child.stderr!.on('data', (d) => { log += d; });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const health = await waitHttp(`${base}/health`, child, () => log);
+      const h = await health.json() as { ok?: boolean; dtype?: string; dim?: number; error?: string };
+      if (!h.ok || h.dtype !== dtype) throw new Failure(`GET /health: ${JSON.stringify(h)} ${tail(log)}`);
+      const res = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: golden.inputs }), signal: AbortSignal.timeout(120_000) });
+      const body = await res.json() as { embeddings?: number[][]; dim?: number; truncated?: number[]; error?: string };
+      if (res.status !== 200 || !body.embeddings) throw new Failure(`POST /embed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log)}`);
+      if (body.dim !== body.embeddings[0].length) throw new Failure(`POST /embed: dim ${body.dim} but embeddings of ${body.embeddings[0].length}`);
+      results.push(check.compareGolden(golden, dtype, body.embeddings, undefined, body.truncated));
+      // `instruction` applies to plain strings: equal to the explicit pair.
+      const pair = await (await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as { embeddings: number[][] };
+      if (!(pair.embeddings[0].every((x, i) => Math.abs(x - pair.embeddings[1][i]) < 1e-6))) throw new Failure('POST /embed: instruction + string differs from the [instruction, text] pair');
+      const bad = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: [42] }), signal: AbortSignal.timeout(60_000) });
+      if (bad.status !== 400) throw new Failure(`POST /embed with a bad input: HTTP ${bad.status}, expected 400`);
+      await bad.body?.cancel();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('close', r));
+    }
+  }
+  return `${summarize(results, ['fp32', 'int8'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed over HTTP`;
+}
+
+// ------------------------------------------------------------------------------------ chromium
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json', '.wasm': 'application/wasm', '.iwt': 'application/octet-stream', '.css': 'text/css',
+};
+
+/** A static file server for the project folder on 127.0.0.1 (what any static host does). */
+function staticServer(): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = resolve(ROOT, '.' + path);
+    if (!file.startsWith(ROOT) || !existsSync(file) || !/\.[a-z0-9]+$/.test(file)) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const body = readFileSync(file);
+    res.writeHead(200, { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({ server, origin: `http://127.0.0.1:${(server.address() as { port: number }).port}` })));
+}
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function testChromium(): Promise<string> {
+  if (!existsSync(CHROMIUM)) throw new Failure(`no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+  const pkgExports = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports['.'];
+  if (pkgExports.browser?.default !== './dist/src/entry-browser.js') throw new Failure('package.json exports["."].browser is not ./dist/src/entry-browser.js, which the pages import');
+  const { chromium } = await import('playwright-core');
+  const { server, origin } = await staticServer();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text()); });
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} for ${r.url()}`); });
+
+    // 1. Golden text, fp32 (fetch + Cache API, streamed; then from the cache) and int8.
+    await page.goto(`${origin}/test/runtimes/browser/golden.html`);
+    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: TIMEOUT_MS });
+    const out = await page.evaluate(() => (window as unknown as { __result: { results: CheckResult[]; cacheHit?: boolean; error?: string; userAgent: string } }).__result);
+    if (out.error) throw new Failure(`golden page: ${out.error} ${errors.join(' | ')}`);
+    if (out.cacheHit !== true) throw new Failure('golden page: the weights were not in the Cache API after fetchWeights');
+    const summary = summarize(out.results, ['fp32', 'fp32-cached', 'int8']);
+
+    // 2. The example page: type a query, click Rank, read the ranking; compare with Node's.
+    const weights = '/build/runtimes/data/tiny-fp32.iwt';
+    await page.goto(`${origin}/examples/browser/index.html?weights=${encodeURIComponent(weights)}`);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 }).catch(async () => {
+      throw new Failure(`example page did not load: ${await page.textContent('#status')} ${errors.join(' | ')}`);
+    });
+    const query = 'where are the starchy tubers of a yam plant stored';
+    await page.fill('#query', '');
+    await page.type('#query', query);
+    await page.click('#rank');
+    await page.waitForSelector('#status[data-state="ranked"]', { timeout: 60_000 });
+    const shown = await page.$$eval('#ranking li', (lis) => lis.map((li) => Number((li as HTMLElement).dataset.index)));
+    const form = await page.evaluate(() => {
+      const f = document.getElementById('form') as HTMLFormElement;
+      return {
+        docs: (document.getElementById('docs') as HTMLTextAreaElement).value.split('\n').map((s) => s.trim()).filter((s) => s.length > 0),
+        qi: f.dataset.queryInstruction!, di: f.dataset.docInstruction!,
+      };
+    });
+    const model = await createInstructor(readFileSync(join(DATA, 'tiny-fp32.iwt')));
+    const q = await model.encodeOne([form.qi, query]);
+    const d = await model.encode(form.docs.map((t) => [form.di, t] as [string, string]));
+    const hits = topK(q, d, form.docs.length);
+    model.dispose();
+    const expected = hits.map((h) => h.index);
+    if (JSON.stringify(shown) !== JSON.stringify(expected)) throw new Failure(`example page ranking ${JSON.stringify(shown)}, Node ranks ${JSON.stringify(expected)}`);
+    const gap = Math.min(...hits.slice(1).map((h, i) => hits[i].score - h.score));
+    if (errors.length > 0) throw new Failure(`page errors: ${errors.join(' | ')}`);
+    const version = browser.version();
+    return `${summary} chromium ${version}; example page ranking ${JSON.stringify(shown)} = Node's (smallest score gap ${gap.toExponential(1)})`;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------ main
+
+const golden = prepare();
+const check = await import(pathToFileURL(join(ROOT, 'test/runtimes/golden-check.mjs')).href) as GoldenCheckModule;
+const tests: Array<[string, () => Promise<string>]> = [
+  ['node', () => testCli('node')],
+  ['deno', () => testCli('deno')],
+  ['bun', () => testCli('bun')],
+  ['workerd', () => testWorkerd(golden, check)],
+  ['chromium', () => testChromium()],
+];
+let failed = 0;
+for (const [name, fn] of tests) {
+  if (ONLY && !ONLY.has(name)) continue;
+  const t0 = performance.now();
+  try {
+    const line = await fn();
+    console.log(`runtime ${name} ${line} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`runtime ${name} FAIL ${e instanceof Failure ? e.message : (e as Error).stack ?? e}`);
+  }
+}
+process.exit(failed > 0 ? 1 : 0);
