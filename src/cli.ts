@@ -22,12 +22,12 @@ Usage:
       Convert a checkpoint folder (model.safetensors or pytorch_model.bin) to a weights file.
   instructor-wasm embed --model SRC [--dtype int8|int4|fp32] [--instruction TEXT]
                         [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
-                        [--batch-size N]
+                        [--batch-size N] [--threads N|auto]
       Embed JSON Lines: one item per line, any of "text", ["instruction", "text"],
       ["instruction", "text", 0], {"instruction": "...", "text": "..."}. SRC: a weights file,
       a checkpoint folder or a hub id (hkunlp/instructor-large[@revision]). Output: one
       {"index": i, "embedding": [...]} line per input in input order, or a float32 .npy.
-      --instruction applies to plain-string items.
+      --instruction applies to plain-string items. --threads: worker threads (default 1).
 
 Options:
   -h, --help      this text
@@ -166,7 +166,7 @@ async function embedCommand(args: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, dtype: { type: 'string' }, instruction: { type: 'string' },
       input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
-      'batch-size': { type: 'string' }, quiet: { type: 'boolean' },
+      'batch-size': { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   if (!values.model) throw new UsageError('embed needs --model SRC');
@@ -176,10 +176,12 @@ async function embedCommand(args: string[]): Promise<void> {
   if (format === 'npy' && output === '-' && process.stdout.isTTY) throw new UsageError('--format npy writes binary: give --output FILE or redirect stdout');
   const batchSize = values['batch-size'] === undefined ? 32 : Number(values['batch-size']);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, got "${values['batch-size']}"`);
+  const threads = values.threads === undefined || values.threads === 'auto' ? (values.threads as 'auto' | undefined) : Number(values.threads);
+  if (typeof threads === 'number' && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads must be a positive integer or auto, got "${values.threads}"`);
   const quiet = values.quiet ?? false;
 
   const { items } = parseJsonLines(await readInput(values.input ?? '-'));
-  const model = await loadInstructor(values.model, { dtype: dtypeOf(values.dtype), onProgress: progressPrinter(quiet) });
+  const model = await loadInstructor(values.model, { dtype: dtypeOf(values.dtype), threads, onProgress: progressPrinter(quiet) });
   try {
     const t0 = Date.now();
     let last = 0;

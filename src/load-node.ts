@@ -27,6 +27,8 @@ export interface LoadInstructorOptions {
   signal?: AbortSignal;
   /** Check every tensor's CRC-32 when loading a weights file. Default true. */
   verify?: boolean;
+  /** Threads for the kernels: 1 (default), a number, or 'auto' (one per core). */
+  threads?: number | 'auto';
   /** The wasm kernels; default build/kernels.wasm of this package. */
   kernels?: KernelSource;
 }
@@ -57,21 +59,22 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
   if (dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(dtype)}`);
   const kernels = options.kernels ?? (await loadKernelsFromDisk());
   const verify = options.verify;
+  const threads = options.threads;
   const progress = options.onProgress;
 
-  if (source instanceof Uint8Array) return Instructor.fromWeightsFile(source, { kernels, verify });
+  if (source instanceof Uint8Array) return Instructor.fromWeightsFile(source, { kernels, verify, threads });
   if (typeof source !== 'string' || source.length === 0) {
     fail('BAD_INPUT', `model source must be a hub id, a path or bytes, got ${source === null ? 'null' : typeof source}`);
   }
 
   const k = await kind(source);
-  if (k === 'file') return loadWeightsPath(source, kernels, verify, progress);
+  if (k === 'file') return loadWeightsPath(source, kernels, { verify, threads }, progress);
   if (k === 'dir') {
     progress?.({ phase: 'load', source });
     const bytes = await convertCheckpointToBytes(dirFiles(source), {
       dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
     });
-    return Instructor.fromWeightsFile(bytes, { kernels, verify: false }); // just written, in memory
+    return Instructor.fromWeightsFile(bytes, { kernels, verify: false, threads }); // just written, in memory
   }
   if (!REPO_ID.test(source) || source.includes('..')) {
     fail('BAD_INPUT', `model source "${source}" is not a file, a folder or a hub id (org/name or org/name@revision)`);
@@ -86,7 +89,7 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
   const snap = await downloadSnapshot(source, HUB_FILES, hub);
   const pinned = `${repo}@${snap.commit}`;
   const cached = convertedCachePath(repo, snap.commit, dtype, options.hub?.cacheDir);
-  if ((await kind(cached)) === 'file') return loadWeightsPath(cached, kernels, verify, progress);
+  if ((await kind(cached)) === 'file') return loadWeightsPath(cached, kernels, { verify, threads }, progress);
   for (const [preferred, fallback] of [['model.safetensors', 'pytorch_model.bin'], ['2_Dense/model.safetensors', '2_Dense/pytorch_model.bin']]) {
     const got = await downloadSnapshot(pinned, [{ path: preferred, optional: true }], hub);
     if (got.missing.length > 0) await downloadSnapshot(pinned, [fallback], hub);
@@ -94,16 +97,16 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
   await convertCheckpoint(snap.dir, cached, {
     dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
   });
-  return loadWeightsPath(cached, kernels, verify, progress);
+  return loadWeightsPath(cached, kernels, { verify, threads }, progress);
 }
 
 async function loadWeightsPath(
-  path: string, kernels: KernelSource, verify: boolean | undefined, progress: LoadInstructorOptions['onProgress'],
+  path: string, kernels: KernelSource, load: Pick<LoadInstructorOptions, 'verify' | 'threads'>, progress: LoadInstructorOptions['onProgress'],
 ): Promise<Instructor> {
   progress?.({ phase: 'load', source: path });
   const reader = await openWeightsFile(path);
   try {
-    return Instructor.fromModel(await InstructorModel.fromWeightsReader(reader, { kernels, verify }));
+    return Instructor.fromModel(await InstructorModel.fromWeightsReader(reader, { kernels, ...load }));
   } finally {
     await reader.close();
   }

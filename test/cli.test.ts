@@ -82,6 +82,18 @@ test('--instruction turns plain strings into pairs', () => {
   assert.ok(cosine(line.embedding, golden.configs.tiny.float64[c]) >= FP32_MIN_COSINE);
 });
 
+test('--threads 2 gives the same embeddings as one thread', () => {
+  const file = join(dir, 'tiny.int8.iwt');
+  const one = run(['embed', '--model', file, '--quiet'], jsonl());
+  const two = run(['embed', '--model', file, '--threads', '2', '--quiet'], jsonl());
+  assert.is(one.code, 0, one.stderr);
+  assert.is(two.code, 0, two.stderr);
+  assert.is(two.stdout, one.stdout);
+  const bad = run(['embed', '--model', file, '--threads', '0'], '"x"\n');
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /--threads must be a positive integer or auto, got "0"/);
+});
+
 test('long inputs are cut with a reported count', () => {
   const long = Array.from({ length: 700 }, (_, i) => `word${i}`).join(' ');
   const r = run(['embed', '--model', join(dir, 'tiny.int8.iwt')], JSON.stringify('short') + '\n' + JSON.stringify(long) + '\n');
