@@ -320,13 +320,14 @@ test('a process with a threaded model exits on its own, with and without dispose
         `import { loadKernelsFromDisk } from ${JSON.stringify(nodeUrl)};`,
         `const m = await InstructorModel.fromWeightsFile(readFileSync(${JSON.stringify(weights)}), { kernels: await loadKernelsFromDisk(), threads: 2 });`,
         `const { embeddings } = m.embedIds([{ ids: [5, 6, 7, 1], nInstr: 1 }]);`,
-        `console.log('threads', m.threads, 'dim', embeddings[0].length);`,
+        // One string, not numbers: console.log colours numbers when FORCE_COLOR is inherited.
+        'console.log(`threads ${m.threads} dim ${embeddings[0].length}`);',
         dispose ? 'm.dispose();' : '',
       ].join('\n'));
       const r = spawnSync(process.execPath, [script], { timeout: 30000, encoding: 'utf8' });
       assert.is(r.error, undefined, `child (dispose ${dispose}) did not exit: ${r.error}`);
       assert.is(r.status, 0, r.stderr);
-      assert.match(r.stdout, /threads 2 dim 24/);
+      assert.match(r.stdout, /threads 2 dim 24/, `stdout: ${r.stdout}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
