@@ -8,6 +8,7 @@ import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
 import { InstructorError } from '../src/errors.js';
 import { dequantizeGroupsQ4, quantizeGroupsQ4 } from '../src/quantize.js';
+import { data, randn, rng } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -23,31 +24,10 @@ const Q4_ROUNDTRIP_SLACK = 1e-6;
 const GUARD = 8;
 const SENTINEL = -12345.678;
 
-// --- helpers (as in kernels.test.ts) ----------------------------------------------------------
+// --- helpers ---------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randn(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
-/** n normal values with a few 100x outliers (T5's outlier channels). */
-function data(n: number, seed: number, outliers = true): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = randn(r);
-  if (outliers) for (let i = 0; i < Math.max(1, n >> 4); i++) a[Math.floor(r() * n)] *= 100;
-  return a;
-}
 
 const guardAt = (n: number, size: number) => Math.ceil((n * size) / 4) * 4;
 
