@@ -1,13 +1,31 @@
-// int8-weight matmul with int16 activations (see the contracts below).
+// int8-weight matmul with int16 activations, over weights packed once at load time (see the
+// contracts of pack_q8 and gemm_q8 below).
+//
+// Packed layout of W[N,K] int8 (same N*K bytes, same place): each group of 8 rows n0..n0+7
+// (n0 % 8 == 0, n0 + 8 <= N) keeps its 8*K bytes at n0*K, reordered as [K/2][8 rows][2 k]:
+//   byte n0*K + (k >> 1)*16 + r*2 + (k & 1) holds W[n0 + r, k];
+// the N % 8 last rows stay row-major at n*K. Why: one 16-byte load then holds k and k+1 of 8
+// rows, and i32x4.dot_i16x8_s of (4 rows x 2 k) against a broadcast pair (xq[t,k], xq[t,k+1])
+// puts 4 outputs in 4 lanes, so a 4-token x 8-row tile needs no horizontal sums and each weight
+// load serves 4 tokens (row-major rows give one output per vector, summed across lanes at the end).
+// A column range of W that starts at a multiple of 8 rows is itself a packed matrix (the tail
+// only in the last range): that is how threads split N.
 
-// Exact-i32 block length in k. Each i32x4 lane of a block gets KB/8 dot steps of two products,
-// at most 2 * 32768 * 128 = 2^23 each, so KB = 1024 bounds a lane by 2^30: no i16 x i8 input can
-// overflow (2048 would reach exactly 2^31 with every xq = -32768 and Wq = -128). The lanes are
-// then flushed into an i64 total, exact for any K < 2^41.
-const KB: i32 = 1024;
-// Tokens per pass over W: TB rows of xq (TB * K * 2 bytes, 128 KiB at K = 1024) stay in L2 while
-// every weight row streams past them once.
-const X_BLOCK_BYTES: i32 = 128 * 1024;
+// Exact-i32 block lengths in k. A dot step adds two products to a lane, at most
+// 2 * 32768 * 128 = 2^23, so 2^7 steps per block bound a lane by 2^30 for any input (2^8 would
+// reach exactly 2^31 with every xq = -32768 and Wq = -128); the block sums go into i64 totals,
+// exact for any K < 2^41. Packed tiles step over 2 k per lane (KB = 256), the row-major tail
+// rows over 8 k, 2 per lane (KB_ROW = 1024).
+const KB: i32 = 256;
+const KB_ROW: i32 = 1024;
+// Tokens per pass over W: TB rows of xq (TB * K * 2 bytes <= 512 KiB, 256 tokens at K = 1024)
+// stay in L2 while W streams past them once; up to T = 128 at K <= 2048, W streams once in all.
+const X_BLOCK_BYTES: i32 = 512 * 1024;
+// From this many tokens in a block on, each 8-row group is widened to i16 once into `scratch`
+// (16*K bytes, stays in L1/L2) and the 4x8 tile reads it with plain loads: one sign extension
+// per weight per block instead of one per weight per 4 tokens. At 16 tokens both ways measured
+// even; at 128 the panel is ~5% faster.
+const PANEL_MIN_T: i32 = 16;
 
 // quantize_rows_i16: x[T,K] f32 -> xq[T,K] i16 and xs[T] f32, one symmetric scale per row.
 //   m = max_k |x[t,k]|; if m == 0: xs[t] = 0 and xq[t,:] = 0;
@@ -63,12 +81,71 @@ export function quantize_rows_i16_scalar(x: usize, xq: usize, xs: usize, T: i32,
   }
 }
 
+// pack_q8: W[N,K] int8, row-major -> the packed layout above, in place. scratch: 8*K bytes
+//   (clobbered), so packing needs no second copy of the matrix. K % 16 == 0, any N >= 1.
+export function pack_q8(W: usize, N: i32, K: i32, scratch: usize): void {
+  const rowK = <usize>K;
+  for (let n = 0; n + 8 <= N; n += 8) {
+    const g = W + <usize>n * rowK;
+    memory.copy(scratch, g, rowK << 3);
+    let dst = g;
+    for (let k: usize = 0; k < rowK; k += 16) {
+      // an 8 x 8 transpose of u16 (k, k+1) pairs: rows 0..7 of k..k+15 in, pairs 0..7 of 8 rows out
+      const s = scratch + k;
+      const r0 = v128.load(s), r1 = v128.load(s + rowK), r2 = v128.load(s + 2 * rowK), r3 = v128.load(s + 3 * rowK);
+      const r4 = v128.load(s + 4 * rowK), r5 = v128.load(s + 5 * rowK), r6 = v128.load(s + 6 * rowK), r7 = v128.load(s + 7 * rowK);
+      const a01l = i16x8.shuffle(r0, r1, 0, 8, 1, 9, 2, 10, 3, 11), a01h = i16x8.shuffle(r0, r1, 4, 12, 5, 13, 6, 14, 7, 15);
+      const a23l = i16x8.shuffle(r2, r3, 0, 8, 1, 9, 2, 10, 3, 11), a23h = i16x8.shuffle(r2, r3, 4, 12, 5, 13, 6, 14, 7, 15);
+      const a45l = i16x8.shuffle(r4, r5, 0, 8, 1, 9, 2, 10, 3, 11), a45h = i16x8.shuffle(r4, r5, 4, 12, 5, 13, 6, 14, 7, 15);
+      const a67l = i16x8.shuffle(r6, r7, 0, 8, 1, 9, 2, 10, 3, 11), a67h = i16x8.shuffle(r6, r7, 4, 12, 5, 13, 6, 14, 7, 15);
+      const b0 = i32x4.shuffle(a01l, a23l, 0, 4, 1, 5), b1 = i32x4.shuffle(a01l, a23l, 2, 6, 3, 7);
+      const b2 = i32x4.shuffle(a01h, a23h, 0, 4, 1, 5), b3 = i32x4.shuffle(a01h, a23h, 2, 6, 3, 7);
+      const c0 = i32x4.shuffle(a45l, a67l, 0, 4, 1, 5), c1 = i32x4.shuffle(a45l, a67l, 2, 6, 3, 7);
+      const c2 = i32x4.shuffle(a45h, a67h, 0, 4, 1, 5), c3 = i32x4.shuffle(a45h, a67h, 2, 6, 3, 7);
+      v128.store(dst, i64x2.shuffle(b0, c0, 0, 2));
+      v128.store(dst, i64x2.shuffle(b0, c0, 1, 3), 16);
+      v128.store(dst, i64x2.shuffle(b1, c1, 0, 2), 32);
+      v128.store(dst, i64x2.shuffle(b1, c1, 1, 3), 48);
+      v128.store(dst, i64x2.shuffle(b2, c2, 0, 2), 64);
+      v128.store(dst, i64x2.shuffle(b2, c2, 1, 3), 80);
+      v128.store(dst, i64x2.shuffle(b3, c3, 0, 2), 96);
+      v128.store(dst, i64x2.shuffle(b3, c3, 1, 3), 112);
+      dst += 128;
+    }
+  }
+}
+
+// unpack_q8: the inverse of pack_q8, in place (same arguments).
+export function unpack_q8(W: usize, N: i32, K: i32, scratch: usize): void {
+  const rowK = <usize>K;
+  for (let n = 0; n + 8 <= N; n += 8) {
+    const g = W + <usize>n * rowK;
+    memory.copy(scratch, g, rowK << 3);
+    for (let r: usize = 0; r < 8; r++) {
+      for (let k: usize = 0; k < rowK; k++) store<i8>(g + r * rowK + k, load<i8>(scratch + (k >> 1) * 16 + r * 2 + (k & 1)));
+    }
+  }
+}
+
 // The four i32 lanes of one block, summed exactly (their total can exceed i32).
 // @ts-ignore: decorator
 @inline
 function block_sum(a: v128): i64 {
   const s = i64x2.add(i64x2.extend_low_i32x4_s(a), i64x2.extend_high_i32x4_s(a));
   return i64x2.extract_lane(s, 0) + i64x2.extract_lane(s, 1);
+}
+
+// A block's i32 lanes (rows r..r+3 of a packed tile) into i64 totals: rows r, r+1 in lo, r+2, r+3 in hi.
+// @ts-ignore: decorator
+@inline
+function add_lo(f: v128, a: v128): v128 {
+  return i64x2.add(f, i64x2.extend_low_i32x4_s(a));
+}
+
+// @ts-ignore: decorator
+@inline
+function add_hi(f: v128, a: v128): v128 {
+  return i64x2.add(f, i64x2.extend_high_i32x4_s(a));
 }
 
 // @ts-ignore: decorator
@@ -79,114 +156,370 @@ function put(y: usize, acc: i64, scale: f32, accumulate: i32): void {
   store<f32>(y, r);
 }
 
-// gemm_q8: y[T,N] (+)= x[T,K] . W[N,K]^T with x = xq * xs (i16 per-row), W = Wq * ws (i8 per-row).
-//   acc[t,n] = sum_k xq[t,k] * Wq[n,k], exact: i32 lanes over blocks of KB k (no input can
+// y[t, n..n+3] from the totals of add_lo / add_hi; s = xs[t], wn = &ws[n].
+// @ts-ignore: decorator
+@inline
+function put4(y: usize, lo: v128, hi: v128, s: f32, wn: usize, accumulate: i32): void {
+  put(y, i64x2.extract_lane(lo, 0), s * load<f32>(wn), accumulate);
+  put(y + 4, i64x2.extract_lane(lo, 1), s * load<f32>(wn, 4), accumulate);
+  put(y + 8, i64x2.extract_lane(hi, 0), s * load<f32>(wn, 8), accumulate);
+  put(y + 12, i64x2.extract_lane(hi, 1), s * load<f32>(wn, 12), accumulate);
+}
+
+// gemm_q8: y[T,N] (+)= x[T,K] . W[N,K]^T with x = xq * xs (i16 per-row), W = Wq * ws (i8 per-row),
+//   Wq in the packed layout (pack_q8).
+//   acc[t,n] = sum_k xq[t,k] * Wq[n,k], exact: i32 lanes over blocks of k (no input can
 //   overflow them), the block sums added in i64; y[t,n] = f32(acc) * (xs[t] * ws[n]), one rounding
 //   of acc, plus the old y[t,n] when accumulate != 0 (a fused residual add).
-//   W i8 row-major, ws f32 per row; K % 16 == 0; any T >= 1, N >= 1. Bit-identical to the twin.
-export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
-  let TB = (X_BLOCK_BYTES / (K << 1)) & ~1;
-  if (TB < 2) TB = 2;
-  const N4 = N & ~3;
+//   scratch: 16*K bytes, 16-byte aligned, clobbered; 0: none (same results, slower when a token
+//   block has >= 16 tokens). K % 16 == 0; any T >= 1, N >= 1. Bit-identical to the twin.
+//   Tiles: 4 tokens x 8 rows (8 accumulators, 4 broadcasts, 2 weight vectors and a temporary
+//   fill 15 of V8's 16 xmm, so no k-unrolling); token tails 3x8, 2x16, 1x16; tail rows 1x1.
+export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize): void {
+  let TB = (X_BLOCK_BYTES / (K << 1)) & ~3;
+  if (TB < 4) TB = 4;
+  const NG = N & ~7;
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(t0 + TB, T);
-    const t2 = t0 + ((t1 - t0) & ~1);
-    for (let n = 0; n < N4; n += 4) {
-      let t = t0;
-      for (; t < t2; t += 2) q8_tile_2x4(xq, xs, W, ws, y, t, n, K, N, accumulate);
-      if (t < t1) q8_tile_1x4(xq, xs, W, ws, y, t, n, K, N, accumulate);
+    const t4 = t0 + ((t1 - t0) & ~3);
+    if (t4 - t0 >= PANEL_MIN_T && scratch != 0) {
+      for (let n = 0; n < NG; n += 8) {
+        widen(W + <usize>n * <usize>K, scratch, K << 3);
+        for (let t = t0; t < t4; t += 4) q8_tile_4x8_panel(xq, xs, scratch, ws, y, t, n, K, N, accumulate);
+      }
+    } else {
+      for (let n = 0; n < NG; n += 8) {
+        for (let t = t0; t < t4; t += 4) q8_tile_4x8(xq, xs, W, ws, y, t, n, K, N, accumulate);
+      }
     }
-    for (let n = N4; n < N; n++) {
+    const r = t1 - t4;
+    if (r == 3) {
+      for (let n = 0; n < NG; n += 8) q8_tile_3x8(xq, xs, W, ws, y, t4, n, K, N, accumulate);
+    } else if (r == 2) {
+      let n = 0;
+      for (; n + 16 <= NG; n += 16) q8_tile_2x16(xq, xs, W, ws, y, t4, n, K, N, accumulate);
+      if (n < NG) q8_tile_2x8(xq, xs, W, ws, y, t4, n, K, N, accumulate);
+    } else if (r == 1) {
+      let n = 0;
+      for (; n + 16 <= NG; n += 16) q8_tile_1x16(xq, xs, W, ws, y, t4, n, K, N, accumulate);
+      if (n < NG) q8_tile_1x8(xq, xs, W, ws, y, t4, n, K, N, accumulate);
+    }
+    for (let n = NG; n < N; n++) {
       for (let t = t0; t < t1; t++) q8_tile_1x1(xq, xs, W, ws, y, t, n, K, N, accumulate);
     }
   }
 }
 
-// 2 tokens x 4 weight rows: 8 accumulators + 4 weight + 2 activation vectors fit V8's 16 xmm.
-function q8_tile_2x4(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+// i8 -> i16 of `bytes` bytes (a multiple of 16), packed order kept: the panel of q8_tile_4x8_panel.
+function widen(src: usize, dst: usize, bytes: i32): void {
+  const end = src + <usize>bytes;
+  while (src < end) {
+    const v = v128.load(src);
+    v128.store(dst, i16x8.extend_low_i8x16_s(v));
+    v128.store(dst, i16x8.extend_high_i8x16_s(v), 16);
+    src += 16;
+    dst += 32;
+  }
+}
+
+// 4 tokens x 8 rows, int8 weights sign-extended as loaded (blocks of < 16 tokens, or no scratch).
+function q8_tile_4x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const x1 = x0 + (<usize>K << 1);
-  const w0 = W + <usize>n * <usize>K;
-  const w1 = w0 + <usize>K;
-  const w2 = w1 + <usize>K;
-  const w3 = w2 + <usize>K;
-  let f00: i64 = 0, f01: i64 = 0, f02: i64 = 0, f03: i64 = 0;
-  let f10: i64 = 0, f11: i64 = 0, f12: i64 = 0, f13: i64 = 0;
+  const x2 = x1 + (<usize>K << 1);
+  const x3 = x2 + (<usize>K << 1);
+  const w = W + <usize>n * <usize>K;
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
+  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
+  let l30 = i64x2.splat(0), h30 = i64x2.splat(0), l31 = i64x2.splat(0), h31 = i64x2.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
-    const ke = min(kb + KB, K);
-    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
-    let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
-    for (let k = kb; k < ke; k += 8) {
-      const kw = <usize>k;
-      const kx = <usize>k << 1;
-      const c0 = v128.load(x0 + kx);
-      const c1 = v128.load(x1 + kx);
-      const b0 = v128.load8x8_s(w0 + kw);
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+    let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1), p2 = x2 + (<usize>kb << 1), p3 = x3 + (<usize>kb << 1);
+    let pw = w + (<usize>kb << 3);
+    const pe = pw + (kl << 3);
+    while (pw < pe) {
+      const c0 = v128.load32_splat(p0);
+      const c1 = v128.load32_splat(p1);
+      const c2 = v128.load32_splat(p2);
+      const c3 = v128.load32_splat(p3);
+      const b0 = v128.load8x8_s(pw);
       a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
       a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
-      const b1 = v128.load8x8_s(w1 + kw);
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(c2, b0));
+      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(c3, b0));
+      const b1 = v128.load8x8_s(pw, 8);
       a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
       a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
-      const b2 = v128.load8x8_s(w2 + kw);
+      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(c2, b1));
+      a31 = i32x4.add(a31, i32x4.dot_i16x8_s(c3, b1));
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
+      pw += 16;
+    }
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
+    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
+    l30 = add_lo(l30, a30); h30 = add_hi(h30, a30); l31 = add_lo(l31, a31); h31 = add_hi(h31, a31);
+  }
+  const wn = ws + (<usize>n << 2);
+  const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
+  const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
+  const s2 = load<f32>(xs + (<usize>t << 2), 8), s3 = load<f32>(xs + (<usize>t << 2), 12);
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
+  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
+  put4(y3, l30, h30, s3, wn, accumulate); put4(y3 + 16, l31, h31, s3, wn + 16, accumulate);
+}
+
+// q8_tile_4x8 over the widened group P (i16, 32 bytes per k pair) of rows n..n+7.
+function q8_tile_4x8_panel(xq: usize, xs: usize, P: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  const x0 = xq + ((<usize>t * <usize>K) << 1);
+  const x1 = x0 + (<usize>K << 1);
+  const x2 = x1 + (<usize>K << 1);
+  const x3 = x2 + (<usize>K << 1);
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
+  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
+  let l30 = i64x2.splat(0), h30 = i64x2.splat(0), l31 = i64x2.splat(0), h31 = i64x2.splat(0);
+  for (let kb = 0; kb < K; kb += KB) {
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+    let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1), p2 = x2 + (<usize>kb << 1), p3 = x3 + (<usize>kb << 1);
+    let pw = P + (<usize>kb << 4);
+    const pe = pw + (kl << 4);
+    while (pw < pe) {
+      const c0 = v128.load32_splat(p0);
+      const c1 = v128.load32_splat(p1);
+      const c2 = v128.load32_splat(p2);
+      const c3 = v128.load32_splat(p3);
+      const b0 = v128.load(pw);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(c2, b0));
+      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(c3, b0));
+      const b1 = v128.load(pw, 16);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
+      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(c2, b1));
+      a31 = i32x4.add(a31, i32x4.dot_i16x8_s(c3, b1));
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
+      pw += 32;
+    }
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
+    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
+    l30 = add_lo(l30, a30); h30 = add_hi(h30, a30); l31 = add_lo(l31, a31); h31 = add_hi(h31, a31);
+  }
+  const wn = ws + (<usize>n << 2);
+  const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
+  const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
+  const s2 = load<f32>(xs + (<usize>t << 2), 8), s3 = load<f32>(xs + (<usize>t << 2), 12);
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
+  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
+  put4(y3, l30, h30, s3, wn, accumulate); put4(y3 + 16, l31, h31, s3, wn + 16, accumulate);
+}
+
+// The T % 4 == 3 last tokens of a block x 8 rows.
+function q8_tile_3x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  const x0 = xq + ((<usize>t * <usize>K) << 1);
+  const x1 = x0 + (<usize>K << 1);
+  const x2 = x1 + (<usize>K << 1);
+  const w = W + <usize>n * <usize>K;
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
+  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
+  for (let kb = 0; kb < K; kb += KB) {
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+    let a20 = i32x4.splat(0), a21 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1), p2 = x2 + (<usize>kb << 1);
+    let pw = w + (<usize>kb << 3);
+    const pe = pw + (kl << 3);
+    while (pw < pe) {
+      const c0 = v128.load32_splat(p0);
+      const c1 = v128.load32_splat(p1);
+      const c2 = v128.load32_splat(p2);
+      const b0 = v128.load8x8_s(pw);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(c2, b0));
+      const b1 = v128.load8x8_s(pw, 8);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
+      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(c2, b1));
+      p0 += 4; p1 += 4; p2 += 4;
+      pw += 16;
+    }
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
+    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
+  }
+  const wn = ws + (<usize>n << 2);
+  const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
+  const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4), s2 = load<f32>(xs + (<usize>t << 2), 8);
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
+  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
+}
+
+// The T % 4 == 2 last tokens of a block x 16 rows (two groups): 8 accumulators, as the 4x8 tile.
+function q8_tile_2x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  const x0 = xq + ((<usize>t * <usize>K) << 1);
+  const x1 = x0 + (<usize>K << 1);
+  const v = W + <usize>n * <usize>K;
+  const u = v + (<usize>K << 3);
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l02 = i64x2.splat(0), h02 = i64x2.splat(0), l03 = i64x2.splat(0), h03 = i64x2.splat(0);
+  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
+  let l12 = i64x2.splat(0), h12 = i64x2.splat(0), l13 = i64x2.splat(0), h13 = i64x2.splat(0);
+  for (let kb = 0; kb < K; kb += KB) {
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+    let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1);
+    let pv = v + (<usize>kb << 3), pu = u + (<usize>kb << 3);
+    const pe = pv + (kl << 3);
+    while (pv < pe) {
+      const c0 = v128.load32_splat(p0);
+      const c1 = v128.load32_splat(p1);
+      const b0 = v128.load8x8_s(pv);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
+      const b1 = v128.load8x8_s(pv, 8);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
+      const b2 = v128.load8x8_s(pu);
       a02 = i32x4.add(a02, i32x4.dot_i16x8_s(c0, b2));
       a12 = i32x4.add(a12, i32x4.dot_i16x8_s(c1, b2));
-      const b3 = v128.load8x8_s(w3 + kw);
+      const b3 = v128.load8x8_s(pu, 8);
       a03 = i32x4.add(a03, i32x4.dot_i16x8_s(c0, b3));
       a13 = i32x4.add(a13, i32x4.dot_i16x8_s(c1, b3));
+      p0 += 4; p1 += 4;
+      pv += 16; pu += 16;
     }
-    f00 += block_sum(a00); f01 += block_sum(a01); f02 += block_sum(a02); f03 += block_sum(a03);
-    f10 += block_sum(a10); f11 += block_sum(a11); f12 += block_sum(a12); f13 += block_sum(a13);
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l02 = add_lo(l02, a02); h02 = add_hi(h02, a02); l03 = add_lo(l03, a03); h03 = add_hi(h03, a03);
+    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
+    l12 = add_lo(l12, a12); h12 = add_hi(h12, a12); l13 = add_lo(l13, a13); h13 = add_hi(h13, a13);
   }
-  const s0 = load<f32>(xs + (<usize>t << 2));
-  const s1 = load<f32>(xs + (<usize>t << 2), 4);
-  const v0 = load<f32>(ws + (<usize>n << 2));
-  const v1 = load<f32>(ws + (<usize>n << 2), 4);
-  const v2 = load<f32>(ws + (<usize>n << 2), 8);
-  const v3 = load<f32>(ws + (<usize>n << 2), 12);
+  const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2);
-  put(y0, f00, s0 * v0, accumulate); put(y0 + 4, f01, s0 * v1, accumulate);
-  put(y0 + 8, f02, s0 * v2, accumulate); put(y0 + 12, f03, s0 * v3, accumulate);
-  put(y1, f10, s1 * v0, accumulate); put(y1 + 4, f11, s1 * v1, accumulate);
-  put(y1 + 8, f12, s1 * v2, accumulate); put(y1 + 12, f13, s1 * v3, accumulate);
+  const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y0 + 32, l02, h02, s0, wn + 32, accumulate); put4(y0 + 48, l03, h03, s0, wn + 48, accumulate);
+  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
+  put4(y1 + 32, l12, h12, s1, wn + 32, accumulate); put4(y1 + 48, l13, h13, s1, wn + 48, accumulate);
 }
 
-// The odd last token of a token block against 4 weight rows.
-function q8_tile_1x4(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+// 2 tokens x the last group when the groups are odd in number.
+function q8_tile_2x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
-  const w0 = W + <usize>n * <usize>K;
-  const w1 = w0 + <usize>K;
-  const w2 = w1 + <usize>K;
-  const w3 = w2 + <usize>K;
-  let f0: i64 = 0, f1: i64 = 0, f2: i64 = 0, f3: i64 = 0;
+  const x1 = x0 + (<usize>K << 1);
+  const w = W + <usize>n * <usize>K;
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
-    const ke = min(kb + KB, K);
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    for (let k = kb; k < ke; k += 8) {
-      const kw = <usize>k;
-      const c0 = v128.load(x0 + (kw << 1));
-      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(c0, v128.load8x8_s(w0 + kw)));
-      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(c0, v128.load8x8_s(w1 + kw)));
-      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(c0, v128.load8x8_s(w2 + kw)));
-      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(c0, v128.load8x8_s(w3 + kw)));
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1);
+    let pw = w + (<usize>kb << 3);
+    const pe = pw + (kl << 3);
+    while (pw < pe) {
+      const c0 = v128.load32_splat(p0);
+      const c1 = v128.load32_splat(p1);
+      const b0 = v128.load8x8_s(pw);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
+      const b1 = v128.load8x8_s(pw, 8);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
+      p0 += 4; p1 += 4;
+      pw += 16;
     }
-    f0 += block_sum(a0); f1 += block_sum(a1); f2 += block_sum(a2); f3 += block_sum(a3);
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
   }
-  const s0 = load<f32>(xs + (<usize>t << 2));
+  const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
-  put(y0, f0, s0 * load<f32>(ws + (<usize>n << 2)), accumulate);
-  put(y0 + 4, f1, s0 * load<f32>(ws + (<usize>n << 2), 4), accumulate);
-  put(y0 + 8, f2, s0 * load<f32>(ws + (<usize>n << 2), 8), accumulate);
-  put(y0 + 12, f3, s0 * load<f32>(ws + (<usize>n << 2), 12), accumulate);
+  const y1 = y0 + (<usize>N << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
 }
 
-// One output, for the N % 4 last weight rows.
+// The last token of a block (T % 4 == 1, e.g. T = 1 queries) x 16 rows.
+function q8_tile_1x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  const x0 = xq + ((<usize>t * <usize>K) << 1);
+  const v = W + <usize>n * <usize>K;
+  const u = v + (<usize>K << 3);
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l02 = i64x2.splat(0), h02 = i64x2.splat(0), l03 = i64x2.splat(0), h03 = i64x2.splat(0);
+  for (let kb = 0; kb < K; kb += KB) {
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1);
+    let pv = v + (<usize>kb << 3), pu = u + (<usize>kb << 3);
+    const pe = pv + (kl << 3);
+    while (pv < pe) {
+      const c0 = v128.load32_splat(p0);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pv)));
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pv, 8)));
+      a02 = i32x4.add(a02, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pu)));
+      a03 = i32x4.add(a03, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pu, 8)));
+      p0 += 4;
+      pv += 16; pu += 16;
+    }
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    l02 = add_lo(l02, a02); h02 = add_hi(h02, a02); l03 = add_lo(l03, a03); h03 = add_hi(h03, a03);
+  }
+  const wn = ws + (<usize>n << 2);
+  const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2));
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  put4(y0 + 32, l02, h02, s0, wn + 32, accumulate); put4(y0 + 48, l03, h03, s0, wn + 48, accumulate);
+}
+
+// 1 token x the last group when the groups are odd in number.
+function q8_tile_1x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  const x0 = xq + ((<usize>t * <usize>K) << 1);
+  const w = W + <usize>n * <usize>K;
+  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  for (let kb = 0; kb < K; kb += KB) {
+    const kl = <usize>(min(kb + KB, K) - kb);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0);
+    let p0 = x0 + (<usize>kb << 1);
+    let pw = w + (<usize>kb << 3);
+    const pe = pw + (kl << 3);
+    while (pw < pe) {
+      const c0 = v128.load32_splat(p0);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pw)));
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, v128.load8x8_s(pw, 8)));
+      p0 += 4;
+      pw += 16;
+    }
+    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+  }
+  const wn = ws + (<usize>n << 2);
+  const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
+  const s0 = load<f32>(xs + (<usize>t << 2));
+  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+}
+
+// One output of a row-major tail row (the N % 8 last rows).
 function q8_tile_1x1(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const w0 = W + <usize>n * <usize>K;
   let f: i64 = 0;
-  for (let kb = 0; kb < K; kb += KB) {
-    const ke = min(kb + KB, K);
+  for (let kb = 0; kb < K; kb += KB_ROW) {
+    const ke = min(kb + KB_ROW, K);
     let a = i32x4.splat(0);
     for (let k = kb; k < ke; k += 8) {
       a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load(x0 + (<usize>k << 1)), v128.load8x8_s(w0 + <usize>k)));
@@ -196,13 +529,19 @@ function q8_tile_1x1(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   put(y + ((<usize>t * <usize>N + <usize>n) << 2), f, load<f32>(xs + (<usize>t << 2)) * load<f32>(ws + (<usize>n << 2)), accumulate);
 }
 
-export function gemm_q8_scalar(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
+// The twin reads the packed layout by its defining formula, one product at a time.
+export function gemm_q8_scalar(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize): void {
+  const NG = N & ~7;
   for (let t = 0; t < T; t++) {
     const xr = xq + ((<usize>t * <usize>K) << 1);
     for (let n = 0; n < N; n++) {
-      const wr = W + <usize>n * <usize>K;
+      const packed = n < NG;
+      const wr = packed ? W + <usize>(n & ~7) * <usize>K + (<usize>(n & 7) << 1) : W + <usize>n * <usize>K;
       let acc: i64 = 0;
-      for (let k = 0; k < K; k++) acc += <i64>(<i32>load<i16>(xr + (<usize>k << 1)) * <i32>load<i8>(wr + <usize>k));
+      for (let k = 0; k < K; k++) {
+        const at = packed ? wr + (<usize>(k >> 1) << 4) + <usize>(k & 1) : wr + <usize>k;
+        acc += <i64>(<i32>load<i16>(xr + (<usize>k << 1)) * <i32>load<i8>(at));
+      }
       put(y + ((<usize>t * <usize>N + <usize>n) << 2), acc, load<f32>(xs + (<usize>t << 2)) * load<f32>(ws + (<usize>n << 2)), accumulate);
     }
   }

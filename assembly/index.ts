@@ -6,7 +6,7 @@
 // Dimension letters: T rows (tokens), K inner size, N output size, D d_model, H heads, Dk d_kv.
 
 export { heap_base } from './memory';
-export { gemm_q8, gemm_q8_scalar, quantize_rows_i16, quantize_rows_i16_scalar } from './gemm_q8';
+export { gemm_q8, gemm_q8_scalar, pack_q8, unpack_q8, quantize_rows_i16, quantize_rows_i16_scalar } from './gemm_q8';
 export { gemm_q4, gemm_q4_scalar } from './gemm_q4';
 export { gemm_f32, gemm_f32_scalar } from './gemm_f32';
 export { attention, attention_scalar, softmax_rows, softmax_rows_scalar } from './attention';

@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
 import { quantizeGroupsQ4 } from '../src/quantize.js';
+import { gemmQ8ScratchBytes } from '../src/wasm.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -46,6 +47,8 @@ function bench(T: number, K: number, N: number): void {
   const w8 = arena.i8(W8, N * K);
   for (let i = 0; i < N * K; i++) w8[i] = Math.floor(r() * 255) - 127;
   arena.f32(ws8, N).fill(0.001);
+  const scratch = arena.alloc(gemmQ8ScratchBytes(K));
+  wasm.pack_q8(W8, N, K, scratch); // the int8 layout the model uses (packed once at load)
   const y1 = arena.alloc(T * N * 4), y2 = arena.alloc(T * N * 4);
   wasm.gemm_q4(xq, xs, W4, ws4, y1, T, K, N, G, 0);
   wasm.gemm_q4_scalar(xq, xs, W4, ws4, y2, T, K, N, G, 0);
@@ -53,7 +56,7 @@ function bench(T: number, K: number, N: number): void {
   for (let i = 0; i < T * N; i++) if (!Object.is(a[i], b[i])) throw new Error(`gemm_q4 SIMD and scalar differ at ${i}`);
   const ops = 2 * T * K * N;
   const q4 = time(() => wasm.gemm_q4(xq, xs, W4, ws4, y1, T, K, N, G, 0), { minSamples: 5, maxTime: 3 });
-  const q8 = time(() => wasm.gemm_q8(xq, xs, W8, ws8, y1, T, K, N, 0), { minSamples: 5, maxTime: 3 });
+  const q8 = time(() => wasm.gemm_q8(xq, xs, W8, ws8, y1, T, K, N, 0, scratch), { minSamples: 5, maxTime: 3 });
   const sc = time(() => wasm.gemm_q4_scalar(xq, xs, W4, ws4, y2, T, K, N, G, 0), { minSamples: 2, maxTime: 0.5, initCount: 1 });
   const rate = (ms: number) => (ops / ms / 1e6).toFixed(2);
   console.log(`| ${T}x${K}x${N} | ${q4.ms.toFixed(2)} ±${q4.rme.toFixed(1)}% (${rate(q4.ms)} GOPS) | ${q8.ms.toFixed(2)} ±${q8.rme.toFixed(1)}% (${rate(q8.ms)} GOPS) | ${(q4.ms / q8.ms).toFixed(2)} | ${sc.ms.toFixed(1)} (x${(sc.ms / q4.ms).toFixed(1)}) |`);

@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
-import { attentionScratchFloats } from '../src/wasm.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/wasm.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -84,20 +84,21 @@ function row(kernel: string, shape: string, unit: string, ops: number, simd: () 
 function benchGemmQ8(T: number, K: number, N: number): Row {
   const m = arena.mark();
   const x = arena.alloc(T * K * 4), xq = arena.alloc(T * K * 2), xs = arena.alloc(T * 4);
-  const W = arena.alloc(N * K), ws = arena.alloc(N * 4);
+  const W = arena.alloc(N * K), ws = arena.alloc(N * 4), scratch = arena.alloc(gemmQ8ScratchBytes(K));
   const y1 = arena.alloc(T * N * 4), y2 = arena.alloc(T * N * 4);
   fillF32(x, T * K, 1);
   fillF32(ws, N, 2, 0.01);
   const r = rng(3);
   const w = arena.i8(W, N * K);
   for (let i = 0; i < N * K; i++) w[i] = Math.floor(r() * 255) - 127;
+  wasm.pack_q8(W, N, K, scratch); // once, as at model load: not part of the timings
   wasm.quantize_rows_i16(x, xq, xs, T, K);
-  wasm.gemm_q8(xq, xs, W, ws, y1, T, K, N, 0);
-  wasm.gemm_q8_scalar(xq, xs, W, ws, y2, T, K, N, 0);
+  wasm.gemm_q8(xq, xs, W, ws, y1, T, K, N, 0, scratch);
+  wasm.gemm_q8_scalar(xq, xs, W, ws, y2, T, K, N, 0, scratch);
   compare(`gemm_q8 ${T}x${K}x${N}`, arena.f32(y1, T * N), arena.f32(y2, T * N), () => 0); // bit-identical by contract
   const out = row('gemm_q8', `${T}x${K}x${N}`, 'GOPS', 2 * T * K * N,
-    () => wasm.gemm_q8(xq, xs, W, ws, y1, T, K, N, 0),
-    () => wasm.gemm_q8_scalar(xq, xs, W, ws, y2, T, K, N, 0));
+    () => wasm.gemm_q8(xq, xs, W, ws, y1, T, K, N, 0, scratch),
+    () => wasm.gemm_q8_scalar(xq, xs, W, ws, y2, T, K, N, 0, scratch));
   arena.reset(m);
   return out;
 }

@@ -5,7 +5,7 @@ import { DENSE_WEIGHT, parseT5Config, t5TensorShapes, type T5Config } from './co
 import { fail, InstructorError } from './errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
-import { instantiateKernels, type KernelExports } from './wasm.js';
+import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
   parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
@@ -82,6 +82,7 @@ interface LoadedCore {
   arena: Arena;
   encoder: T5Encoder;
   dense: Matrix;
+  gemmScratch: number;
 }
 
 export class InstructorModel {
@@ -203,11 +204,13 @@ export class InstructorModel {
       finalNorm: vector('encoder.final_layer_norm.weight'),
     };
     const dense = matrix(DENSE_WEIGHT);
+    // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
+    const gemmScratch = packQ8(arena, [...layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]), dense]);
     const probe = [weights.embedding, ...(weights.layers[0] ? [weights.layers[0].q] : [])];
     const dtype = probe.some((m) => m.dtype === 'q4') ? 'int4' : probe.some((m) => m.dtype === 'q8') ? 'int8' : 'fp32';
     const model = parseModelMeta(header.model ?? {}, dense.rows);
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
-    return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena), dense });
+    return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena, gemmScratch), dense, gemmScratch });
   }
 
   /**
@@ -278,7 +281,7 @@ export class InstructorModel {
         }
 
         // Dense head: dense[B, N] = pooled . W^T (no bias, identity activation).
-        linear(a.wasm, core.dense, pooled, dense, B, false, xq, xs);
+        linear(a.wasm, core.dense, pooled, dense, B, false, xq, xs, core.gemmScratch);
 
         const Pv = a.f32(pooled, B * D), Dv = a.f32(dense, B * N);
         for (let b = 0; b < B; b++) {
@@ -338,6 +341,22 @@ export class InstructorModel {
   get threads(): number {
     return this.pool?.threads ?? 1;
   }
+}
+
+/**
+ * Puts the int8 matrices among `matrices` (already in wasm memory, CRC-checked: the check is of
+ * the file's row-major bytes) into gemm_q8's packed layout, in place, and returns the gemm_q8
+ * scratch for them, allocated once for the model's lifetime (0 when there is no int8 matrix).
+ */
+function packQ8(arena: Arena, matrices: Matrix[]): number {
+  const q8 = matrices.filter((m) => m.dtype === 'q8');
+  if (q8.length === 0) return 0;
+  const scratch = arena.alloc(gemmQ8ScratchBytes(Math.max(...q8.map((m) => m.cols))));
+  for (const m of q8) {
+    arena.wasm.pack_q8(m.ptr, m.rows, m.cols, scratch);
+    m.packed = true;
+  }
+  return scratch;
 }
 
 /** v / max(||v||, 1e-12), as torch.nn.functional.normalize; in place, norm in float64. */

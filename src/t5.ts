@@ -22,6 +22,7 @@ export interface Matrix {
   cols: number; // K: input features
   dtype: 'f32' | 'q8' | 'q4';
   ptr: number; // f32 [rows, cols], int8 [rows, cols], or q4 4-bit codes [rows, cols / 2 bytes] (weights-file.ts)
+  packed?: boolean; // q8: int8 in gemm_q8's packed layout (pack_q8), as linear() needs; else row-major
   scales: number; // q8: f32 [rows] per-row scales; q4: f32 [rows, cols / group]; f32: 0
   group?: number; // q4: values per scale along cols (a multiple of 32)
 }
@@ -74,15 +75,17 @@ export function relativePositionBucket(offset: number, numBuckets: number, maxDi
 /**
  * y[S, N] (+)= x[S, K] . W[N, K]^T. For int8 and int4 weights the activations are quantized to int16
  * per row first into `xq`/`xs`; `quantized` says that is already done for this x (q, k and v
- * share one quantization).
+ * share one quantization). `gemmScratch`: gemmQ8ScratchBytes(K) bytes, for int8 weights.
  */
 export function linear(
   k: KernelExports, W: Matrix, x: number, y: number, S: number, accumulate: boolean,
-  xq: number, xs: number, quantized = false,
+  xq: number, xs: number, gemmScratch: number, quantized = false,
 ): void {
   if (W.dtype === 'q8') {
+    // a row-major int8 matrix would give wrong numbers, not an error
+    if (!W.packed) throw new Error(`linear: int8 matrix "${W.name}" is not packed (pack_q8)`);
     if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
-    k.gemm_q8(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate ? 1 : 0);
+    k.gemm_q8(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate ? 1 : 0, gemmScratch);
   } else if (W.dtype === 'q4') {
     if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
     k.gemm_q4(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, W.group!, accumulate ? 1 : 0);
@@ -100,6 +103,8 @@ export class T5Encoder {
     readonly config: T5Config,
     readonly weights: T5Weights,
     private readonly arena: Arena,
+    /** gemmQ8ScratchBytes(K) for the largest K of the int8 matmuls; lives as long as the model. */
+    private readonly gemmScratch: number,
   ) {}
 
   private get k(): KernelExports { return this.arena.wasm; }
@@ -144,6 +149,7 @@ export class T5Encoder {
         }
       }
     } else {
+      // row-major int8 (never packed: pack_q8 is for matmul weights)
       const table = this.arena.i8(E.ptr, E.rows * D);
       const scales = this.arena.f32(E.scales, E.rows);
       for (let t = 0; t < ids.length; t++) {
@@ -212,28 +218,28 @@ export class T5Encoder {
 
         // 2. Self-attention sublayer: x += o(attention(norm(x))).
         this.k.rmsnorm(x, L.attnNorm.ptr, h, S, D, eps);
-        linear(this.k, L.q, h, q, S, false, xq, xs); // q[S, H*Dk]
-        linear(this.k, L.k, h, kk, S, false, xq, xs, true); // same h, same int16 quantization
-        linear(this.k, L.v, h, v, S, false, xq, xs, true);
+        linear(this.k, L.q, h, q, S, false, xq, xs, this.gemmScratch); // q[S, H*Dk]
+        linear(this.k, L.k, h, kk, S, false, xq, xs, this.gemmScratch, true); // same h, same int16 quantization
+        linear(this.k, L.v, h, v, S, false, xq, xs, this.gemmScratch, true);
         let row = 0;
         for (const T of lengths) {
           const off = row * HDk * 4;
           this.k.attention(q + off, kk + off, v + off, ctx + off, T, H, Dk, HDk, biasOf.get(T)!, scratch);
           row += T;
         }
-        linear(this.k, L.o, ctx, x, S, true, xq, xs); // residual add fused: x[S, D] += ctx . o^T
+        linear(this.k, L.o, ctx, x, S, true, xq, xs, this.gemmScratch); // residual add fused: x[S, D] += ctx . o^T
 
         // 3. Feed-forward sublayer: x += wo(act(wi(norm(x)))).
         this.k.rmsnorm(x, L.ffnNorm.ptr, h, S, D, eps);
         if (this.config.ffn === 'relu') {
-          linear(this.k, L.wi[0], h, ff, S, false, xq, xs); // ff[S, F]
+          linear(this.k, L.wi[0], h, ff, S, false, xq, xs, this.gemmScratch); // ff[S, F]
           this.k.relu_inplace(ff, S * F);
         } else {
-          linear(this.k, L.wi[0], h, ff, S, false, xq, xs); // gelu branch, wi_0
-          linear(this.k, L.wi[1], h, ff2, S, false, xq, xs, true); // linear branch, wi_1
+          linear(this.k, L.wi[0], h, ff, S, false, xq, xs, this.gemmScratch); // gelu branch, wi_0
+          linear(this.k, L.wi[1], h, ff2, S, false, xq, xs, this.gemmScratch, true); // linear branch, wi_1
           this.k.gelu_tanh_mul(ff, ff2, S * F);
         }
-        linear(this.k, L.wo, ff, x, S, true, xq, xs); // x[S, D] += ff . wo^T
+        linear(this.k, L.wo, ff, x, S, true, xq, xs, this.gemmScratch); // x[S, D] += ff . wo^T
       }
 
       // 4. Final RMSNorm: out[S, D].

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
-import { attentionScratchFloats } from '../src/wasm.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/wasm.js';
 import { data, randn, rng } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();
@@ -149,91 +149,145 @@ test('quantize_rows_i16: SIMD == scalar == float reference, incl. all-zero rows 
 
 // --- gemm_q8 ---------------------------------------------------------------------------------
 
+/** Where pack_q8 puts W[n, k] (the layout's definition, written out independently of the kernels). */
+function packedIndex(n: number, k: number, N: number, K: number): number {
+  if (n >= N - (N % 8)) return n * K + k; // the N % 8 last rows stay row-major
+  return (n - (n % 8)) * K + (k >> 1) * 16 + (n % 8) * 2 + (k & 1);
+}
+
+test('pack_q8: every byte where the layout says, in place, within its 8*K scratch; unpack_q8 restores', () => {
+  for (const N of [1, 7, 8, 9, 13, 24, 203]) {
+    for (const K of [16, 48, 272]) {
+      scoped(() => {
+        const r = rng(N * 31 + K);
+        const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+        const pW = putI8(W), ps = allocGuarded(8 * K, 1);
+        wasm.pack_q8(pW, N, K, ps);
+        assert.ok(guardIntact(pW, N * K, 1), `pack_q8 N=${N} K=${K}: wrote past W`);
+        assert.ok(guardIntact(ps, 8 * K, 1), `pack_q8 N=${N} K=${K}: wrote past its 8*K scratch`);
+        const P = arena.i8(pW, N * K);
+        for (let n = 0; n < N; n++) {
+          for (let k = 0; k < K; k++) {
+            const at = packedIndex(n, k, N, K);
+            if (P[at] !== W[n * K + k]) assert.unreachable(`pack_q8 N=${N} K=${K}: W[${n},${k}] = ${W[n * K + k]}, packed[${at}] = ${P[at]}`);
+          }
+        }
+        wasm.unpack_q8(pW, N, K, ps);
+        assertSame(`unpack_q8(pack_q8(W)) N=${N} K=${K}`, arena.i8(pW, N * K), W);
+      });
+    }
+  }
+});
+
+/**
+ * Runs gemm_q8 or its twin on W (row-major here) packed with pack_q8, with a guarded scratch of
+ * gemmQ8ScratchBytes(K) or with none (0). Checks y's and the scratch's guards and that W is left as packed.
+ */
 function runGemmQ8(f: typeof wasm.gemm_q8, xq: Int16Array, xs: Float32Array, W: Int8Array, ws: Float32Array,
-  y0: Float32Array, T: number, K: number, N: number, accumulate: number): Float32Array {
+  y0: Float32Array, T: number, K: number, N: number, accumulate: number, withScratch = true): Float32Array {
   return scoped(() => {
     const pxq = putI16(xq), pxs = putF32(xs), pW = putI8(W), pws = putF32(ws), py = putF32(y0);
-    f(pxq, pxs, pW, pws, py, T, K, N, accumulate);
-    assert.ok(guardIntact(py, T * N, 4), `gemm_q8 T=${T} K=${K} N=${N}: wrote past y`);
+    const bytes = gemmQ8ScratchBytes(K);
+    const ps = allocGuarded(bytes, 1);
+    wasm.pack_q8(pW, N, K, ps);
+    const packed = arena.i8(pW, N * K).slice();
+    f(pxq, pxs, pW, pws, py, T, K, N, accumulate, withScratch ? ps : 0);
+    const tag = `gemm_q8 T=${T} K=${K} N=${N}`;
+    assert.ok(guardIntact(py, T * N, 4), `${tag}: wrote past y`);
+    assert.ok(guardIntact(ps, bytes, 1), `${tag}: wrote past its scratch`);
+    assertSame(`${tag}: W after the call`, arena.i8(pW, N * K), packed);
     return getF32(py, T * N);
   });
 }
 
-test('gemm_q8: SIMD == scalar, both within f32 rounding of the exact float64 result', () => {
-  for (const T of [1, 3, 5, 7]) {
-    for (const N of [1, 3, 5, 13]) {
-      for (const K of [16, 48, 4112]) {
-        const r = rng(T * 7919 + N * 104729 + K);
-        // the full i16 / i8 ranges, incl. -32768 and -128
-        const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
-        const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
-        const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
-        const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
-        const y0 = data(T * N, K + N, false);
-        for (const accumulate of [0, 1]) {
-          const tag = `gemm_q8 T=${T} K=${K} N=${N} acc=${accumulate}`;
-          const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, accumulate);
-          const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, accumulate);
-          assertSame(`${tag} simd vs scalar`, a, b);
-          const want = new Float64Array(T * N);
-          const mag = new Float64Array(T * N);
-          for (let t = 0; t < T; t++) {
-            for (let n = 0; n < N; n++) {
-              let s = 0, sa = 0;
-              for (let k = 0; k < K; k++) {
-                const p = xq[t * K + k] * W[n * K + k];
-                s += p; sa += Math.abs(p);
-              }
-              want[t * N + n] = s * xs[t] * ws[n] + (accumulate ? y0[t * N + n] : 0);
-              mag[t * N + n] = sa * xs[t] * ws[n] + (accumulate ? Math.abs(y0[t * N + n]) : 0);
-            }
+// T: the direct 4x8 tile (4, 5, 7), its 3/2/1-token tails (3, 2, 1, 7, 5), the widened panel
+// (16 tokens and up) with each tail (16..19), and two token blocks at K = 4112 (70: 60 + 10).
+// N: tail rows only (1, 5), one 8-row group + 5 tail rows (13), 3 groups (24: 2x16 + 2x8 and
+// 1x16 + 1x8 tiles), 4 groups + 3 tail rows (35). K: one k block, several (4112 = 16 * 257).
+test('gemm_q8: SIMD == scalar on packed W (with and without scratch), both within f32 rounding of float64', () => {
+  const shapes: number[][] = [];
+  for (const T of [1, 2, 3, 4, 5, 7, 16, 17, 18, 19]) {
+    for (const N of [1, 5, 13, 24, 35]) for (const K of [16, 48, 4112]) shapes.push([T, K, N]);
+  }
+  shapes.push([70, 4112, 13], [70, 16, 35]);
+  for (const [T, K, N] of shapes) {
+    const r = rng(T * 7919 + N * 104729 + K);
+    // the full i16 / i8 ranges, incl. -32768 and -128
+    const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
+    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+    const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
+    const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
+    const y0 = data(T * N, K + N, false);
+    for (const accumulate of [0, 1]) {
+      const tag = `gemm_q8 T=${T} K=${K} N=${N} acc=${accumulate}`;
+      const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, accumulate);
+      const a0 = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, accumulate, false);
+      const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, accumulate);
+      assertSame(`${tag} simd vs scalar`, a, b);
+      assertSame(`${tag} simd without scratch vs scalar`, a0, b);
+      const want = new Float64Array(T * N);
+      const mag = new Float64Array(T * N);
+      for (let t = 0; t < T; t++) {
+        for (let n = 0; n < N; n++) {
+          let s = 0, sa = 0;
+          for (let k = 0; k < K; k++) {
+            const p = xq[t * K + k] * W[n * K + k];
+            s += p; sa += Math.abs(p);
           }
-          assertClose(`${tag} vs float64`, b, want, (i) => GEMM_Q8_ROUNDINGS * U * mag[i]);
+          want[t * N + n] = s * xs[t] * ws[n] + (accumulate ? y0[t * N + n] : 0);
+          mag[t * N + n] = sa * xs[t] * ws[n] + (accumulate ? Math.abs(y0[t * N + n]) : 0);
         }
       }
+      assertClose(`${tag} vs float64`, b, want, (i) => GEMM_Q8_ROUNDINGS * U * mag[i]);
     }
   }
 });
 
 test('gemm_q8: quantized outlier activations, SIMD == scalar and close to the float64 x.W', () => {
-  scoped(() => {
-    const T = 5, K = 4112, N = 13;
-    const x = data(T * K, 1);
-    const r = rng(2);
-    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 255) - 127);
-    const ws = Float32Array.from({ length: N }, () => 0.01 + r() * 1e-2);
-    const px = putF32(x), pxq = allocGuarded(T * K, 2), pxs = allocGuarded(T, 4);
-    wasm.quantize_rows_i16(px, pxq, pxs, T, K);
-    const xq = arena.i16(pxq, T * K).slice(), xs = getF32(pxs, T);
-    const y0 = new Float32Array(T * N);
-    const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, 0);
-    const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, 0);
-    assertSame('gemm_q8 quantized simd vs scalar', a, b);
-    // against the unquantized activations: each xq is off by at most half a step xs/2
-    const want = new Float64Array(T * N), tol = new Float64Array(T * N);
-    for (let t = 0; t < T; t++) {
-      for (let n = 0; n < N; n++) {
-        let s = 0, sa = 0;
-        for (let k = 0; k < K; k++) { s += x[t * K + k] * W[n * K + k]; sa += Math.abs(W[n * K + k]); }
-        want[t * N + n] = s * ws[n];
-        tol[t * N + n] = (0.5 * xs[t] * sa + 1e-5 * Math.abs(s)) * ws[n]; // half a quantization step per term
+  for (const T of [5, 21]) {
+    scoped(() => {
+      const K = 4112, N = 13;
+      const x = data(T * K, T === 5 ? 1 : T);
+      const r = rng(2);
+      const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 255) - 127);
+      const ws = Float32Array.from({ length: N }, () => 0.01 + r() * 1e-2);
+      const px = putF32(x), pxq = allocGuarded(T * K, 2), pxs = allocGuarded(T, 4);
+      wasm.quantize_rows_i16(px, pxq, pxs, T, K);
+      const xq = arena.i16(pxq, T * K).slice(), xs = getF32(pxs, T);
+      const y0 = new Float32Array(T * N);
+      const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, 0);
+      const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, 0);
+      assertSame(`gemm_q8 T=${T} quantized simd vs scalar`, a, b);
+      // against the unquantized activations: each xq is off by at most half a step xs/2
+      const want = new Float64Array(T * N), tol = new Float64Array(T * N);
+      for (let t = 0; t < T; t++) {
+        for (let n = 0; n < N; n++) {
+          let s = 0, sa = 0;
+          for (let k = 0; k < K; k++) { s += x[t * K + k] * W[n * K + k]; sa += Math.abs(W[n * K + k]); }
+          want[t * N + n] = s * ws[n];
+          tol[t * N + n] = (0.5 * xs[t] * sa + 1e-5 * Math.abs(s)) * ws[n]; // half a quantization step per term
+        }
       }
-    }
-    assertClose('gemm_q8 quantized vs float64 x.W', a, want, (i) => tol[i]);
-  });
+      assertClose(`gemm_q8 T=${T} quantized vs float64 x.W`, a, want, (i) => tol[i]);
+    });
+  }
 });
 
 test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
-  const T = 3, K = 8192, N = 5; // T, N cover the 2x4, 1x4 and 1x1 tiles
-  for (const [xv, wv] of [[32767, 127], [-32768, -128], [-32768, 127]]) {
-    const xq = new Int16Array(T * K).fill(xv);
-    const W = new Int8Array(N * K).fill(wv);
-    const ones = new Float32Array(Math.max(T, N)).fill(1);
-    const want = K * xv * wv; // 2^13 * (<= 2^22): exact in f32
-    assert.is(Math.fround(want), want);
-    for (const f of [wasm.gemm_q8, wasm.gemm_q8_scalar]) {
-      const y = runGemmQ8(f, xq, ones.subarray(0, T), W, ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0);
-      for (let i = 0; i < T * N; i++) assert.is(y[i], want, `xq=${xv} W=${wv} y[${i}]`);
+  // T = 1: 1x16 and 1x8 tiles; 6: direct 4x8, 2x16, 2x8; 19: the panel's 4x8 and 3x8 (and without
+  // scratch the direct 4x8); N = 29: three 8-row groups and 5 row-major tail rows
+  const K = 8192, N = 29;
+  for (const T of [1, 6, 19]) {
+    for (const [xv, wv] of [[32767, 127], [-32768, -128], [-32768, 127]]) {
+      const xq = new Int16Array(T * K).fill(xv);
+      const W = new Int8Array(N * K).fill(wv);
+      const ones = new Float32Array(Math.max(T, N)).fill(1);
+      const want = K * xv * wv; // 2^13 * (<= 2^22): exact in f32
+      assert.is(Math.fround(want), want);
+      for (const [f, withScratch] of [[wasm.gemm_q8, true], [wasm.gemm_q8, false], [wasm.gemm_q8_scalar, true]] as const) {
+        const y = runGemmQ8(f, xq, ones.subarray(0, T), W, ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0, withScratch);
+        for (let i = 0; i < T * N; i++) assert.is(y[i], want, `T=${T} xq=${xv} W=${wv} y[${i}]`);
+      }
     }
   }
 });

@@ -16,7 +16,7 @@ import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernels
 import { synthModel } from '../src/synth.js';
 import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/threads/parallel-kernels.js';
 import type { WorkerHandle } from '../src/threads/pool.js';
-import { attentionScratchFloats, type KernelExports } from '../src/wasm.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../src/wasm.js';
 import { encodeWeightsFile, type WeightsDtype } from '../src/weights-file.js';
 import { readFile } from 'node:fs/promises';
 
@@ -87,23 +87,31 @@ function forcingParallel(fn: (mode: string) => void): void {
 }
 
 for (const threads of [2, 3]) {
+  // T = 37 and 64: chunks of >= 16 tokens, so each thread widens weight panels in its own scratch;
+  // N % 8 != 0: the packed W's row-major tail rows fall in the last column block
   test(`${threads} threads: gemm_q8 and quantize_rows_i16 bit-identical to 1 thread (odd T and N, accumulate)`, async () => {
     await withThreads(threads, (k, mt) => forcingParallel((mode) => {
-      for (const [T, K, N] of [[37, 80, 203], [1, 16, 9], [5, 1040, 66], [130, 48, 7]]) {
+      for (const [T, K, N] of [[37, 80, 203], [1, 16, 9], [5, 1040, 66], [130, 48, 7], [64, 1040, 203]]) {
         const [x1, x2] = pair(mt, T * K * 4, f32fill(3), T + K);
         const [q1, q2] = pair(mt, T * K * 2, () => {}, 0);
         const [s1, s2] = pair(mt, T * 4, () => {}, 0);
         const [w1, w2] = pair(mt, N * K, i8fill, N);
         const [ws1, ws2] = pair(mt, N * 4, f32fill(0.01), N + 1);
         const [y1, y2] = pair(mt, T * N * 4, f32fill(), T * N);
+        const [g1, g2] = pair(mt, gemmQ8ScratchBytes(K), () => {}, 0);
+        single.pack_q8(w1, N, K, g1);
+        k.pack_q8(w2, N, K, g2);
+        assertSameBytes(`pack_q8 ${N}x${K}`, mt, w1, w2, N * K);
         single.quantize_rows_i16(x1, q1, s1, T, K);
         k.quantize_rows_i16(x2, q2, s2, T, K);
         assertSameBytes(`quantize ${mode} ${T}x${K}`, mt, q1, q2, T * K * 2);
         assertSameBytes(`quantize scales ${mode} ${T}x${K}`, mt, s1, s2, T * 4);
         for (const acc of [0, 1]) {
-          single.gemm_q8(q1, s1, w1, ws1, y1, T, K, N, acc);
-          k.gemm_q8(q2, s2, w2, ws2, y2, T, K, N, acc);
-          assertSameBytes(`gemm_q8 ${mode} ${T}x${K}x${N} acc=${acc}`, mt, y1, y2, T * N * 4);
+          for (const scratch of [true, false]) {
+            single.gemm_q8(q1, s1, w1, ws1, y1, T, K, N, acc, g1);
+            k.gemm_q8(q2, s2, w2, ws2, y2, T, K, N, acc, scratch ? g2 : 0);
+            assertSameBytes(`gemm_q8 ${mode} ${T}x${K}x${N} acc=${acc}${scratch ? '' : ' no scratch'}`, mt, y1, y2, T * N * 4);
+          }
         }
       }
     }));

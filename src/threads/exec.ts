@@ -8,7 +8,7 @@ import { CONTROL_BYTES, COUNT_MASK, ERROR, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP,
 export interface RawKernels {
   memory: WebAssembly.Memory;
   quantize_rows_i16(x: number, xq: number, xs: number, T: number, K: number): void;
-  gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   /** Optional: builds without 4-bit weights lack it. */
   gemm_q4?(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
@@ -111,20 +111,29 @@ export class ChunkRunner {
     }
   }
 
+  /** This thread's scratch: the caller's (scratch0) on the calling thread, worker i's own region else (0: none). */
+  private scratch(scratch0: number, extra: number, stride: number): number {
+    if (this.index === 0) return scratch0;
+    return extra === 0 ? 0 : extra + (this.index - 1) * stride;
+  }
+
   private run(c: number): void {
     const a = this.args, k = this.k;
     switch (this.op) {
       case Op.GemmQ8Rows: {
-        const [xq, xs, W, ws, y, T, K, N, acc, R] = a;
+        const [xq, xs, W, ws, y, T, K, N, acc, R, scratch0, extra, stride] = a;
         const t0 = c * R, t1 = Math.min(T, t0 + R);
-        k.gemm_q8(xq + t0 * K * 2, xs + t0 * 4, W, ws, y + t0 * N * 4, t1 - t0, K, N, acc);
+        k.gemm_q8(xq + t0 * K * 2, xs + t0 * 4, W, ws, y + t0 * N * 4, t1 - t0, K, N, acc, this.scratch(scratch0, extra, stride));
         return;
       }
       case Op.GemmQ8Cols: {
-        const [xq, xs, W, ws, y, T, K, N, acc, C, tmp] = a;
+        // C % 8 == 0: rows n0.. of the packed W are a packed matrix of nc rows (the N % 8
+        // row-major tail falls in the last block, at its end, as in a matrix of nc rows)
+        const [xq, xs, W, ws, y, T, K, N, acc, C, tmp, scratch0, extra, stride] = a;
         const n0 = c * C, nc = Math.min(N, n0 + C) - n0;
         const t = tmp + T * n0 * 4;
-        this.cols(y, T, N, n0, nc, t, acc, (out) => k.gemm_q8(xq, xs, W + n0 * K, ws + n0 * 4, out, T, K, nc, acc));
+        const scratch = this.scratch(scratch0, extra, stride);
+        this.cols(y, T, N, n0, nc, t, acc, (out) => k.gemm_q8(xq, xs, W + n0 * K, ws + n0 * 4, out, T, K, nc, acc, scratch));
         return;
       }
       case Op.GemmQ4Rows: {
@@ -157,7 +166,7 @@ export class ChunkRunner {
         // chunk = one head; the calling thread uses the caller's scratch, worker i its own
         const [q, kk, v, out, T, Dk, ld, bias, scratch0, extra, stride] = a;
         const h = c * Dk * 4;
-        const scratch = this.index === 0 ? scratch0 : extra + (this.index - 1) * stride;
+        const scratch = this.scratch(scratch0, extra, stride);
         k.attention(q + h, kk + h, v + h, out + h, T, 1, Dk, ld, bias + c * (2 * T - 1) * 4, scratch);
         return;
       }

@@ -5,17 +5,19 @@
 // Results are bit-identical to one thread: each output element is computed by exactly one
 // chunk, and a chunk runs the same kernel on the same inputs in the same order:
 // - gemm_q8 / gemm_f32 by row blocks (of the kernel's own token block, so W streams as often as
-//   on one thread), or by column blocks of 4k weight rows when T is small (each thread streams
-//   its share of W into a temporary [T, nc] that is then copied into y). gemm_q8 accumulates
-//   exactly in integers and gemm_f32 runs every (t, n) over k in one fixed lane order whatever
-//   its tile, so neither depends on the cut;
+//   on one thread), or by column blocks of 4k weight rows (8k for gemm_q8, whose packed W splits
+//   only at 8-row groups, the N % 8 row-major tail staying in the last block) when T is small
+//   (each thread streams its share of W into a temporary [T, nc] that is then copied into y).
+//   gemm_q8 accumulates exactly in integers and gemm_f32 runs every (t, n) over k in one fixed
+//   lane order whatever its tile, so neither depends on the cut; gemm_q8's scratch: the caller's
+//   for the calling thread, one per worker from the arena;
 // - attention by heads (one scratch buffer per thread);
 // - quantize_rows_i16 / rmsnorm / softmax_rows by rows; the elementwise kernels by ranges that
 //   start at multiples of 64 elements (their SIMD/tail split stays where it was).
 // Small calls run on the calling thread alone (a hand-off costs ~10-50 us).
 
 import { fail } from '../errors.js';
-import { attentionScratchFloats, compileKernels, instantiateKernels, type KernelExports } from '../wasm.js';
+import { attentionScratchFloats, compileKernels, gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from '../wasm.js';
 import { f32ToBits, type RawKernels } from './exec.js';
 import { ThreadPool, type SpawnWorker } from './pool.js';
 import { CONTROL_BYTES, Op } from './protocol.js';
@@ -138,8 +140,26 @@ function sharedMemory(): WebAssembly.Memory {
 }
 
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
-const up4 = (n: number) => Math.ceil(n / 4) * 4;
+const upTo = (m: number, n: number) => Math.ceil(n / m) * m;
 const up64 = (n: number) => Math.ceil(n / 64) * 64;
+
+/** How a matmul kernel is cut (see gemm below). */
+interface GemmCut {
+  rowsOp: number;
+  colsOp: number;
+  /** Bytes per element of x, and the kernel's token block in bytes of x (its rows per pass over W). */
+  bytesPerX: number;
+  xBlockBytes: number;
+  /** Row blocks are multiples of `tile` tokens, column blocks of `colTile` weight rows. */
+  tile: number;
+  colTile: number;
+  /** Per-thread kernel scratch bytes for inner size K (gemm_q8), else absent. */
+  scratchBytes?: (K: number) => number;
+}
+
+const Q8_CUT: GemmCut = { rowsOp: Op.GemmQ8Rows, colsOp: Op.GemmQ8Cols, bytesPerX: 2, xBlockBytes: 524288, tile: 4, colTile: 8, scratchBytes: gemmQ8ScratchBytes };
+const F32_CUT: GemmCut = { rowsOp: Op.GemmF32Rows, colsOp: Op.GemmF32Cols, bytesPerX: 4, xBlockBytes: 131072, tile: 2, colTile: 4 };
+const Q4_CUT: GemmCut = { rowsOp: Op.GemmQ4Rows, colsOp: Op.GemmQ4Cols, bytesPerX: 2, xBlockBytes: 131072, tile: 4, colTile: 4 };
 
 /** Starts the pool and returns the parallel kernels over its shared memory. */
 export async function createThreadedKernels(options: ThreadedKernelsOptions): Promise<ThreadedKernels> {
@@ -165,26 +185,32 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
 
   /**
    * A matmul over rows t of x and y: by blocks of `tile` * k rows, or by column blocks when the
-   * rows are too few. TB: the kernel's own token block (128 KiB of x per pass over W).
+   * rows are too few. TB: the kernel's own token block. `scratch`: the caller's kernel scratch
+   * (with cut.scratchBytes), used by the calling thread; each worker gets its own from the arena
+   * (none without an arena: the kernels then take their scratch-free path, same results).
    */
-  function gemm(rowsOp: number, colsOp: number, head: number[], T: number, K: number, N: number, acc: number, bytesPerX: number, tile: number, direct: () => void): void {
+  function gemm(cut: GemmCut, head: number[], T: number, K: number, N: number, acc: number, direct: () => void, scratch = 0): void {
     if (T * K * N < tuning.gemmMinMacs) return direct();
-    const TB = Math.max(tile, Math.floor(131072 / (K * bytesPerX) / tile) * tile);
-    if (T >= tuning.minRowsPerThread * n || arena === null || N < 8 * n) {
-      // several token blocks per thread: by token block; else one block of rows per thread
-      // (each thread then streams all of W: fine once W is reused by enough rows)
-      const R = Math.ceil(T / TB) >= 2 * n ? TB : Math.max(tile, Math.ceil(T / n / tile) * tile);
-      const chunks = Math.ceil(T / R);
-      if (chunks < 2) return direct();
-      return pool.run(rowsOp, chunks, [...head, T, K, N, acc, R], tuning.callerRuns);
-    }
-    const C = Math.max(16, up4(Math.ceil(N / (n * tuning.colChunksPerThread))));
-    const mark = arena.mark();
+    const { tile } = cut;
+    const TB = Math.max(tile, Math.floor(cut.xBlockBytes / (K * cut.bytesPerX) / tile) * tile);
+    const byRows = T >= tuning.minRowsPerThread * n || arena === null || N < 8 * n;
+    // several token blocks per thread: by token block; else one block of rows per thread
+    // (each thread then streams all of W: fine once W is reused by enough rows)
+    const R = Math.ceil(T / TB) >= 2 * n ? TB : Math.max(tile, Math.ceil(T / n / tile) * tile);
+    if (byRows && Math.ceil(T / R) < 2) return direct();
+    const mark = arena?.mark() ?? 0;
     try {
-      const tmp = arena.alloc(T * N * 4);
-      pool.run(colsOp, Math.ceil(N / C), [...head, T, K, N, acc, C, tmp], tuning.callerRuns);
+      let tail: number[] = [];
+      if (cut.scratchBytes) {
+        const stride = align64(cut.scratchBytes(K));
+        tail = [scratch, arena === null ? 0 : arena.alloc(stride * (n - 1)), stride];
+      }
+      if (byRows) return pool.run(cut.rowsOp, Math.ceil(T / R), [...head, T, K, N, acc, R, ...tail], tuning.callerRuns);
+      const C = Math.max(16, upTo(cut.colTile, Math.ceil(N / (n * tuning.colChunksPerThread))));
+      const tmp = arena!.alloc(T * N * 4);
+      pool.run(cut.colsOp, Math.ceil(N / C), [...head, T, K, N, acc, C, tmp, ...tail], tuning.callerRuns);
     } finally {
-      arena.reset(mark);
+      arena?.reset(mark);
     }
   }
 
@@ -205,16 +231,16 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     ...raw,
     memory,
     heap_base: () => heapStart,
-    gemm_q8: (xq, xs, W, ws, y, T, K, N, accumulate) =>
-      gemm(Op.GemmQ8Rows, Op.GemmQ8Cols, [xq, xs, W, ws, y], T, K, N, accumulate, 2, 2,
-        () => raw.gemm_q8(xq, xs, W, ws, y, T, K, N, accumulate)),
+    gemm_q8: (xq, xs, W, ws, y, T, K, N, accumulate, scratch = 0) =>
+      gemm(Q8_CUT, [xq, xs, W, ws, y], T, K, N, accumulate,
+        () => raw.gemm_q8(xq, xs, W, ws, y, T, K, N, accumulate, scratch), scratch),
     gemm_f32: (x, W, y, T, K, N, accumulate) =>
-      gemm(Op.GemmF32Rows, Op.GemmF32Cols, [x, W, y], T, K, N, accumulate, 4, 2,
+      gemm(F32_CUT, [x, W, y], T, K, N, accumulate,
         () => raw.gemm_f32(x, W, y, T, K, N, accumulate)),
     // 4-bit weights, where the build has them: row blocks of 4k rows keep the kernel's 4-token tiles
     ...(typeof raw.gemm_q4 === 'function' ? {
       gemm_q4: (xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number) =>
-        gemm(Op.GemmQ4Rows, Op.GemmQ4Cols, [xq, xs, W, ws, y, G], T, K, N, accumulate, 2, 4,
+        gemm(Q4_CUT, [xq, xs, W, ws, y, G], T, K, N, accumulate,
           () => raw.gemm_q4(xq, xs, W, ws, y, T, K, N, G, accumulate)),
     } : {}),
     attention: (q, k, v, out, T, H, Dk, ld, bias, scratch) => {

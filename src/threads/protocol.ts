@@ -43,8 +43,8 @@ export const TAG_MASK = 0x7ff;
 export const COUNT_MASK = (1 << TAG_SHIFT) - 1;
 
 export const Op = {
-  GemmQ8Rows: 1, // xq, xs, W, ws, y, T, K, N, acc, rowsPerChunk
-  GemmQ8Cols: 2, // xq, xs, W, ws, y, T, K, N, acc, colsPerChunk, tmp
+  GemmQ8Rows: 1, // xq, xs, W, ws, y, T, K, N, acc, rowsPerChunk, scratch0, scratchExtra, scratchStride
+  GemmQ8Cols: 2, // xq, xs, W, ws, y, T, K, N, acc, colsPerChunk (% 8 == 0), tmp, scratch0, scratchExtra, scratchStride
   GemmF32Rows: 3, // x, W, y, T, K, N, acc, rowsPerChunk
   GemmF32Cols: 4, // x, W, y, T, K, N, acc, colsPerChunk, tmp
   Attention: 5, // q, k, v, out, T, Dk, ld, bias, scratch0, scratchExtra, scratchStride
