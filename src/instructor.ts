@@ -53,6 +53,12 @@ export interface EncodeOptions {
    * compute), with the input's index and how many tokens were dropped.
    */
   onTruncate?: (index: number, droppedTokens: number) => void;
+  /**
+   * Upper bound on the tokens of one forward pass (a batch longer than this runs as several).
+   * Activation memory grows with it, about 39 KiB per token for base and 51 KiB for large, and
+   * wasm memory never shrinks: 512 keeps base within a 128 MB Cloudflare Worker. Default 2048.
+   */
+  maxBatchTokens?: number;
 }
 
 export interface EmbedResult {
@@ -96,6 +102,9 @@ export class Instructor {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = model.info;
+    // Built: the parsed tokenizer.json (about 4 MiB of JS heap for T5's 32k pieces) would
+    // otherwise stay reachable from info for the model's lifetime (it counts in a Worker's 128 MB).
+    delete model.info.model.tokenizer;
   }
 
   /**
@@ -139,6 +148,14 @@ export class Instructor {
   /** Token budget of one input, `</s>` included (512 for the hkunlp models). */
   get maxSeqLength(): number {
     return this.info.model.max_seq_length;
+  }
+
+  /**
+   * Bytes of wasm linear memory in use: weights plus the largest forward pass so far (it never
+   * shrinks; `maxBatchTokens` bounds the forward pass). 0 once disposed.
+   */
+  get memoryBytes(): number {
+    return this.model?.memoryBytes ?? 0;
   }
 
   /** True once `dispose()` was called. */
@@ -218,7 +235,7 @@ export class Instructor {
       const batch = order.slice(start, start + opts.batchSize);
       const { embeddings } = model.embedIds(
         batch.map((i) => ({ ids: prepared[i].ids, nInstr: prepared[i].nInstr })),
-        { normalize: opts.normalize },
+        { normalize: opts.normalize, maxBatchTokens: opts.maxBatchTokens },
       );
       for (let b = 0; b < batch.length; b++) result.embeddings[batch[b]] = embeddings[b];
       done += batch.length;
@@ -235,6 +252,7 @@ interface CheckedOptions {
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
   onTruncate?: (index: number, droppedTokens: number) => void;
+  maxBatchTokens?: number;
 }
 
 function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOptions {
@@ -242,9 +260,12 @@ function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOp
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     fail('BAD_INPUT', `${fn}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   }
-  const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate } = options;
+  const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = options;
   if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
     fail('BAD_INPUT', `${fn}: batchSize is ${String(batchSize)}, expected a positive integer`);
+  }
+  if (maxBatchTokens !== undefined && (typeof maxBatchTokens !== 'number' || !Number.isInteger(maxBatchTokens) || maxBatchTokens < 1)) {
+    fail('BAD_INPUT', `${fn}: maxBatchTokens is ${String(maxBatchTokens)}, expected a positive integer`);
   }
   if (normalize !== undefined && typeof normalize !== 'boolean') {
     fail('BAD_INPUT', `${fn}: normalize is ${typeof normalize}, expected a boolean`);
@@ -258,7 +279,7 @@ function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOp
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
     fail('BAD_INPUT', `${fn}: signal is not an AbortSignal`);
   }
-  return { batchSize, normalize, instruction, onProgress, signal, onTruncate };
+  return { batchSize, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens };
 }
 
 function checkAborted(signal: AbortSignal | undefined, done: number, total: number): void {

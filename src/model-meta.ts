@@ -10,7 +10,10 @@ export interface ModelMeta {
   max_seq_length: number;
   /** Whether modules.json ends with Normalize (L2). hkunlp models: true. */
   normalize: boolean;
-  /** tokenizer.json, parsed. Absent only in engine-level files (token ids in, no text). */
+  /**
+   * tokenizer.json, parsed. Absent in engine-level files (token ids in, no text), and dropped
+   * once an `Instructor` has built its tokenizer from it.
+   */
   tokenizer?: unknown;
   /** tokenizer_config.json, parsed, when the checkpoint has one. */
   tokenizer_config?: unknown;

@@ -341,6 +341,14 @@ export class InstructorModel {
   get threads(): number {
     return this.pool?.threads ?? 1;
   }
+
+  /**
+   * Bytes of wasm linear memory the model holds now: weights plus the largest forward pass so far
+   * (wasm memory grows and never shrinks). 0 once disposed. For memory limits such as a Worker's.
+   */
+  get memoryBytes(): number {
+    return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
+  }
 }
 
 /**

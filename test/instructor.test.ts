@@ -205,6 +205,11 @@ test('batchSize and input order never change a result; normalize: false', async 
     const got = await tiny.encode(texts, { batchSize });
     got.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `batchSize ${batchSize}, input ${i}`));
   }
+  // maxBatchTokens 1: every input becomes its own forward pass (the longest exceeds it alone)
+  for (const maxBatchTokens of [1, 16]) {
+    const got = await tiny.encode(texts, { maxBatchTokens });
+    got.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `maxBatchTokens ${maxBatchTokens}, input ${i}`));
+  }
   const reversed = (await tiny.encode([...texts].reverse())).reverse();
   reversed.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `reversed, input ${i}`));
   const raw = await tiny.encode(texts, { normalize: false });
@@ -288,9 +293,40 @@ test('bad inputs -> BAD_INPUT naming the index, before any model compute', async
   }
 });
 
+test('the parsed tokenizer.json is not kept once the tokenizer is built', async () => {
+  const model = await Instructor.fromWeightsFile(synthTextWeights('tiny', 'fp32'), { kernels: await loadKernelsFromDisk() });
+  assert.is(model.info.model.tokenizer, undefined);
+  assert.is(model.info.model.max_seq_length, 512);
+  assert.equal(Array.from(await model.encodeOne('hello')), Array.from(await tiny.encodeOne('hello')));
+  model.dispose();
+});
+
+test('maxBatchTokens bounds the wasm memory a call grows to (memoryBytes)', async () => {
+  // Four 512-token inputs: one 2048-token forward pass by default, four of 512 with the bound.
+  const long = ['Represent the document: ', 'embedding '.repeat(600)] as [string, string];
+  const inputs = [0, 1, 2, 3].map((i) => [long[0], `${i} ${long[1]}`] as [string, string]);
+  const grownTo = async (maxBatchTokens?: number): Promise<{ bytes: number; vectors: Float32Array[] }> => {
+    const kernels = await loadKernelsFromDisk(); // a fresh instance: its own memory
+    const model = await Instructor.fromWeightsFile(synthTextWeights('tiny', 'fp32'), { kernels });
+    const vectors = await model.encode(inputs, { maxBatchTokens });
+    const bytes = model.memoryBytes;
+    assert.is(bytes, kernels.memory.buffer.byteLength, 'memoryBytes is the wasm memory');
+    model.dispose();
+    assert.is(model.memoryBytes, 0, 'memoryBytes after dispose');
+    return { bytes, vectors };
+  };
+  const whole = await grownTo();
+  const split = await grownTo(512);
+  assert.ok(split.bytes < whole.bytes, `wasm memory with maxBatchTokens 512: ${split.bytes} bytes, expected less than the default's ${whole.bytes}`);
+  split.vectors.forEach((v, i) => assert.ok(cosine(v, whole.vectors[i]) >= SAME_IDS_MIN_COSINE, `input ${i}`));
+});
+
 test('bad options -> BAD_INPUT', async () => {
   for (const batchSize of [0, -1, 1.5, NaN, '8']) {
     await rejectsCode(tiny.encode(['x'], { batchSize: batchSize as number }), 'BAD_INPUT', /batchSize/);
+  }
+  for (const maxBatchTokens of [0, 1.5, '512', null]) {
+    await rejectsCode(tiny.encode(['x'], { maxBatchTokens: maxBatchTokens as number }), 'BAD_INPUT', /maxBatchTokens/);
   }
   await rejectsCode(tiny.encode(['x'], { normalize: 'yes' as never }), 'BAD_INPUT', /normalize/);
   await rejectsCode(tiny.encode(['x'], { instruction: 3 as never }), 'BAD_INPUT', /instruction/);
