@@ -5,7 +5,7 @@ import { crc32, crc32Hex } from './crc32.js';
 import { fail } from './errors.js';
 import {
   align64, checkInputLayout, checkWriteOptions, encodeHeaderBlock, encodeTensorBytes, planLayout,
-  storedDtype, tensorBytes,
+  configLayers, storedDtype, tensorBytes,
   type InputTensor, type TensorEntry, type WeightsFileOptions,
 } from './weights-file.js';
 
@@ -69,7 +69,7 @@ export async function writeWeightsFile(
 ): Promise<void> {
   checkWriteOptions(opts);
   if (opts.layout) {
-    const plan = planLayout(opts.layout, opts.dtype);
+    const plan = planLayout(opts.layout, opts.dtype, configLayers(opts.config));
     const head = encodeHeaderBlock(opts, plan.entries, plan.dataBytes); // placeholder crcs
     const fh = await open(path, 'w');
     try {
@@ -97,7 +97,7 @@ export async function writeWeightsFile(
   try {
     const { entries, dataBytes } = await streamData(tfh, 0, tensors, (t) => {
       checkInputLayout(t?.name, t?.shape, seen);
-      const dtype = storedDtype(t.name, t.shape, opts.dtype);
+      const dtype = storedDtype(t.name, t.shape, opts.dtype, configLayers(opts.config));
       const e: TensorEntry = { name: t.name, dtype, shape: t.shape.slice(), offset, bytes: tensorBytes(dtype, t.shape), crc32: '00000000' };
       offset = align64(offset + e.bytes);
       return e;

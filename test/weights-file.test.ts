@@ -175,16 +175,26 @@ test('int8 round trip: q8 equals quantizeRowsQ8, f32 for norms and relative bias
   assert.ok(INT8.length < FP32.length / 3);
 });
 
-test('int4 round trip: q4 equals quantizeGroupsQ4 (G = 32), f32 for norms and relative bias; streaming writer identical', async () => {
+test('int4 round trip: q4 equals quantizeGroupsQ4 (G = 32), f32 for norms and relative bias, q8 for the first half of the FFNs and the Dense head; streaming writer identical', async () => {
   const tensors = tinyTensors();
   INT4 = encodeWeightsFile(opts('int4'), tensors);
   const f = readWeightsFile(INT4);
+  const kinds = new Set<string>();
   for (const t of tensors) {
     const { entry, data } = f.tensor(t.name);
     assert.is(entry.offset % 64, 0);
-    const isQ4 = t.shape.length === 2 && !t.name.endsWith('relative_attention_bias.weight');
-    assert.is(entry.dtype, isQ4 ? 'q4' : 'f32', t.name);
-    if (isQ4) {
+    const is2d = t.shape.length === 2 && !t.name.endsWith('relative_attention_bias.weight');
+    // tiny has 2 layers: layer 0's feed-forward weights are the first half
+    const keepsQ8 = t.name === DENSE_WEIGHT || t.name.startsWith('encoder.block.0.layer.1.DenseReluDense.');
+    const want = !is2d ? 'f32' : keepsQ8 ? 'q8' : 'q4';
+    assert.is(entry.dtype, want, t.name);
+    kinds.add(want);
+    if (want === 'q8') {
+      const q = quantizeRowsQ8(t.data, t.shape[0], t.shape[1]);
+      const got = data as { q: Int8Array; scales: Float32Array };
+      assert.equal(Array.from(got.q), Array.from(q.q), t.name);
+      assert.equal(Array.from(got.scales), Array.from(q.scales), t.name);
+    } else if (want === 'q4') {
       const [rows, cols] = t.shape;
       const codeBytes = rows * cols / 2;
       assert.is(entry.bytes, Math.ceil(codeBytes / 64) * 64 + 4 * rows * cols / 32);
@@ -203,6 +213,7 @@ test('int4 round trip: q4 equals quantizeGroupsQ4 (G = 32), f32 for norms and re
       assert.equal(Array.from(data as Float32Array), Array.from(t.data), t.name);
     }
   }
+  assert.equal([...kinds].sort(), ['f32', 'q4', 'q8']);
   assert.ok(INT4.length < INT8.length * 0.7, `int4 ${INT4.length} bytes vs int8 ${INT8.length}`);
   assert.equal(encodeWeightsFile(opts('int4'), tinyTensors()), INT4, 'deterministic');
   const dir = mkdtempSync(join(tmpdir(), 'instr-wf4-'));
@@ -213,6 +224,8 @@ test('int4 round trip: q4 equals quantizeGroupsQ4 (G = 32), f32 for norms and re
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // which layers keep q8 needs the layer count
+  throwsCode(() => encodeWeightsFile({ ...opts('int4'), config: {} }, tensors), 'BAD_INPUT', 'int4 needs options.config.num_layers');
   // a 2-D tensor whose cols is not a multiple of 32 falls back to q8
   const odd = readWeightsFile(encodeWeightsFile(opts('int4'), [{ name: 'x.weight', shape: [3, 48], data: new Float32Array(144).fill(0.5) }]));
   assert.is(odd.tensor('x.weight').entry.dtype, 'q8');
