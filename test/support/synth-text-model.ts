@@ -21,7 +21,7 @@ export function t5TokenizerFiles(): { tokenizer: unknown; tokenizer_config: unkn
 }
 
 /** Weights file bytes of a synth config with the T5 tokenizer (`withTokenizer: false`: engine-level). */
-export function synthTextWeights(name: string, dtype: 'fp32' | 'int8', { withTokenizer = true } = {}): Uint8Array {
+export function synthTextWeights(name: string, dtype: 'fp32' | 'int8' | 'int4', { withTokenizer = true } = {}): Uint8Array {
   const c = SYNTH_CONFIGS[name];
   if (!c) throw new Error(`no synth config "${name}"`);
   const model: Record<string, unknown> = {
