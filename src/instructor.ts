@@ -102,8 +102,9 @@ export class Instructor {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = model.info;
-    // Built: the parsed tokenizer.json (about 4 MiB of JS heap for T5's 32k pieces) would
-    // otherwise stay reachable from info for the model's lifetime (it counts in a Worker's 128 MB).
+    // The tokenizer keeps the parts of tokenizer.json it uses; info need not hold the parse too
+    // (fromWeightsFile builds the tokenizer from its own parse of the header, so info's is a
+    // second copy: about 4 MiB of JS heap for T5's 32k pieces, for the model's lifetime).
     delete model.info.model.tokenizer;
   }
 

@@ -3,7 +3,7 @@
 //   POST /embed  {"inputs": ["text", ["instruction", "text"], {"instruction": "...", "text": "..."}],
 //                 "instruction": "optional, for the plain-string inputs"}
 //   -> 200 {"embeddings": number[][], "dim": 768, "truncated": number[]}
-//   GET /health -> {"ok": true, "dtype": "int8", "dim": 768, "model": "..."}
+//   GET /health -> {"ok": true, "dtype": "int4", "dim": 768, "model": "...", "memoryBytes": <wasm memory>}
 //
 // `instructor-wasm` resolves to its `workerd` entry: the kernels are the compiled wasm module
 // bundled with the Worker (no wasm compilation at run time, which Workers forbid). The weights
@@ -14,6 +14,10 @@
 import { createInstructor, InstructorError } from 'instructor-wasm';
 
 const MAX_INPUTS = 256;
+// Tokens per forward pass. Activations cost about 39 KiB per token on base and wasm memory never
+// shrinks, so 512 (one full-length input) keeps base int4 within a Worker's 128 MB; the default
+// (2048) would add about 60 MiB on a request of four long inputs.
+const MAX_BATCH_TOKENS = 512;
 let loading = null;
 
 function loadModel(env) {
@@ -46,7 +50,7 @@ export default {
     try {
       if (pathname === '/health' && request.method === 'GET') {
         const model = await loadModel(env);
-        return json({ ok: true, dtype: model.info.dtype, dim: model.dim, model: env.MODEL || 'model.iwt' });
+        return json({ ok: true, dtype: model.info.dtype, dim: model.dim, model: env.MODEL || 'model.iwt', memoryBytes: model.memoryBytes });
       }
       if (pathname !== '/embed') return json({ error: 'not found: POST /embed or GET /health' }, 404);
       if (request.method !== 'POST') return json({ error: 'use POST' }, 405);
@@ -61,7 +65,7 @@ export default {
       if (inputs.length > MAX_INPUTS) return json({ error: `inputs: at most ${MAX_INPUTS} per request` }, 413);
       if (instruction !== undefined && typeof instruction !== 'string') return json({ error: 'instruction: expected a string' }, 400);
       const model = await loadModel(env);
-      const r = await model.embed(inputs, { instruction, batchSize: 8 });
+      const r = await model.embed(inputs, { instruction, batchSize: 8, maxBatchTokens: MAX_BATCH_TOKENS });
       return json({ embeddings: r.embeddings.map((e) => Array.from(e)), dim: model.dim, truncated: r.truncated });
     } catch (e) {
       if (e instanceof InstructorError && e.code === 'BAD_INPUT') return json({ error: e.message, code: e.code }, 400);
