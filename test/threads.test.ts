@@ -78,8 +78,8 @@ function forcingParallel(fn: (mode: string) => void): void {
     Object.assign(tuning, { gemmMinMacs: 0, minElements: 0, chunkElements: 7, attentionMinMacs: 0 });
     for (const callerRuns of [true, false]) {
       tuning.callerRuns = callerRuns;
-      tuning.minRowsPerThread = 0; fn(`rows${callerRuns ? '' : ', workers only'}`);
-      tuning.minRowsPerThread = 1e9; fn(`cols${callerRuns ? '' : ', workers only'}`);
+      tuning.minRowsPerThread = tuning.q8MinRowsPerThread = 0; fn(`rows${callerRuns ? '' : ', workers only'}`);
+      tuning.minRowsPerThread = tuning.q8MinRowsPerThread = 1e9; fn(`cols${callerRuns ? '' : ', workers only'}`);
     }
   } finally {
     Object.assign(tuning, saved);

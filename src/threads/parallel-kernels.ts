@@ -65,9 +65,15 @@ export const tuning = {
   /**
    * Row blocks when T has at least this many rows per thread, else column blocks, where each
    * thread streams only its share of W (a 16-token query: W comes from DRAM, layer after layer;
-   * measured 85-90 ms vs 103-107 ms by rows on synth large, 2 threads).
+   * measured 85-90 ms vs 103-107 ms by rows on synth large, 2 threads, f32-era 2x4 kernels).
    */
   minRowsPerThread: 32,
+  /**
+   * The same for gemm_q8, whose 4x8 tiles keep W's share of the time small even at a few tokens
+   * per thread: a 16-token query by rows took 23.3 ms (base) / 81.4 ms (large) vs 25.7 / 91.3 by
+   * columns (2 threads, medians of 40). Below 4 rows per thread (T < 8 at 2 threads) columns.
+   */
+  q8MinRowsPerThread: 4,
   /** Column blocks per thread (at least 16 weight rows each). */
   colChunksPerThread: 4,
   /** Elementwise / per-row kernels below this many elements run on the calling thread. */
@@ -155,11 +161,13 @@ interface GemmCut {
   colTile: number;
   /** Per-thread kernel scratch bytes for inner size K (gemm_q8), else absent. */
   scratchBytes?: (K: number) => number;
+  /** Which `tuning` threshold picks row blocks over column blocks. */
+  minRows: 'minRowsPerThread' | 'q8MinRowsPerThread';
 }
 
-const Q8_CUT: GemmCut = { rowsOp: Op.GemmQ8Rows, colsOp: Op.GemmQ8Cols, bytesPerX: 2, xBlockBytes: 524288, tile: 4, colTile: 8, scratchBytes: gemmQ8ScratchBytes };
-const F32_CUT: GemmCut = { rowsOp: Op.GemmF32Rows, colsOp: Op.GemmF32Cols, bytesPerX: 4, xBlockBytes: 131072, tile: 2, colTile: 4 };
-const Q4_CUT: GemmCut = { rowsOp: Op.GemmQ4Rows, colsOp: Op.GemmQ4Cols, bytesPerX: 2, xBlockBytes: 131072, tile: 4, colTile: 4 };
+const Q8_CUT: GemmCut = { rowsOp: Op.GemmQ8Rows, colsOp: Op.GemmQ8Cols, bytesPerX: 2, xBlockBytes: 524288, tile: 4, colTile: 8, scratchBytes: gemmQ8ScratchBytes, minRows: 'q8MinRowsPerThread' };
+const F32_CUT: GemmCut = { rowsOp: Op.GemmF32Rows, colsOp: Op.GemmF32Cols, bytesPerX: 4, xBlockBytes: 131072, tile: 2, colTile: 4, minRows: 'minRowsPerThread' };
+const Q4_CUT: GemmCut = { rowsOp: Op.GemmQ4Rows, colsOp: Op.GemmQ4Cols, bytesPerX: 2, xBlockBytes: 131072, tile: 4, colTile: 4, minRows: 'minRowsPerThread' };
 
 /** Starts the pool and returns the parallel kernels over its shared memory. */
 export async function createThreadedKernels(options: ThreadedKernelsOptions): Promise<ThreadedKernels> {
@@ -193,7 +201,7 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     if (T * K * N < tuning.gemmMinMacs) return direct();
     const { tile } = cut;
     const TB = Math.max(tile, Math.floor(cut.xBlockBytes / (K * cut.bytesPerX) / tile) * tile);
-    const byRows = T >= tuning.minRowsPerThread * n || arena === null || N < 8 * n;
+    const byRows = T >= tuning[cut.minRows] * n || arena === null || N < 8 * n;
     // several token blocks per thread: by token block; else one block of rows per thread
     // (each thread then streams all of W: fine once W is reused by enough rows)
     const R = Math.ceil(T / TB) >= 2 * n ? TB : Math.max(tile, Math.ceil(T / n / tile) * tile);
