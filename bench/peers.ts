@@ -1,7 +1,8 @@
 // Side-by-side benchmark: instructor-wasm against onnxruntime-web (the engine under
 // transformers.js) and onnxruntime-node, on the very same synth-v1 weights (base and large).
 //
-//   npm run bench:peers                    # build, install bench/peers (once), run everything
+//   npm run bench                          # build, install bench/peers (once), kernels, then this
+//   npm run bench:peers                    # the same without the kernel benchmark
 //   node dist/bench/peers.js [--configs base,large] [--threads 1,2] [--engines ours,ort-web,ort-node]
 //                            [--dtypes fp32,int8] [--budget 5] [--quick] [--no-write]
 //
@@ -315,7 +316,57 @@ for (const config of CONFIGS) {
   }
   md.push('');
 }
-md.push('Regenerate with `npm run bench:peers` (needs `bench/peers/node_modules`: `cd bench/peers && npm install --ignore-scripts`). '
+// Issue 5's targets, each against its figure from this run (the kernel figures from
+// bench/results/kernels.json, which `npm run bench` writes just before this script runs).
+{
+  const find = (config: string, engine: Engine, dtype: Dtype, threads: number) =>
+    rows.find((r) => r.config === config && r.engine === engine && r.dtype === dtype && r.threads === threads && r.status === 'ok');
+  const lines: string[] = [];
+  const add = (target: string, measured: string, met: boolean | null) => lines.push(`| ${target} | ${measured} | ${met === null ? 'n/a' : met ? 'met' : '**not met**'} |`);
+  const kernelsFile = new URL('./results/kernels.json', BENCH_DIR);
+  if (existsSync(kernelsFile)) {
+    const k = JSON.parse(readFileSync(kernelsFile, 'utf8')) as { date: string; rows: Array<{ kernel: string; shape: string; ops: number; simd_ms: number; speedup: number }> };
+    for (const r of k.rows.filter((x) => x.kernel === 'gemm_q8')) {
+      const gops = r.ops / r.simd_ms / 1e6;
+      add(`gemm_q8 >= 45 GOPS per core at ${r.shape}`, `${gops.toFixed(1)} GOPS (1 thread; kernels.json ${k.date})`, gops >= 45);
+    }
+  }
+  for (const config of CONFIGS) {
+    for (const threads of THREADS) {
+      const o = find(config, 'ours', 'int8', threads), w = find(config, 'ort-web', 'int8', threads), n = find(config, 'ort-node', 'int8', threads);
+      if (o && w) {
+        const pr = tps(o.workloads.passages)! / tps(w.workloads.passages)!, qr = xps(o.workloads.queries)! / xps(w.workloads.queries)!;
+        add(`${config} int8 ${threads}t equal-length >= 1.25x onnxruntime-web`, `passages ${pr.toFixed(2)}x, queries ${qr.toFixed(2)}x`, pr >= 1.25 && qr >= 1.25);
+        const lr = o.workloads.latency!.medianMs / w.workloads.latency!.medianMs;
+        add(`${config} int8 ${threads}t latency <= 0.8x onnxruntime-web`, `${lr.toFixed(2)}x (${o.workloads.latency!.medianMs.toFixed(1)} vs ${w.workloads.latency!.medianMs.toFixed(1)} ms)`, lr <= 0.8);
+        const mr = tps(o.workloads.mixed)! / tps(w.workloads.mixed)!;
+        add(`${config} int8 ${threads}t mixed-length >= 2x onnxruntime-web`, `${mr.toFixed(2)}x`, mr >= 2);
+      }
+      if (o && n) add(`${config} int8 ${threads}t distance to onnxruntime-node (report)`, `passages ${(tps(o.workloads.passages)! / tps(n.workloads.passages)!).toFixed(2)}x`, null);
+    }
+    const o1 = find(config, 'ours', 'int8', 1), o2 = find(config, 'ours', 'int8', 2);
+    if (o1 && o2) {
+      const r = tps(o2.workloads.passages)! / tps(o1.workloads.passages)!;
+      add(`${config} int8 2 threads >= 1.8x 1 thread`, `${r.toFixed(2)}x`, r >= 1.8);
+    }
+    for (const threads of THREADS) {
+      const o = find(config, 'ours', 'int8', threads);
+      if (o && o.fidelity !== null) add(`${config} int8 ${threads}t fidelity >= 0.999`, o.fidelity.toFixed(6), o.fidelity >= 0.999);
+    }
+  }
+  for (const threads of THREADS) {
+    const o = find('large', 'ours', 'int8', threads);
+    if (!o) continue;
+    if (o.benchMaxRssMB !== null) add(`large int8 ${threads}t peak RSS <= 500 MB`, `${o.benchMaxRssMB.toFixed(0)} MB`, o.benchMaxRssMB <= 500);
+    if (o.coldStartMs !== null) add(`large int8 ${threads}t cold start <= 2 s`, `${(o.coldStartMs / 1000).toFixed(2)} s`, o.coldStartMs <= 2000);
+  }
+  if (lines.length > 0) md.push('## Targets (issue 5)', '', '| target | measured | |', '| --- | --- | --- |', ...lines, '');
+}
+if (existsSync(new URL('./results/kernels.md', BENCH_DIR))) {
+  const kmd = readFileSync(new URL('./results/kernels.md', BENCH_DIR), 'utf8').split('\n');
+  md.push('## Kernels (bench/results/kernels.md)', '', ...kmd.slice(kmd.findIndex((l) => l.startsWith('|'))).filter((l) => l.startsWith('|')), '');
+}
+md.push('Regenerate with `npm run bench` (needs `bench/peers/node_modules`: `cd bench/peers && npm install --ignore-scripts`). '
   + 'Converted weights are cached in `bench/peers/.cache/` (outside git; delete it to rebuild).', '');
 
 const out = { ...env, rows };
