@@ -202,9 +202,14 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     const { tile } = cut;
     const TB = Math.max(tile, Math.floor(cut.xBlockBytes / (K * cut.bytesPerX) / tile) * tile);
     const byRows = T >= tuning[cut.minRows] * n || arena === null || N < 8 * n;
-    // several token blocks per thread: by token block; else one block of rows per thread
-    // (each thread then streams all of W: fine once W is reused by enough rows)
-    const R = Math.ceil(T / TB) >= 2 * n ? TB : Math.max(tile, Math.ceil(T / n / tile) * tile);
+    // several token blocks per thread: blocks of at most TB rows, as many for every thread (7
+    // blocks of 340 on 2 threads left one idle for a seventh of base's matmuls: 2048 tokens, K =
+    // 768; 8 of 256 keep both busy); else one block of rows per thread (each thread then streams
+    // all of W: fine once W is reused by enough rows)
+    const blocks = Math.ceil(T / TB);
+    const R = blocks >= 2 * n
+      ? upTo(tile, Math.ceil(T / (n * Math.ceil(blocks / n))))
+      : Math.max(tile, Math.ceil(T / n / tile) * tile);
     if (byRows && Math.ceil(T / R) < 2) return direct();
     const mark = arena?.mark() ?? 0;
     try {
