@@ -7,21 +7,11 @@ import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
 import { quantizeGroupsQ4 } from '../src/quantize.js';
 import { gemmQ8ScratchBytes } from '../src/wasm.js';
+import { rng } from '../test/support/random.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
 const G = 32;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function time(fn: () => void, opts: Benchmark.Options): { ms: number; rme: number } {
   for (let i = 0; i < 5; i++) fn(); // past V8's baseline tier

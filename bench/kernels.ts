@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadKernelsFromDisk } from '../src/node.js';
 import { Arena } from '../src/arena.js';
 import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/wasm.js';
+import { rng } from '../test/support/random.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -30,17 +31,6 @@ interface Row {
   scalar_ms: number;
   scalar_rme: number;
   speedup: number;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function fillF32(p: number, n: number, seed: number, scale = 1): void {

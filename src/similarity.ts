@@ -14,6 +14,7 @@
  * guard); INSTRUCTOR returns zero vectors for inputs with an empty pooling window.
  */
 import { fail } from './errors.js';
+import { mulberry32 as prng } from './random.js';
 
 export type Vec = ArrayLike<number>;
 
@@ -195,18 +196,6 @@ function rank(queries: Vec[], corpus: Vec[], k: number, fn: 'topK' | 'topKBatch'
 
 // ---------------------------------------------------------------------------------------------
 // k-means
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sqDist(x: Vec, c: Float64Array): number {
   let s = 0;

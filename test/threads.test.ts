@@ -19,20 +19,10 @@ import type { WorkerHandle } from '../src/threads/pool.js';
 import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../src/wasm.js';
 import { encodeWeightsFile, type WeightsDtype } from '../src/weights-file.js';
 import { readFile } from 'node:fs/promises';
+import { rng } from './support/random.js';
 
 const single = await loadKernelsFromDisk();
 const st = new Arena(single);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Same random bytes into a buffer of each arena. */
 function pair(mt: Arena, bytes: number, fill: (u8: Uint8Array, r: () => number) => void, seed: number): [number, number] {

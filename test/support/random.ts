@@ -1,16 +1,9 @@
 // Deterministic test data for the kernel tests.
 
-/** mulberry32: a seeded uniform generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/random.js';
+
+/** A seeded uniform generator in [0, 1) (mulberry32, as k-means seeding uses). */
+export const rng = mulberry32;
 
 /** A standard normal value (Box-Muller) from `r`. */
 export function randn(r: () => number): number {
