@@ -6,17 +6,9 @@
 // and rewrite the URL. Without a bundler, serve the package folder as is (see
 // examples/browser/). Host the file elsewhere by passing its URL: `loadKernels('/kernels.wasm')`.
 import { fail } from './errors.js';
+import { compiledOnce, compileKernelBytes, type LoadKernels } from './kernels-loader.js';
 
 export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
-
-let compiled: Promise<WebAssembly.Module> | undefined;
-
-/** The kernels as a compiled `WebAssembly.Module` (fetched and compiled once per page, then shared). */
-export function loadKernels(url?: string | URL): Promise<WebAssembly.Module> {
-  if (url !== undefined) return compileUrl(url);
-  compiled ??= compileUrl(KERNELS_URL).catch((e) => { compiled = undefined; throw e; });
-  return compiled;
-}
 
 async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
   const href = String(url);
@@ -27,6 +19,8 @@ async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
     return WebAssembly.compileStreaming(res).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
   }
   // Served without the wasm MIME type (file: URLs, some static servers): compile from bytes.
-  const bytes = await res.arrayBuffer();
-  return WebAssembly.compile(bytes).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+  return compileKernelBytes(await res.arrayBuffer());
 }
+
+/** The kernels as a compiled `WebAssembly.Module` (fetched and compiled once per page, then shared). */
+export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileUrl);

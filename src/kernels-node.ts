@@ -2,24 +2,19 @@
 // compiled once per process. Selected by the `node` export condition (src/entry-node.ts).
 import { readFile } from 'node:fs/promises';
 import { fail } from './errors.js';
+import { compiledOnce, compileKernelBytes, type LoadKernels } from './kernels-loader.js';
 
 /** Where the package keeps its kernels (a file: URL next to dist/). */
 export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
+  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) =>
+    fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.code ?? e.message} (run \`npm run build:wasm\` in a source checkout)`));
+  return compileKernelBytes(bytes as Uint8Array<ArrayBuffer>);
+}
 
 /**
  * The kernels as a compiled `WebAssembly.Module` (compiled once, then shared: every model
  * instantiates its own copy with its own memory). Pass a path or URL to load another build.
  */
-export function loadKernels(path?: string | URL): Promise<WebAssembly.Module> {
-  if (path !== undefined) return compileFile(path);
-  compiled ??= compileFile(KERNELS_URL).catch((e) => { compiled = undefined; throw e; });
-  return compiled;
-}
-
-async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
-  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) =>
-    fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.code ?? e.message} (run \`npm run build:wasm\` in a source checkout)`));
-  return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
-}
+export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileFile);

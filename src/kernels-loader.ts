@@ -1,0 +1,30 @@
+// What every runtime's default kernel loader (src/kernels-<runtime>.ts) shares: the package's own
+// build compiled once and then shared, another build compiled on request, one compile error.
+import { fail } from './errors.js';
+
+export type LoadKernels = (path?: string | URL) => Promise<WebAssembly.Module>;
+
+/**
+ * `loadKernels(path?)` over `compile`: without a path, the build at `defaultUrl`, compiled once per
+ * isolate (a failed attempt is forgotten, so the next call retries); with one, that build.
+ */
+export function compiledOnce(defaultUrl: URL, compile: (path: string | URL) => Promise<WebAssembly.Module>): LoadKernels {
+  let compiled: Promise<WebAssembly.Module> | undefined;
+  return (path) => {
+    if (path !== undefined) return compile(path);
+    compiled ??= compile(defaultUrl).catch((e) => { compiled = undefined; throw e; });
+    return compiled;
+  };
+}
+
+/** WebAssembly.compile, failing with BAD_FILE. */
+export function compileKernelBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(bytes).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+}
+
+/** The kernels' bytes over fetch, for runtimes whose file API is missing (BAD_FILE on failure). */
+export async function fetchKernelBytes(path: string | URL): Promise<ArrayBuffer> {
+  const res = await fetch(path);
+  if (!res.ok) fail('BAD_FILE', `cannot fetch the kernels ${String(path)}: HTTP ${res.status}`);
+  return res.arrayBuffer();
+}
