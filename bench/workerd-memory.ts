@@ -1,13 +1,13 @@
 // Memory of the Cloudflare Worker example (examples/worker) serving base and large under workerd,
 // the real Workers runtime (Cloudflare allows 128 MB per isolate, no threads).
 //
-//   npm run build && node dist/bench/workerd-memory.js [base:int4,base:int8,large:int4,large:int8]
+//   npm run bench:workerd   (node --experimental-websocket dist/bench/workerd-memory.js [base:int4,base:int8,...])
 //
 // For each model: synth-v1 weights of the hkunlp sizes with the T5 tokenizer (what `convert`
 // writes), served by `workerd serve examples/worker/workerd.capnp` from static assets, exactly as
 // test:runtimes serves tiny. Correctness first: every embedding the Worker returns must equal,
-// bit for bit, what Node computes from the same file with the same kernels. Then the workerd
-// process's resident memory (VmRSS, /proc/<pid>/status) is read at each step:
+// bit for bit, what Node computes from the same file with the same kernels. Memory is read at
+// each step:
 //   idle     isolate started (one 404 answered), no model
 //   loaded   after GET /health (weights streamed into wasm memory, tokenizer built)
 //   8 short  after POST /embed of eight ~40-token inputs
@@ -21,7 +21,7 @@
 // wasm memory. The process's anonymous resident memory (RssAnon over idle) is printed too, as an
 // upper bound: it also holds workerd's own I/O buffers (the static-asset file as it streamed) and
 // freed memory the allocator keeps.
-// Needs Node's WebSocket client: run with `node --experimental-websocket` (npm run bench:workerd).
+// Needs Node's WebSocket client (Node 20: --experimental-websocket).
 // Writes bench/results/workerd-memory.json and .md.
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -47,10 +47,10 @@ const STEPS: Array<[string, unknown[]]> = [
   ['4x512', Array.from({ length: 4 }, (_, i) => ['Represent the document: ', `${i} ${long}`])],
 ];
 
-function status(pid: number): { rss: number; hwm: number; anon: number; file: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+/** The process's anonymous resident memory in bytes (RssAnon: not the workerd binary's pages). */
+function anonRss(pid: number): number {
+  const kb = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb ?? NaN) * 1024;
 }
 
 /**
@@ -129,7 +129,7 @@ async function measure(config: string, dtype: 'int4' | 'int8' | 'fp32', bin: str
     if (notFound.status !== 404) throw new Failure(`GET /nothing-here: HTTP ${notFound.status}, expected 404`);
     await notFound.body?.cancel();
     const pid = child.pid!;
-    const idle = status(pid).anon;
+    const idle = anonRss(pid);
     const pump = async () => { const r = await fetch(`${base}/nothing-here`); await r.body?.cancel(); };
     const inspectorUrl = `ws://127.0.0.1:${inspectorPort}/embed`;
     const isolate: Record<string, Isolate> = {};
@@ -140,7 +140,7 @@ async function measure(config: string, dtype: 'int4' | 'int8' | 'fp32', bin: str
       if (typeof h.memoryBytes !== 'number') throw new Failure(`GET /health has no memoryBytes: ${JSON.stringify(h)}`);
       const v8 = await v8Heap(inspectorUrl, pump);
       isolate[label] = { heap: v8.used, backing: v8.backing, wasm: h.memoryBytes, total: v8.used + v8.backing + h.memoryBytes };
-      steps[label] = status(pid).anon;
+      steps[label] = anonRss(pid);
     };
     let t0 = performance.now();
     const health = await (await fetch(`${base}/health`, { signal: AbortSignal.timeout(600_000) })).json() as { ok?: boolean; dtype?: string };

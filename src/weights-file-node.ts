@@ -90,6 +90,7 @@ export async function writeWeightsFile(
     return;
   }
   // No layout: data first into a temporary file, then header + data into `path`.
+  const numLayers = configLayers(opts.config);
   const tmp = `${path}.data.tmp`;
   const seen = new Set<string>();
   let offset = 0;
@@ -97,7 +98,7 @@ export async function writeWeightsFile(
   try {
     const { entries, dataBytes } = await streamData(tfh, 0, tensors, (t) => {
       checkInputLayout(t?.name, t?.shape, seen);
-      const dtype = storedDtype(t.name, t.shape, opts.dtype, configLayers(opts.config));
+      const dtype = storedDtype(t.name, t.shape, opts.dtype, numLayers);
       const e: TensorEntry = { name: t.name, dtype, shape: t.shape.slice(), offset, bytes: tensorBytes(dtype, t.shape), crc32: '00000000' };
       offset = align64(offset + e.bytes);
       return e;
