@@ -3,10 +3,7 @@
 // createInstructor (weights in, Instructor out, kernels loaded by default).
 export * from './index.js';
 export { loadKernels } from './kernels-workerd.js';
-export {
-  fetchWeights, fetchWeightsResponse, evictWeights, weightsBytes, streamWeightsReader,
-  type FetchWeightsOptions, type WeightsSource, type R2ObjectBodyLike, type CreateInstructorOptions,
-} from './fetch-weights.js';
+export * from './entry-weights.js';
 import { createInstructorWith } from './fetch-weights.js';
 import { loadKernels } from './kernels-workerd.js';
 
