@@ -13,6 +13,7 @@ import { encodeWeightsFile } from '../src/weights-file.js';
 import {
   FP32_MIN_COSINE, INT8_MIN_COSINE, cosine, readGz, type GoldenModelFile,
 } from '../test/support/golden.js';
+import { tokenSequence } from '../test/support/random.js';
 
 const configs = (process.argv[2] ?? 'base,large').split(',');
 const threadCounts = (process.argv[3] ?? '1,2').split(',').map(Number);
@@ -20,14 +21,6 @@ const dtypes = (process.argv[4] ?? 'int8,fp32').split(',') as ('int8' | 'fp32')[
 const kernels = await loadKernelsFromDisk();
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 
-// Deterministic pseudo-random token ids (ids 2..32001), ending in </s>.
-function sequence(T: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const ids: number[] = [];
-  for (let t = 0; t < T - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids.push(2 + (s % 32000)); }
-  ids.push(1);
-  return ids;
-}
 
 // Median and best of single runs: other processes share the cores, so the mean would mostly
 // measure them.
@@ -68,10 +61,10 @@ for (const config of configs) {
       const threshold = dtype === 'fp32' ? FP32_MIN_COSINE : INT8_MIN_COSINE;
       if (!(minCos >= threshold)) throw new Error(`${config} ${dtype}: golden min cosine ${minCos} < ${threshold}; not timing a wrong model`);
 
-      const passages = Array.from({ length: 16 }, (_, i) => ({ ids: sequence(128, i + 1), nInstr: 8 }));
+      const passages = Array.from({ length: 16 }, (_, i) => ({ ids: tokenSequence(128, i + 1), nInstr: 8 }));
       const tokens = passages.reduce((a, p) => a + p.ids.length, 0);
       const batch = timeIt(() => model.embedIds(passages), 5, 2);
-      const query = { ids: sequence(16, 99), nInstr: 8 };
+      const query = { ids: tokenSequence(16, 99), nInstr: 8 };
       const q = timeIt(() => model.embedIds([query]), 2, 5);
       rows.push({
         config, dtype, threads, goldenMinCosine: minCos,

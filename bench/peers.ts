@@ -31,6 +31,7 @@ import { synthModel, synthTensor } from '../src/synth.js';
 import { writeWeightsFile } from '../src/weights-file-node.js';
 import { FP32_MIN_COSINE, INT8_MIN_COSINE, SHARED } from '../test/support/golden.js';
 import { CACHE_DIR, PEERS_DIR, regenerate } from './peers/regenerate.js';
+import { tokenSequence } from '../test/support/random.js';
 
 // ---- options ------------------------------------------------------------------------------------
 const argv = process.argv.slice(2);
@@ -76,14 +77,6 @@ const t00 = performance.now();
 const elapsed = () => `${((performance.now() - t00) / 1000).toFixed(0)} s`;
 
 // ---- inputs ---------------------------------------------------------------------------------------
-/** Deterministic pseudo-random token ids (2..32001), ending in </s> (as bench/e2e.ts). */
-function sequence(T: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const ids: number[] = [];
-  for (let t = 0; t < T - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids.push(2 + (s % 32000)); }
-  ids.push(1);
-  return ids;
-}
 const bitrev6 = (i: number) => parseInt(i.toString(2).padStart(6, '0').split('').reverse().join(''), 2);
 
 /**
@@ -92,13 +85,13 @@ const bitrev6 = (i: number) => parseInt(i.toString(2).padStart(6, '0').split('')
  */
 function writeWorkloads(): void {
   const wl = {
-    passages: Array.from({ length: 64 }, (_, i) => ({ ids: sequence(128, 1 + i), nInstr: 8 })),
-    queries: Array.from({ length: 64 }, (_, i) => ({ ids: sequence(16, 1001 + i), nInstr: 8 })),
+    passages: Array.from({ length: 64 }, (_, i) => ({ ids: tokenSequence(128, 1 + i), nInstr: 8 })),
+    queries: Array.from({ length: 64 }, (_, i) => ({ ids: tokenSequence(16, 1001 + i), nInstr: 8 })),
     mixed: Array.from({ length: 64 }, (_, i) => {
       const T = 8 + Math.round(((bitrev6(i) + 0.5) / 64) * 248);
-      return { ids: sequence(T, 2001 + i), nInstr: Math.min(8, T - 1) };
+      return { ids: tokenSequence(T, 2001 + i), nInstr: Math.min(8, T - 1) };
     }),
-    query: { ids: sequence(16, 99), nInstr: 8 },
+    query: { ids: tokenSequence(16, 99), nInstr: 8 },
   };
   mkdirSync(CACHE_DIR, { recursive: true });
   writeFileSync(WORKLOADS, JSON.stringify(wl));

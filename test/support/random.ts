@@ -1,4 +1,4 @@
-// Deterministic test data for the kernel tests.
+// Deterministic test and benchmark data.
 
 import { mulberry32 } from '../../src/random.js';
 
@@ -17,4 +17,13 @@ export function data(n: number, seed: number, outliers = true): Float32Array {
   for (let i = 0; i < n; i++) a[i] = randn(r);
   if (outliers) for (let i = 0; i < Math.max(1, n >> 4); i++) a[Math.floor(r() * n)] *= 100;
   return a;
+}
+
+/** Pseudo-random token ids (2..32001, an LCG from `seed`), T in all, ending in </s> (id 1). */
+export function tokenSequence(T: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const ids: number[] = [];
+  for (let t = 0; t < T - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids.push(2 + (s % 32000)); }
+  ids.push(1);
+  return ids;
 }
