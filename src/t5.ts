@@ -83,7 +83,7 @@ export function linear(
 ): void {
   if (W.dtype === 'q8') {
     // a row-major int8 matrix would give wrong numbers, not an error
-    if (!W.packed) throw new Error(`linear: int8 matrix "${W.name}" is not packed (pack_q8)`);
+    if (!W.packed) fail('BAD_INPUT', `linear: int8 matrix "${W.name}" is row-major, expected gemm_q8's packed layout (pack_q8)`);
     if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
     k.gemm_q8(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate ? 1 : 0, gemmScratch);
   } else if (W.dtype === 'q4') {
