@@ -39,7 +39,7 @@ export type KernelSource = BufferSource | WebAssembly.Module | KernelExports;
 export interface LoadOptions {
   /** The kernels: wasm bytes, a compiled WebAssembly.Module, or an instance's exports. */
   kernels: KernelSource;
-  /** Check every tensor's CRC-32 after loading (default true; about 1 s per GB). */
+  /** Check every tensor's CRC-32 while loading (default true; about 2 s per GB of CPU, mostly hidden behind the read). */
   verify?: boolean;
   /**
    * Threads for the kernels, the calling thread included: 1 (default: `kernels` as given), an
@@ -133,11 +133,7 @@ export class InstructorModel {
       const arena = new Arena(kernels);
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
-      await reader.readInto(dataStart, arena.u8(base, header.data_bytes));
-      if (options.verify ?? true) {
-        const data = arena.u8(base, header.data_bytes);
-        for (const entry of header.tensors) verifyTensor(data, entry);
-      }
+      await readAndVerify(reader, dataStart, arena.u8(base, header.data_bytes), options.verify ?? true ? header.tensors : []);
       const model = InstructorModel.assemble(header, arena, base);
       model.pool = pool;
       return model;
@@ -349,6 +345,37 @@ export class InstructorModel {
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
   }
+}
+
+/** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */
+const READ_WINDOW = 8 << 20;
+
+/**
+ * Reads the data section into `data` in windows of READ_WINDOW bytes, one read in flight, and
+ * CRC-checks each tensor of `verify` as soon as the windows read so far cover it. The read works
+ * off this thread (a file: the I/O threads, whose page faults into fresh wasm memory cost as much
+ * as the CRC; a stream: the network), so the check of window w runs while window w + 1 arrives.
+ * Large int8 (335 MB) on this 2-core VM: 1.0 s of read and then 0.65 s of CRC became 1.25 s in all.
+ */
+async function readAndVerify(reader: WeightsReader, dataStart: number, data: Uint8Array, verify: readonly TensorEntry[]): Promise<void> {
+  const byEnd = [...verify].sort((a, b) => (a.offset + a.bytes) - (b.offset + b.bytes));
+  let checked = 0;
+  const readWindow = (at: number) => reader.readInto(dataStart + at, data.subarray(at, Math.min(at + READ_WINDOW, data.length)));
+  let inFlight: Promise<void> | null = data.length > 0 ? readWindow(0) : null;
+  try {
+    for (let at = 0; at < data.length; at += READ_WINDOW) {
+      await inFlight;
+      const end = Math.min(at + READ_WINDOW, data.length);
+      inFlight = end < data.length ? readWindow(end) : null;
+      while (checked < byEnd.length && byEnd[checked].offset + byEnd[checked].bytes <= end) verifyTensor(data, byEnd[checked++]);
+    }
+  } catch (e) {
+    // a failed check leaves a read in flight: let it settle before the caller closes the reader
+    await inFlight?.catch(() => {});
+    throw e;
+  }
+  // a tensor past the data section (a corrupt header) fails here, as verifyTensor says why
+  for (; checked < byEnd.length; checked++) verifyTensor(data, byEnd[checked]);
 }
 
 /**

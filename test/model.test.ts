@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { synthModel } from '../src/synth.js';
 import { relativePositionBucket } from '../src/t5.js';
 import { instantiateKernels } from '../src/wasm.js';
-import { encodeWeightsFile } from '../src/weights-file.js';
+import { encodeWeightsFile, parseWeightsHeader } from '../src/weights-file.js';
 import { buildSynthModel, cosine } from './support/golden.js';
 import { rejects, throwsCode } from './support/assert.js';
 
@@ -106,6 +106,44 @@ test('weights files the model cannot use are typed errors', async () => {
   await rejects(load(tinyFile((t) => t, { ...toHfConfig(SYNTH_CONFIGS.tiny), feed_forward_proj: 'swish' })), 'BAD_CONFIG', /swish/);
   // Shapes in t5TensorShapes are what the model checks against: the list is complete.
   assert.is(t5TensorShapes(SYNTH_CONFIGS.tiny).length, 1 + 2 * 8 + 1 + 1);
+});
+
+test('the data section is read in windows, in order, each tensor CRC-checked as soon as it is in; a bad CRC stops the reads', async () => {
+  const kernels = await loadKernelsFromDisk();
+  // 25 MB: the 8.2 MB embedding table ends inside the first 8 MiB window, the wide FFNs fill two more
+  const c = { ...SYNTH_CONFIGS.tiny, dModel: 64, dFf: 16384 };
+  const good = encodeWeightsFile({ config: toHfConfig(c), model: { dense_out: c.denseOut }, dtype: 'fp32' }, synthModel(c, c.denseOut));
+  const { header, dataStart } = parseWeightsHeader(good);
+  const reads: Array<[number, number]> = [];
+  const reader = (bytes: Uint8Array) => ({
+    size: bytes.length,
+    read: async (offset: number, length: number) => bytes.slice(offset, offset + length),
+    readInto: async (offset: number, dest: Uint8Array) => { reads.push([offset, dest.length]); dest.set(bytes.subarray(offset, offset + dest.length)); },
+  });
+  const model = await InstructorModel.fromWeightsReader(reader(good), { kernels });
+  assert.ok(reads.length >= 3, `${reads.length} reads`);
+  let at = dataStart;
+  for (const [offset, length] of reads) {
+    assert.is(offset, at, 'windows are contiguous and in file order');
+    at += length;
+  }
+  assert.is(at, good.length, 'the windows cover the data section');
+  const seqs = mixedSequences();
+  const whole = await InstructorModel.fromWeightsFile(good, { kernels });
+  const a = model.embedIds(seqs).embeddings, b = whole.embedIds(seqs).embeddings;
+  for (let i = 0; i < seqs.length; i++) assert.equal(Array.from(a[i]), Array.from(b[i]), `sequence ${i}`);
+  model.dispose();
+  whole.dispose();
+
+  // a flipped byte in the tensor that ends first (the embedding table) fails while the second window is in flight
+  const first = [...header.tensors].sort((x, y) => (x.offset + x.bytes) - (y.offset + y.bytes))[0];
+  const bad = good.slice();
+  bad[dataStart + first.offset + 5] ^= 0x10;
+  reads.length = 0;
+  await rejects(InstructorModel.fromWeightsReader(reader(bad), { kernels }), 'BAD_FILE', new RegExp(`tensor "${first.name.replace(/\./g, '\\.')}": CRC-32 mismatch`));
+  assert.is(reads.length, 2, 'no window is read after the failed check');
+  // without verification the same bytes load (the caller asked not to check)
+  (await InstructorModel.fromWeightsReader(reader(bad), { kernels, verify: false })).dispose();
 });
 
 test('a weights file on disk loads straight into wasm memory and embeds as the in-memory one', async () => {
