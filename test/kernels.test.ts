@@ -147,6 +147,34 @@ test('quantize_rows_i16: SIMD == scalar == float reference, incl. all-zero rows 
   }
 });
 
+test('quantize_rows_i16: NaN, +-Inf and -0 rows give the same codes and scales in SIMD and scalar', () => {
+  // the SIMD max runs on the float bits as integers; these are the values where that could differ
+  const K = 21; // 5 vectors and a tail of 1
+  const rows: Array<[string, number, number]> = [
+    ['NaN in a vector', 6, NaN], ['NaN in the tail', 20, NaN], ['+Inf', 3, Infinity], ['-Inf in the tail', 20, -Infinity],
+    ['-0 only', -1, -0], ['largest finite', 9, -3.4028234663852886e38], ['smallest subnormal', -1, 1.401298464324817e-45],
+  ];
+  for (const [name, at, value] of rows) {
+    scoped(() => {
+      const x = data(K, 77);
+      if (at < 0) x.fill(value); else x[at] = value;
+      const px = putF32(x);
+      const out: { q: Int16Array; s: Float32Array }[] = [];
+      for (const f of [wasm.quantize_rows_i16, wasm.quantize_rows_i16_scalar]) {
+        const pq = allocGuarded(K, 2);
+        const ps = allocGuarded(1, 4);
+        f(px, pq, ps, 1, K);
+        out.push({ q: arena.i16(pq, K).slice(), s: getF32(ps, 1) });
+      }
+      assertSame(`${name}: xq simd vs scalar`, out[0].q, out[1].q);
+      assertSame(`${name}: xs simd vs scalar`, out[0].s, out[1].s);
+      if (Number.isNaN(value)) assert.ok(Number.isNaN(out[0].s[0]), `${name}: the scale must be NaN, got ${out[0].s[0]}`);
+      if (Math.abs(value) === Infinity) assert.is(out[0].s[0], Infinity, `${name}: scale`);
+      if (Object.is(value, -0)) assert.is(out[0].s[0], 0, `${name}: scale`);
+    });
+  }
+});
+
 // --- gemm_q8 ---------------------------------------------------------------------------------
 
 /** Where pack_q8 puts W[n, k] (the layout's definition, written out independently of the kernels). */
