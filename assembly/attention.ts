@@ -115,14 +115,26 @@ export function attention(q: usize, k: usize, v: usize, out: usize, T: i32, H: i
       }
       // + bias (key j reads bias[T-1-i+j]), running max; padded keys get -Inf so exp gives 0
       const bi = hb + (<usize>(T - 1 - i) << 2);
-      let mv = f32x4.splat(-Infinity);
+      // two running maxima: f32x4.max (NaN-propagating, as the twin's Mathf.max) is ~8 dependent
+      // instructions in V8, so one chain would bound this loop by its latency
+      let mv = f32x4.splat(-Infinity), mv1 = f32x4.splat(-Infinity);
       j = 0;
+      for (; j + 8 <= T; j += 8) {
+        const o = <usize>j << 2;
+        const s = f32x4.add(v128.load(srow + o), v128.load(bi + o));
+        const s1 = f32x4.add(v128.load(srow + o, 16), v128.load(bi + o, 16));
+        v128.store(srow + o, s);
+        v128.store(srow + o, s1, 16);
+        mv = f32x4.max(mv, s);
+        mv1 = f32x4.max(mv1, s1);
+      }
       for (; j + 4 <= T; j += 4) {
         const o = <usize>j << 2;
         const s = f32x4.add(v128.load(srow + o), v128.load(bi + o));
         v128.store(srow + o, s);
         mv = f32x4.max(mv, s);
       }
+      mv = f32x4.max(mv, mv1);
       let m = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
                         Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
       for (; j < T; j++) {
