@@ -28,6 +28,8 @@ const X_BLOCK_BYTES: i32 = 512 * 1024;
 // overlaps its dot products: a separate widening pass stalled on it, and at 16 tokens made the
 // panel path 8% slower than none (base, 12 layers, weights cold: 39.5 ms; fused: 36.7 ms).
 const PANEL_MIN_T: i32 = 16;
+// Before the tiles of an 8-row group, the group PREFETCH_ROWS / 8 groups ahead is touched (see prefetch).
+const PREFETCH_ROWS: i32 = 16;
 
 // quantize_rows_i16: x[T,K] f32 -> xq[T,K] i16 and xs[T] f32, one symmetric scale per row.
 //   m = max_k |x[t,k]|; if m == 0: xs[t] = 0 and xq[t,:] = 0;
@@ -191,6 +193,7 @@ export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: 
     const t4 = t0 + ((t1 - t0) & ~3);
     if (t4 - t0 >= PANEL_MIN_T && scratch != 0) {
       for (let n = 0; n < NG; n += 8) {
+        if (n + PREFETCH_ROWS + 8 <= NG) prefetch(W + <usize>(n + PREFETCH_ROWS) * <usize>K, K << 3, scratch);
         q8_tile_4x8_widen(xq, xs, W, ws, y, t0, n, K, N, accumulate, scratch);
         for (let t = t0 + 4; t < t4; t += 4) q8_tile_4x8_panel(xq, xs, scratch, ws, y, t, n, K, N, accumulate);
       }
@@ -215,6 +218,19 @@ export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: 
       for (let t = t0; t < t1; t++) q8_tile_1x1(xq, xs, W, ws, y, t, n, K, N, accumulate);
     }
   }
+}
+
+// Loads one byte of every 64-byte line of [src, src + bytes) and leaves their xor at `sink`
+// (a byte of the caller's scratch that the tiles overwrite, so no engine may drop the loads).
+// Wasm has no prefetch instruction. The tiles' own weight loads come one per few cycles among
+// the dot products, so each cache miss stalls them; these loads have nothing between them, so
+// their misses overlap. Base at T = 16, weights cold: 37.1 -> 35.8 ms for 12 layers' matmuls.
+// Panel path only: in the direct path (< 16 tokens) the same touch measured 10-30% slower.
+function prefetch(src: usize, bytes: i32, sink: usize): void {
+  let acc: u32 = 0;
+  const end = src + <usize>bytes;
+  for (let p = src; p < end; p += 64) acc ^= load<u8>(p);
+  store<u8>(sink, <u8>acc);
 }
 
 // 4 tokens x 8 rows, int8 weights sign-extended as loaded (blocks of < 16 tokens, or no scratch).
