@@ -28,7 +28,6 @@ import { fail, InstructorError } from './errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo } from './model.js';
 import { T5Tokenizer } from './tokenizer.js';
-import { parseWeightsHeader } from './weights-file.js';
 
 export type { EmbedInput } from './inputs.js';
 
@@ -117,17 +116,15 @@ export class Instructor {
     if (typeof options !== 'object' || options === null || options.kernels === undefined || options.kernels === null) {
       fail('BAD_INPUT', 'Instructor.fromWeightsFile: options.kernels is required (kernels.wasm bytes, a WebAssembly.Module or its exports)');
     }
-    // Header first (cheap): refuse a file without a tokenizer before copying any weights.
-    const { header } = parseWeightsHeader(bytes);
-    const meta = (header.model ?? {}) as Record<string, unknown>;
-    if (meta.tokenizer === undefined || meta.tokenizer === null) {
-      fail('BAD_FILE', NO_TOKENIZER);
-    }
-    const tokenizer = new T5Tokenizer(meta.tokenizer, meta.tokenizer_config ?? undefined);
     const model = await InstructorModel.fromWeightsFile(bytes, {
       kernels: options.kernels, verify: options.verify, threads: options.threads, threadKernels: options.threadKernels,
     });
-    return new Instructor(model, tokenizer);
+    try {
+      return Instructor.fromModel(model); // the header is parsed once, by the model
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
   }
 
   /**
