@@ -7,12 +7,12 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fail, InstructorError } from './errors.js';
 import {
   downloadToSink, envGet, envIsTrue, etagDigest, gitBlobHeader, headHubFile, hubEndpoint, hubOffline, hubTokenFromEnv,
-  isCommitHash, parseRepoId, requestContext, resolveRepoRevision, throwIfAborted, validateRepo, validateRepoPath,
+  abortedError, isCommitHash, parseRepoId, requestContext, resolveRepoRevision, sleep, throwIfAborted, validateRepo, validateRepoPath,
   type DownloadSink, type HubFileMetadata, type HubOptions,
 } from './hub.js';
 
@@ -263,29 +263,102 @@ async function downloadBlob(s: Session, meta: HubFileMetadata, file: string, blo
   await rename(incomplete, blob);
 }
 
+/** How often a process waiting on another's download looks again. */
+const LOCK_POLL_MS = 200;
+/** A lock whose blob saw no write for this long is taken over, whoever holds it. */
+const LOCK_STALE_MS = 10 * 60 * 1000;
+
+/**
+ * The cross-process lock on one blob's download: `{blob}.lock`, created exclusively and holding
+ * "pid host". Without it two processes append to the same .incomplete file and interleave their
+ * bytes (the hash check catches that, but fails both); huggingface_hub locks for the same reason.
+ * Node has no flock, which the OS would release with its process, so a lock is taken over when
+ * its holder is gone (a pid of this host that no longer runs) or its download has not written for
+ * LOCK_STALE_MS (a holder on another host of a shared cache). Resolves to the release function,
+ * or to null when the blob appeared while waiting.
+ */
+async function lockBlob(blob: string, ctx: { signal?: AbortSignal; file: string }): Promise<(() => Promise<void>) | null> {
+  const lock = `${blob}.lock`;
+  for (;;) {
+    throwIfAborted(ctx);
+    try {
+      const fh = await open(lock, 'wx');
+      try {
+        await fh.writeFile(`${process.pid} ${hostname()}\n`);
+      } finally {
+        await fh.close();
+      }
+      return () => rm(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if ((await isFile(blob)) !== undefined) return null;
+    if (await lockIsStale(lock, `${blob}.incomplete`)) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    await sleep(LOCK_POLL_MS, ctx.signal).catch(() => { throw abortedError(ctx); });
+  }
+}
+
+async function lockIsStale(lock: string, incomplete: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(lock, 'utf8');
+  } catch {
+    return false; // released meanwhile: the next attempt to create it says more
+  }
+  const [pidText, host] = text.trim().split(' ');
+  const pid = Number(pidText);
+  if (host === hostname() && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) return true;
+  const lastWrite = Math.max(...(await Promise.all([lock, incomplete].map((p) => stat(p).then((st) => st.mtimeMs, () => 0)))));
+  return Date.now() - lastWrite > LOCK_STALE_MS;
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
 async function ensureBlob(s: Session, meta: HubFileMetadata, file: string, opts: HubOptions, label: string): Promise<string> {
   const blob = join(s.paths.blobs, meta.etag);
+  // Under the cross-process lock, and only if no other process got the blob meanwhile.
+  const lockedDownload = async () => {
+    await mkdir(dirname(blob), { recursive: true });
+    const release = await lockBlob(blob, requestContext(s.repo, label, file, opts));
+    if (!release) return;
+    try {
+      if ((await isFile(blob)) === undefined) await downloadBlob(s, meta, file, blob, opts, label);
+    } finally {
+      await release();
+    }
+  };
   for (let i = 0; i < 3; i++) {
     const size = await isFile(blob);
     if (size !== undefined) {
       opts.onProgress?.({ file, loaded: size, total: size });
       return blob;
     }
+    // one transfer per blob within this process too
     const other = inflight.get(blob);
     if (other) {
       await other.catch(() => {});
       continue;
     }
-    const mine = downloadBlob(s, meta, file, blob, opts, label);
+    const mine = lockedDownload();
     inflight.set(blob, mine);
     try {
       await mine;
     } finally {
       inflight.delete(blob);
     }
-    return blob;
   }
-  return downloadBlob(s, meta, file, blob, opts, label).then(() => blob);
+  await lockedDownload();
+  return blob;
 }
 
 /** The cached snapshot file for `revision` (a commit, or a ref in refs/), if any. */

@@ -6,7 +6,8 @@ import * as http from 'node:http';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
@@ -541,6 +542,56 @@ test('concurrent downloads of one blob share one transfer', async () => {
   assert.is(a, b);
   assert.is(cdnGets(), 1);
   assert.ok(same(await rd(a), FILES.get('pytorch_model.bin')!.bytes));
+});
+
+/** downloadFile in another node process (the same cache, the same test hub); resolves to its stdout. */
+function downloadInChild(repo: string, file: string, o: HubOptions): Promise<string> {
+  const hubModule = new URL('../src/hub-node.js', import.meta.url).href;
+  const script = `const { downloadFile } = await import(${JSON.stringify(hubModule)});
+    process.stdout.write(await downloadFile(${JSON.stringify(repo)}, ${JSON.stringify(file)}, JSON.parse(process.argv[1])));`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(o)], (err, stdout, stderr) =>
+      err ? reject(new Error(`child download failed: ${stderr || err.message}`)) : resolve(stdout));
+  });
+}
+
+test('two processes downloading one blob: one transfer, the other waits on the lock, no leftovers', async () => {
+  const o = await opts();
+  S.state.slow = true; // 64 KiB every 3 ms: the transfers overlap
+  const [mine, theirs] = await Promise.all([downloadFile(REPO, 'pytorch_model.bin', o), downloadInChild(REPO, 'pytorch_model.bin', o)]);
+  assert.is(theirs, mine);
+  assert.is(cdnGets(), 1, 'one transfer of the blob across both processes');
+  assert.ok(same(await rd(mine), FILES.get('pytorch_model.bin')!.bytes));
+  const blobs = await readdir(join(o.cacheDir, 'models--hkunlp--instructor-tiny', 'blobs'));
+  assert.equal(blobs.filter((n) => /\.(lock|incomplete)$/.test(n)), [], 'no lock or partial file left');
+});
+
+test('a lock left by a process that died is taken over', async () => {
+  const o = await opts();
+  const blobs = join(o.cacheDir, 'models--hkunlp--instructor-tiny', 'blobs');
+  await mkdir(blobs, { recursive: true });
+  const dead = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    child.on('exit', () => resolve(child.pid!));
+  });
+  const lock = join(blobs, `${FILES.get('pytorch_model.bin')!.sha256}.lock`);
+  await writeFile(lock, `${dead} ${hostname()}\n`);
+  const p = await downloadFile(REPO, 'pytorch_model.bin', o);
+  assert.ok(same(await rd(p), FILES.get('pytorch_model.bin')!.bytes));
+  assert.is(await stat(lock).then(() => 'present', () => 'gone'), 'gone');
+  // a live holder is waited for: the download ends only after the holder lets go (and then finds no blob, so transfers)
+  const o2 = await opts();
+  const blobs2 = join(o2.cacheDir, 'models--hkunlp--instructor-tiny', 'blobs');
+  await mkdir(blobs2, { recursive: true });
+  const lock2 = join(blobs2, `${FILES.get('pytorch_model.bin')!.sha256}.lock`);
+  await writeFile(lock2, `${process.pid} ${hostname()}\n`);
+  let done = false;
+  const waiting = downloadFile(REPO, 'pytorch_model.bin', o2).then((x) => { done = true; return x; });
+  await new Promise((r) => setTimeout(r, 600));
+  assert.is(done, false, 'waits while a live process holds the lock');
+  assert.is(cdnGets(), 1, 'no transfer while waiting (the one above only)');
+  await rm(lock2);
+  assert.ok(same(await rd(await waiting), FILES.get('pytorch_model.bin')!.bytes));
 });
 
 test('bad inputs to downloadFile / downloadSnapshot are BAD_INPUT before any request', async () => {
