@@ -1,6 +1,7 @@
 // Node / Deno / Bun: checkpoint folder on disk -> weights file on disk, streaming. Memory stays
 // at about one tensor (the largest float32 tensor plus its encoding), whatever the model size.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { dirFiles } from './checkpoint/files-node.js';
@@ -14,15 +15,16 @@ export type { ConvertOptions } from './convert.js';
 
 /**
  * Converts the INSTRUCTOR checkpoint folder `srcDir` (sentence-transformers layout, see
- * checkpoint/folder.ts) to the weights file `outFile`. The file is written to `${outFile}.tmp`
- * and renamed when complete, so an interrupted convert never leaves a half file.
+ * checkpoint/folder.ts) to the weights file `outFile`. The file is written to a temporary name
+ * of this process (`${outFile}.{pid}.{random}.tmp`) and renamed when complete, so an interrupted
+ * convert never leaves a half file and two processes converting into one cache never share one.
  */
 export async function convertCheckpoint(
   srcDir: string, outFile: string, options: ConvertOptions,
 ): Promise<{ config: T5Config; meta: ModelMeta; tensors: number }> {
   checkConvertOptions(options);
   const folder = await openCheckpointFolder(dirFiles(srcDir));
-  const tmp = `${outFile}.tmp`;
+  const tmp = `${outFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await mkdir(dirname(outFile), { recursive: true });
     await writeWeightsFile(tmp, { ...weightsFileOptionsOf(folder, options.dtype), layout: folder.layout }, withProgress(folder, options.onProgress));
