@@ -42,7 +42,7 @@ export function gemmQ8ScratchBytes(K: number): number {
 
 /** Scratch floats that `attention` needs for T tokens and head size Dk. */
 export function attentionScratchFloats(T: number, Dk: number): number {
-  return (Dk + 1) * (Math.ceil(T / 4) * 4);
+  return (2 * Dk + 2) * (Math.ceil(T / 4) * 4);
 }
 
 // (module (func (result v128) v128.const i32x4 0 0 0 0)): valid only where SIMD is.

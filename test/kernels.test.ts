@@ -423,8 +423,48 @@ function attentionRef(q: Float32Array, k: Float32Array, v: Float32Array, bias: F
   return out;
 }
 
+// A score's f32 error is <= (Dk + 2) U (sum_d |q k| + |bias|); the weights' relative error is at
+// most twice that (numerator and normalizer) plus U |s - max| <= 2 U max |s| and exp's; the
+// output is a convex combination of v, so that times max |v|, plus the T-term sum. Non-finite
+// biases are left out (their rows are NaN, or their keys weigh 0).
+function attentionTol(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array,
+  T: number, H: number, Dk: number, ld: number): number {
+  let vmax = 0, smax = 0;
+  for (const x of v) vmax = Math.max(vmax, Math.abs(x));
+  for (let h = 0; h < H; h++) {
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < T; j++) {
+        let a = 0;
+        for (let e = 0; e < Dk; e++) a += Math.abs(q[i * ld + h * Dk + e] * k[j * ld + h * Dk + e]);
+        const b = bias[h * (2 * T - 1) + j - i + T - 1];
+        smax = Math.max(smax, a + (Number.isFinite(b) ? Math.abs(b) : 0));
+      }
+    }
+  }
+  return vmax * (2 * (Dk + 2) * U * smax + 4 * U * smax + EXP_REL_TOL + (T + 2) * U);
+}
+
+/** attention and attention_scalar on fresh copies of the inputs; checks the guards and inputs. */
+function runAttention(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array,
+  T: number, H: number, Dk: number, ld: number): Float32Array[] {
+  const outs: Float32Array[] = [];
+  for (const f of [wasm.attention, wasm.attention_scalar]) {
+    const pq = putF32(q), pk = putF32(k), pv = putF32(v), pb = putF32(bias);
+    const po = putF32(new Float32Array(T * ld).fill(SENTINEL));
+    const sf = attentionScratchFloats(T, Dk);
+    const ps = allocGuarded(sf, 4);
+    f(pq, pk, pv, po, T, H, Dk, ld, pb, ps);
+    assert.ok(guardIntact(ps, sf, 4), `attention T=${T} H=${H} Dk=${Dk}: wrote past scratch`);
+    assert.ok(guardIntact(po, T * ld, 4), `attention T=${T}: wrote past out`);
+    assertSame('attention inputs unchanged', getF32(pq, T * ld), q);
+    outs.push(getF32(po, T * ld));
+  }
+  return outs;
+}
+
 test('attention: SIMD and scalar vs float64 (relative-position bias, no 1/sqrt(Dk), strided rows)', () => {
-  for (const T of [1, 3, 5, 7, 17]) {
+  // T: 1 and odd (the SIMD kernel pairs queries), below / at / past 16 keys, T % 4 = 0 and 2
+  for (const T of [1, 2, 3, 5, 7, 16, 17, 20, 34]) {
     for (const [H, Dk] of [[1, 4], [3, 8], [2, 20], [1, 36], [2, 64]]) {
       scoped(() => {
         const ld = H * Dk + 4; // a stride wider than the heads: the extra columns must stay untouched
@@ -433,33 +473,8 @@ test('attention: SIMD and scalar vs float64 (relative-position bias, no 1/sqrt(D
         for (let i = 0; i < q.length; i++) { q[i] *= 0.5; k[i] *= 0.5; }
         const bias = data(H * (2 * T - 1), seed + 3, false).map((b) => 3 * b);
         const want = attentionRef(q, k, v, bias, T, H, Dk, ld);
-        // A score's f32 error is <= (Dk + 2) U (sum_d |q k| + |bias|); the weights' relative error
-        // is at most twice that (numerator and normalizer) plus U |s - max| <= 2 U max |s| and exp's;
-        // the output is a convex combination of v, so that times max |v|, plus the T-term sum.
-        let vmax = 0, smax = 0;
-        for (const x of v) vmax = Math.max(vmax, Math.abs(x));
-        for (let h = 0; h < H; h++) {
-          for (let i = 0; i < T; i++) {
-            for (let j = 0; j < T; j++) {
-              let a = 0;
-              for (let e = 0; e < Dk; e++) a += Math.abs(q[i * ld + h * Dk + e] * k[j * ld + h * Dk + e]);
-              smax = Math.max(smax, a + Math.abs(bias[h * (2 * T - 1) + j - i + T - 1]));
-            }
-          }
-        }
-        const attnTol = vmax * (2 * (Dk + 2) * U * smax + 4 * U * smax + EXP_REL_TOL + (T + 2) * U);
-        const outs: Float32Array[] = [];
-        for (const f of [wasm.attention, wasm.attention_scalar]) {
-          const pq = putF32(q), pk = putF32(k), pv = putF32(v), pb = putF32(bias);
-          const po = putF32(new Float32Array(T * ld).fill(SENTINEL));
-          const sf = attentionScratchFloats(T, Dk);
-          const ps = allocGuarded(sf, 4);
-          f(pq, pk, pv, po, T, H, Dk, ld, pb, ps);
-          assert.ok(guardIntact(ps, sf, 4), `attention T=${T} H=${H} Dk=${Dk}: wrote past scratch`);
-          assert.ok(guardIntact(po, T * ld, 4), `attention T=${T}: wrote past out`);
-          assertSame('attention inputs unchanged', getF32(pq, T * ld), q);
-          outs.push(getF32(po, T * ld));
-        }
+        const attnTol = attentionTol(q, k, v, bias, T, H, Dk, ld);
+        const outs = runAttention(q, k, v, bias, T, H, Dk, ld);
         const tag = `attention T=${T} H=${H} Dk=${Dk}`;
         for (const [name, o] of [['simd', outs[0]], ['scalar', outs[1]]] as const) {
           for (let i = 0; i < T; i++) {
@@ -469,6 +484,42 @@ test('attention: SIMD and scalar vs float64 (relative-position bias, no 1/sqrt(D
           assertClose(`${tag} ${name} vs float64`, o.filter((_, i) => mask(i)), want.filter((_, i) => mask(i)), () => attnTol);
         }
       });
+    }
+  }
+});
+
+test('attention: a NaN or +Inf score makes its query row NaN, -Inf weighs 0 (SIMD, scalar, float64)', () => {
+  // One diagonal j - i = c of head 1's bias is special. The twin's max is NaN (NaN), or its
+  // e^(Inf - Inf) is (+Inf), so every output of a row that the diagonal reaches is NaN; no other
+  // row, head or pair partner may be touched. The diagonals reach keys in the vector body and
+  // in the tail of the SIMD kernel's bias pass, and rows alone in their pair (c = +-(T-1)).
+  const H = 2, Dk = 20, ld = H * Dk + 4;
+  for (const T of [7, 18]) {
+    for (const special of [NaN, Infinity, -Infinity]) {
+      for (const c of [-(T - 1), -2, 0, 3, T - 2, T - 1]) {
+        scoped(() => {
+          const seed = T * 10 + c;
+          const q = data(T * ld, seed, false), k = data(T * ld, seed + 1, false), v = data(T * ld, seed + 2, false);
+          const bias = data(H * (2 * T - 1), seed + 3, false);
+          bias[(2 * T - 1) + c + T - 1] = special;
+          const want = attentionRef(q, k, v, bias, T, H, Dk, ld);
+          const attnTol = attentionTol(q, k, v, bias, T, H, Dk, ld);
+          const outs = runAttention(q, k, v, bias, T, H, Dk, ld);
+          for (const [name, o] of [['simd', outs[0]], ['scalar', outs[1]]] as const) {
+            for (let i = 0; i < T; i++) {
+              for (let h = 0; h < H; h++) {
+                const nanRow = h === 1 && special !== -Infinity && i + c >= 0 && i + c < T;
+                for (let e = 0; e < Dk; e++) {
+                  const x = i * ld + h * Dk + e, tag = `attention T=${T} bias ${special} at j - i = ${c} ${name}: row ${i} head ${h} column ${e}`;
+                  assert.is(Number.isNaN(want[x]), nanRow, `${tag}: the float64 reference disagrees`);
+                  if (nanRow) assert.ok(Number.isNaN(o[x]), `${tag}: got ${o[x]}, want NaN`);
+                  else assert.ok(Math.abs(o[x] - want[x]) <= attnTol, `${tag}: got ${o[x]}, want ${want[x]}`);
+                }
+              }
+            }
+          }
+        });
+      }
     }
   }
 });
