@@ -74,6 +74,15 @@ export const tuning = {
    * columns (2 threads, medians of 40). Below 4 rows per thread (T < 8 at 2 threads) columns.
    */
   q8MinRowsPerThread: 4,
+  /**
+   * Row chunks per thread, when that leaves at least minChunkRows rows per chunk (and never more
+   * than the kernel's token blocks ask for): chunks are claimed dynamically, so a thread that
+   * starts late (a worker waking on this VM takes up to ms) or runs slower hands work over.
+   * Base, 1024 tokens, 2 threads: the calling thread waited 117-247 ms per forward for the
+   * worker's last chunk with one chunk per thread, 48-99 ms with 4.
+   */
+  rowChunksPerThread: 4,
+  minChunkRows: 32,
   /** Column blocks per thread (at least 16 weight rows each). */
   colChunksPerThread: 4,
   /** Elementwise / per-row kernels below this many elements run on the calling thread. */
@@ -207,9 +216,10 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     // 768; 8 of 256 keep both busy); else one block of rows per thread (each thread then streams
     // all of W: fine once W is reused by enough rows)
     const blocks = Math.ceil(T / TB);
-    const R = blocks >= 2 * n
+    const even = blocks >= 2 * n
       ? upTo(tile, Math.ceil(T / (n * Math.ceil(blocks / n))))
       : Math.max(tile, Math.ceil(T / n / tile) * tile);
+    const R = Math.min(even, Math.max(upTo(tile, Math.ceil(T / (n * tuning.rowChunksPerThread))), tuning.minChunkRows));
     if (byRows && Math.ceil(T / R) < 2) return direct();
     const mark = arena?.mark() ?? 0;
     try {
