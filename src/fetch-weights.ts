@@ -160,14 +160,21 @@ export function streamWeightsReader(stream: ReadableStream<Uint8Array>, size: nu
     async readInto(offset, dest) {
       const at = offset; // file position of dest[0]
       let filled = 0;
-      const headEnd = head.length;
-      if (at < headEnd) {
-        const n = Math.min(headEnd - at, dest.length);
+      if (at < head.length) {
+        const n = Math.min(head.length - at, dest.length);
         dest.set(head.subarray(at, at + n));
         filled = n;
+        // what dest leaves of the head goes to a later readInto (every pulled byte is in head
+        // until the first readInto, so pending is empty here and pos == head.length)
+        if (at + n < head.length) pending = head.subarray(at + n);
       }
-      let filePos = headEnd; // file position of the next byte from the stream
       head = new Uint8Array(0);
+      // file position of the next byte from the stream: readInto is called again, for later
+      // ranges (the loader reads the data section in windows)
+      let filePos = pos - (pending?.length ?? 0);
+      if (filled < dest.length && at + filled < filePos) {
+        fail('BAD_INPUT', `weights stream: bytes from ${at + filled} were asked after the stream had passed ${filePos}; a stream reads forward only`);
+      }
       while (filled < dest.length) {
         const chunk = await pull();
         const want = at + filled; // file position of the next byte dest needs
