@@ -1,10 +1,10 @@
 // Node / Deno / Bun: checkpoint folder on disk -> weights file on disk, streaming. Memory stays
 // at about one tensor (the largest float32 tensor plus its encoding), whatever the model size.
 
-import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { dirFiles } from './checkpoint/files-node.js';
+import { tmpName } from './fs-node.js';
 import { openCheckpointFolder } from './checkpoint/folder.js';
 import { checkConvertOptions, weightsFileOptionsOf, withProgress, type ConvertOptions } from './convert.js';
 import type { T5Config } from './config.js';
@@ -24,7 +24,7 @@ export async function convertCheckpoint(
 ): Promise<{ config: T5Config; meta: ModelMeta; tensors: number }> {
   checkConvertOptions(options);
   const folder = await openCheckpointFolder(dirFiles(srcDir));
-  const tmp = `${outFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = tmpName(outFile);
   try {
     await mkdir(dirname(outFile), { recursive: true });
     await writeWeightsFile(tmp, { ...weightsFileOptionsOf(folder, options.dtype), layout: folder.layout }, withProgress(folder, options.onProgress));

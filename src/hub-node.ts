@@ -4,12 +4,13 @@
 //   {cache}/models--{org}--{name}/refs/{revision}              the commit a branch / tag resolved to
 //   {cache}/models--{org}--{name}/.no_exist/{commit}/{path}    marker: the file does not exist there
 // so that caches filled by Python's huggingface_hub and by this library are interchangeable.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fail, InstructorError } from './errors.js';
+import { tmpName } from './fs-node.js';
 import {
   downloadToSink, envGet, envIsTrue, etagDigest, gitBlobHeader, headHubFile, hubEndpoint, hubOffline, hubTokenFromEnv,
   abortedError, isCommitHash, parseRepoId, requestContext, resolveRepoRevision, sleep, throwIfAborted, validateRepo, validateRepoPath,
@@ -118,7 +119,6 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-const tmpName = (p: string) => `${p}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 
 async function writeAtomic(p: string, text: string): Promise<void> {
   await mkdir(dirname(p), { recursive: true });
@@ -201,8 +201,7 @@ const inflight = new Map<string, Promise<void>>();
 
 async function downloadBlob(s: Session, meta: HubFileMetadata, file: string, blob: string, opts: HubOptions, label: string): Promise<void> {
   const ctx = requestContext(s.repo, label, file, opts);
-  const incomplete = `${blob}.incomplete`;
-  await mkdir(dirname(blob), { recursive: true });
+  const incomplete = `${blob}.incomplete`; // its folder exists: lockBlob made it
   const kind = etagDigest(meta.etag);
   const newHash = (): Hash | null => {
     if (kind === 'sha256') return createHash('sha256');
