@@ -5,11 +5,11 @@
 // Run: node dist/bench/e2e.js [configs=base,large] [threads=1,2] [dtypes=int8,fp32]
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { SYNTH_CONFIGS, toHfConfig } from '../src/config.js';
-import { InstructorModel } from '../src/model.js';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { synthModel } from '../src/synth.js';
-import { encodeWeightsFile } from '../src/weights-file.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
+import { InstructorModel } from '../src/engine/model.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { synthModel } from '../src/format/synth.js';
+import { encodeWeightsFile } from '../src/format/weights-file.js';
 import {
   FP32_MIN_COSINE, INT8_MIN_COSINE, cosine, readGz, type GoldenModelFile,
 } from '../test/support/golden.js';

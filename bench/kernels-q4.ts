@@ -3,10 +3,10 @@
 // Run: npx asc ... && npx tsc -p tsconfig.json && node dist/bench/kernels-q4.js
 import Benchmark from 'benchmark';
 import { cpus } from 'node:os';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { Arena } from '../src/arena.js';
-import { quantizeGroupsQ4 } from '../src/quantize.js';
-import { gemmQ8ScratchBytes } from '../src/wasm.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { Arena } from '../src/engine/arena.js';
+import { quantizeGroupsQ4 } from '../src/engine/quantize.js';
+import { gemmQ8ScratchBytes } from '../src/engine/wasm.js';
 import { rng } from '../test/support/random.js';
 
 const wasm = await loadKernelsFromDisk();

@@ -4,9 +4,9 @@
 import Benchmark from 'benchmark';
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { Arena } from '../src/arena.js';
-import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/wasm.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { Arena } from '../src/engine/arena.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/engine/wasm.js';
 import { rng } from '../test/support/random.js';
 
 const wasm = await loadKernelsFromDisk();

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const configs = (process.argv[2] ?? 'base,large,xl').split(',');
 const work = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'iw-pipeline-'));
-const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 interface Step { config: string; step: string; seconds: number; maxRssMiB: number; note?: string }

@@ -4,7 +4,7 @@
 export * from './index.js';
 export { loadKernels, KERNELS_URL } from './kernels-browser.js';
 export * from './entry-weights.js';
-import { createInstructorWith } from './fetch-weights.js';
+import { createInstructorWith } from './io/fetch-weights.js';
 import { loadKernels } from './kernels-browser.js';
 
 /** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */

@@ -3,4 +3,4 @@
 export {
   fetchWeights, fetchWeightsResponse, evictWeights, weightsBytes, streamWeightsReader,
   type FetchWeightsOptions, type WeightsSource, type R2ObjectBodyLike, type CreateInstructorOptions,
-} from './fetch-weights.js';
+} from './io/fetch-weights.js';

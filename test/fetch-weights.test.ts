@@ -1,12 +1,12 @@
 // streamWeightsReader: a weights file read once, front to back, as Workers and browsers get it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SYNTH_CONFIGS, toHfConfig } from '../src/config.js';
-import { streamWeightsReader } from '../src/fetch-weights.js';
-import { InstructorModel } from '../src/model.js';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { synthModel } from '../src/synth.js';
-import { encodeWeightsFile, parseWeightsHeader } from '../src/weights-file.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
+import { streamWeightsReader } from '../src/io/fetch-weights.js';
+import { InstructorModel } from '../src/engine/model.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { synthModel } from '../src/format/synth.js';
+import { encodeWeightsFile, parseWeightsHeader } from '../src/format/weights-file.js';
 import { rejects } from './support/assert.js';
 import { tokenSequence } from './support/random.js';
 

@@ -14,7 +14,7 @@ import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import {
   convertedCachePath, downloadFile, downloadSnapshot, fetchHubFile, hfCacheDir, hubCachePaths, hubFileUrl, normalizeEtag,
   parseRepoId, type HubOptions, type HubProgress,
-} from '../src/hub-node.js';
+} from '../src/io/hub-node.js';
 import { rejects } from './support/assert.js';
 import { SHARED } from './support/golden.js';
 
@@ -546,7 +546,7 @@ test('concurrent downloads of one blob share one transfer', async () => {
 
 /** downloadFile in another node process (the same cache, the same test hub); resolves to its stdout. */
 function downloadInChild(repo: string, file: string, o: HubOptions): Promise<string> {
-  const hubModule = new URL('../src/hub-node.js', import.meta.url).href;
+  const hubModule = new URL('../src/io/hub-node.js', import.meta.url).href;
   const script = `const { downloadFile } = await import(${JSON.stringify(hubModule)});
     process.stdout.write(await downloadFile(${JSON.stringify(repo)}, ${JSON.stringify(file)}, JSON.parse(process.argv[1])));`;
   return new Promise((resolve, reject) => {

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { InstructorError } from '../src/errors.js';
-import { PY_WHITESPACE, isPyWhitespace, prepareInput, pyStrip } from '../src/inputs.js';
-import { T5Tokenizer } from '../src/tokenizer.js';
+import { PY_WHITESPACE, isPyWhitespace, prepareInput, pyStrip } from '../src/text/inputs.js';
+import { T5Tokenizer } from '../src/text/tokenizer.js';
 
 const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
 const readGz = (p: string) => JSON.parse(gunzipSync(readFileSync(SHARED + p) as Uint8Array).toString('utf8'));

@@ -3,10 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InstructorError } from '../src/errors.js';
-import { Instructor, type EmbedInput } from '../src/instructor.js';
-import { InstructorModel, l2normalize } from '../src/model.js';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { cosineSimilarityMatrix, kmeans, topK } from '../src/similarity.js';
+import { Instructor, type EmbedInput } from '../src/text/instructor.js';
+import { InstructorModel, l2normalize } from '../src/engine/model.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';
 import { cosine, readGz } from './support/golden.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
 

@@ -4,10 +4,10 @@
 // caught). Buffers get a guard of sentinel floats after them, as in kernels.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { Arena } from '../src/arena.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { Arena } from '../src/engine/arena.js';
 import { InstructorError } from '../src/errors.js';
-import { dequantizeGroupsQ4, quantizeGroupsQ4 } from '../src/quantize.js';
+import { dequantizeGroupsQ4, quantizeGroupsQ4 } from '../src/engine/quantize.js';
 import { data, randn, rng } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();

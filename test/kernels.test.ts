@@ -3,9 +3,9 @@
 // sentinel floats after them, so that a tail loop that writes past n fails.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadKernelsFromDisk } from '../src/node.js';
-import { Arena } from '../src/arena.js';
-import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/wasm.js';
+import { loadKernelsFromDisk } from '../src/io/disk.js';
+import { Arena } from '../src/engine/arena.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/engine/wasm.js';
 import { data, randn, rng } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();

@@ -8,10 +8,10 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { InstructorError } from '../src/errors.js';
-import { convertedCachePath } from '../src/hub-node.js';
-import { loadInstructor, type LoadEvent } from '../src/load-node.js';
-import { writeSynthCheckpoint } from '../src/synth-folder.js';
-import { convertCheckpoint } from '../src/convert-node.js';
+import { convertedCachePath } from '../src/io/hub-node.js';
+import { loadInstructor, type LoadEvent } from '../src/io/load-node.js';
+import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
+import { convertCheckpoint } from '../src/format/convert-node.js';
 import { cosine, readGz } from './support/golden.js';
 
 const FP32_MIN_COSINE = 0.99999; // float32 vs the float64 reference

@@ -1,18 +1,18 @@
 // InstructorModel: batching, padding, bad inputs and bad weights files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SYNTH_CONFIGS, toHfConfig, t5TensorShapes } from '../src/config.js';
+import { SYNTH_CONFIGS, toHfConfig, t5TensorShapes } from '../src/engine/config.js';
 import { InstructorError } from '../src/errors.js';
-import { InstructorModel } from '../src/model.js';
-import { loadKernelsFromDisk, loadModelFile } from '../src/node.js';
-import { writeWeightsFile } from '../src/weights-file-node.js';
+import { InstructorModel } from '../src/engine/model.js';
+import { loadKernelsFromDisk, loadModelFile } from '../src/io/disk.js';
+import { writeWeightsFile } from '../src/format/weights-file-node.js';
 import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthModel } from '../src/synth.js';
-import { relativePositionBucket } from '../src/t5.js';
-import { instantiateKernels } from '../src/wasm.js';
-import { encodeWeightsFile, parseWeightsHeader } from '../src/weights-file.js';
+import { synthModel } from '../src/format/synth.js';
+import { relativePositionBucket } from '../src/engine/t5.js';
+import { instantiateKernels } from '../src/engine/wasm.js';
+import { encodeWeightsFile, parseWeightsHeader } from '../src/format/weights-file.js';
 import { buildSynthModel, cosine } from './support/golden.js';
 import { rejects, throwsCode } from './support/assert.js';
 

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InstructorError } from '../src/errors.js';
-import { cosineSimilarity, cosineSimilarityMatrix, kmeans, topK, topKBatch } from '../src/similarity.js';
+import { cosineSimilarity, cosineSimilarityMatrix, kmeans, topK, topKBatch } from '../src/text/similarity.js';
 
 /** Deterministic test data (mulberry32), independent of the library's PRNG. */
 function rng(seed: number): () => number {

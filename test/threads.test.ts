@@ -9,15 +9,15 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Arena } from '../src/arena.js';
-import { SYNTH_CONFIGS, toHfConfig } from '../src/config.js';
-import { InstructorModel } from '../src/model.js';
-import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernelsFromDisk } from '../src/node.js';
-import { synthModel } from '../src/synth.js';
-import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/threads/parallel-kernels.js';
-import type { WorkerHandle } from '../src/threads/pool.js';
-import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../src/wasm.js';
-import { encodeWeightsFile, type WeightsDtype } from '../src/weights-file.js';
+import { Arena } from '../src/engine/arena.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
+import { InstructorModel } from '../src/engine/model.js';
+import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernelsFromDisk } from '../src/io/disk.js';
+import { synthModel } from '../src/format/synth.js';
+import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/engine/threads/parallel-kernels.js';
+import type { WorkerHandle } from '../src/engine/threads/pool.js';
+import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../src/engine/wasm.js';
+import { encodeWeightsFile, type WeightsDtype } from '../src/format/weights-file.js';
 import { readFile } from 'node:fs/promises';
 import { rng } from './support/random.js';
 
@@ -275,7 +275,7 @@ test('threads option: validation, auto, and kernels.wasm refused as the threads 
 test('dispose stops the workers: every worker exits, and the kernels refuse further calls', async () => {
   const exits: Promise<number>[] = [];
   const spawn = (): WorkerHandle => {
-    const w = new Worker(new URL('../src/threads/worker-node.js', import.meta.url));
+    const w = new Worker(new URL('../src/engine/threads/worker-node.js', import.meta.url));
     exits.push(new Promise((resolve) => w.once('exit', resolve)));
     return {
       post: (init) => w.postMessage(init),
@@ -306,8 +306,8 @@ test('dispose stops the workers: every worker exits, and the kernels refuse furt
 test('a process with a threaded model exits on its own, with and without dispose()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iw-threads-'));
   try {
-    const modelUrl = new URL('../src/model.js', import.meta.url).href;
-    const nodeUrl = new URL('../src/node.js', import.meta.url).href;
+    const modelUrl = new URL('../src/engine/model.js', import.meta.url).href;
+    const nodeUrl = new URL('../src/io/disk.js', import.meta.url).href;
     const weights = join(dir, 'tiny.iwt');
     writeFileSync(weights, synthBytes('tiny', 'int8'));
     for (const dispose of [true, false]) {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { InstructorError } from '../src/errors.js';
-import { PrecompiledCharsmap, T5Tokenizer } from '../src/tokenizer.js';
+import { PrecompiledCharsmap, T5Tokenizer } from '../src/text/tokenizer.js';
 
 const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
 const readJson = (p: string) => JSON.parse(readFileSync(SHARED + p, 'utf8'));

@@ -3,16 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes, toHfConfig } from '../src/config.js';
-import { crc32, crc32Hex } from '../src/crc32.js';
+import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes, toHfConfig } from '../src/engine/config.js';
+import { crc32, crc32Hex } from '../src/format/crc32.js';
 import { InstructorError } from '../src/errors.js';
-import { dequantizeGroupsQ4, dequantizeRowsQ8, quantizeGroupsQ4, quantizeRowsQ8 } from '../src/quantize.js';
-import { synthModel } from '../src/synth.js';
+import { dequantizeGroupsQ4, dequantizeRowsQ8, quantizeGroupsQ4, quantizeRowsQ8 } from '../src/engine/quantize.js';
+import { synthModel } from '../src/format/synth.js';
 import {
   encodeWeightsFile, parseWeightsHeader, parseWeightsPreamble, readWeightsFile, verifyTensor, verifyTensorBytes,
   type WeightsHeader,
-} from '../src/weights-file.js';
-import { writeWeightsFile } from '../src/weights-file-node.js';
+} from '../src/format/weights-file.js';
+import { writeWeightsFile } from '../src/format/weights-file-node.js';
 import { SHARED } from './support/golden.js';
 
 const tiny = SYNTH_CONFIGS.tiny;

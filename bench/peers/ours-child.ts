@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { cpuUsage, resourceUsage } from 'node:process';
 import { gunzipSync } from 'node:zlib';
-import type { InstructorModel, TokenizedInput } from '../../src/model.js';
+import type { InstructorModel, TokenizedInput } from '../../src/engine/model.js';
 
 interface Job {
   engine: 'ours'; dtype: 'fp32' | 'int8'; config: string; threads: number;
@@ -20,7 +20,7 @@ const job = JSON.parse(process.argv[2]) as Job;
 const log = (...a: unknown[]) => console.error(`[ours ${job.dtype} ${job.config} t${job.threads}]`, ...a);
 
 const tImport0 = performance.now();
-const { loadModelFile } = await import('../../src/node.js');
+const { loadModelFile } = await import('../../src/io/disk.js');
 const importMs = performance.now() - tImport0;
 
 const tLoad0 = performance.now();

@@ -12,8 +12,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { SYNTH_CONFIGS } from '../../src/config.js';
-import { synthTensor } from '../../src/synth.js';
+import { SYNTH_CONFIGS } from '../../src/engine/config.js';
+import { synthTensor } from '../../src/format/synth.js';
 
 export const SHARED_PEERS = process.env.INSTRUCTOR_SHARED
   ? `${process.env.INSTRUCTOR_SHARED.replace(/\/?$/, '/')}peers/`

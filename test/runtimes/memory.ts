@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthTextWeights } from '../support/synth-text-model.js';
 import { createInstructor, loadKernels } from '../../src/entry-node.js';
-import { instantiateKernels } from '../../src/wasm.js';
+import { instantiateKernels } from '../../src/engine/wasm.js';
 
 const MiB = 2 ** 20;
 const mib = (n: number) => (n / MiB).toFixed(1);

@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { readGz } from '../support/golden.js';
 import { synthTextWeights } from '../support/synth-text-model.js';
 import { createInstructor } from '../../src/entry-node.js';
-import { topK } from '../../src/similarity.js';
+import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
 
 const OUT = join(ROOT, 'build/runtimes');

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { SYNTH_CONFIGS, toHfConfig } from '../../src/config.js';
-import { InstructorModel } from '../../src/model.js';
-import { loadKernelsFromDisk } from '../../src/node.js';
-import { synthModel } from '../../src/synth.js';
-import { encodeWeightsFile } from '../../src/weights-file.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
+import { InstructorModel } from '../../src/engine/model.js';
+import { loadKernelsFromDisk } from '../../src/io/disk.js';
+import { synthModel } from '../../src/format/synth.js';
+import { encodeWeightsFile } from '../../src/format/weights-file.js';
 
 export const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../../shared/', import.meta.url));
 

@@ -1,6 +1,6 @@
 // Deterministic test and benchmark data.
 
-import { mulberry32 } from '../../src/random.js';
+import { mulberry32 } from '../../src/engine/random.js';
 
 /** A seeded uniform generator in [0, 1) (mulberry32, as k-means seeding uses). */
 export const rng = mulberry32;

@@ -1,11 +1,11 @@
 // A synth-v1 model (../shared/golden/README.md) as a complete, text-capable weights file: the
 // tensors of SYNTH_CONFIGS[name] plus the package's T5 tokenizer, loaded as an Instructor.
 import { readFileSync } from 'node:fs';
-import { SYNTH_CONFIGS, toHfConfig } from '../../src/config.js';
-import { Instructor } from '../../src/instructor.js';
-import { loadKernelsFromDisk } from '../../src/node.js';
-import { synthModel } from '../../src/synth.js';
-import { encodeWeightsFile } from '../../src/weights-file.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
+import { Instructor } from '../../src/text/instructor.js';
+import { loadKernelsFromDisk } from '../../src/io/disk.js';
+import { synthModel } from '../../src/format/synth.js';
+import { encodeWeightsFile } from '../../src/format/weights-file.js';
 
 const TOKENIZER_DIR = new URL('../../../tokenizer/t5/', import.meta.url); // from dist/test/support/
 

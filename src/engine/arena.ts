@@ -1,0 +1,55 @@
+import { fail } from '../errors.js';
+import type { KernelExports } from './wasm.js';
+
+const PAGE = 65536;
+const ALIGN = 64; // a cache line: every buffer starts on one, so SIMD loads never straddle two
+const MAX_PAGES = 65536; // wasm32: 4 GiB
+
+/**
+ * Bump allocator over the kernels' linear memory. The model's weights are allocated first and
+ * stay; per-call work buffers are allocated after a `mark()` and released with `reset(mark)`.
+ * Views must be re-made after any allocation (growing memory detaches old ArrayBuffers; a shared
+ * memory, with threads, keeps old views valid but at the old length, and `memory.buffer` becomes
+ * a new, longer SharedArrayBuffer: the view helpers below always take the current one).
+ */
+export class Arena {
+  private top: number;
+  constructor(readonly wasm: KernelExports) {
+    this.top = align(wasm.heap_base());
+  }
+
+  get memory(): WebAssembly.Memory { return this.wasm.memory; }
+  get used(): number { return this.top; }
+
+  alloc(bytes: number): number {
+    if (!Number.isInteger(bytes) || bytes < 0) fail('BAD_INPUT', `Arena.alloc: bad size ${bytes}`);
+    const ptr = this.top;
+    const end = align(ptr + bytes);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) {
+        fail('OUT_OF_MEMORY', `wasm memory would need ${(end / 2 ** 20).toFixed(0)} MiB, more than the 4096 MiB that wasm32 can address`);
+      }
+      try {
+        this.memory.grow(pages);
+      } catch (e) {
+        fail('OUT_OF_MEMORY', `wasm memory could not grow from ${(have / 2 ** 20).toFixed(0)} MiB to ${(end / 2 ** 20).toFixed(0)} MiB: ${(e as Error).message}`);
+      }
+    }
+    this.top = end;
+    return ptr;
+  }
+
+  mark(): number { return this.top; }
+  reset(mark: number): void { this.top = mark; }
+
+  f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
+  i8(ptr: number, n: number): Int8Array { return new Int8Array(this.memory.buffer, ptr, n); }
+  u8(ptr: number, n: number): Uint8Array { return new Uint8Array(this.memory.buffer, ptr, n); }
+  i16(ptr: number, n: number): Int16Array { return new Int16Array(this.memory.buffer, ptr, n); }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}

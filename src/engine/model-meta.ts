@@ -1,0 +1,39 @@
+// What a weights file's `model` field holds besides the T5 config: everything INSTRUCTOR
+// needs around the encoder, so that one file is a complete, self-contained model.
+
+import { fail } from '../errors.js';
+
+export interface ModelMeta {
+  /** Output size of the Dense head (2_Dense/config.json out_features). */
+  dense_out: number;
+  /** Token budget per input, </s> included (sentence_bert_config.json; 512 for hkunlp). */
+  max_seq_length: number;
+  /** Whether modules.json ends with Normalize (L2). hkunlp models: true. */
+  normalize: boolean;
+  /**
+   * tokenizer.json, parsed. Absent in engine-level files (token ids in, no text), and dropped
+   * once an `Instructor` has built its tokenizer from it.
+   */
+  tokenizer?: unknown;
+  /** tokenizer_config.json, parsed, when the checkpoint has one. */
+  tokenizer_config?: unknown;
+  /** Where the weights came from, for people reading the file. */
+  source?: { kind: 'synth' | 'folder' | 'hub'; name?: string; revision?: string; commit?: string };
+}
+
+/** Reads and checks the `model` field of a weights file header. */
+export function parseModelMeta(json: unknown, denseRows: number): ModelMeta {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    fail('BAD_FILE', `weights file: "model" must be an object, got ${json === null ? 'null' : typeof json}`);
+  }
+  const j = json as Record<string, unknown>;
+  const denseOut = j.dense_out ?? denseRows;
+  if (denseOut !== denseRows) fail('BAD_FILE', `weights file: model.dense_out is ${String(denseOut)}, but the Dense weight has ${denseRows} rows`);
+  const maxSeq = j.max_seq_length ?? 512;
+  if (typeof maxSeq !== 'number' || !Number.isInteger(maxSeq) || maxSeq < 1) {
+    fail('BAD_FILE', `weights file: model.max_seq_length must be a positive integer, got ${JSON.stringify(maxSeq)}`);
+  }
+  const normalize = j.normalize ?? true;
+  if (typeof normalize !== 'boolean') fail('BAD_FILE', `weights file: model.normalize must be a boolean, got ${JSON.stringify(normalize)}`);
+  return { ...(j as Partial<ModelMeta>), dense_out: denseRows, max_seq_length: maxSeq, normalize };
+}

@@ -1,0 +1,92 @@
+import { fail } from '../errors.js';
+
+/** The kernels' exports (see assembly/*.ts for each contract). Pointers are byte offsets. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heap_base(): number;
+  quantize_rows_i16(x: number, xq: number, xs: number, T: number, K: number): void;
+  quantize_rows_i16_scalar(x: number, xq: number, xs: number, T: number, K: number): void;
+  /**
+   * W: int8 weights in the packed layout of `pack_q8`. scratch: gemmQ8ScratchBytes(K) bytes;
+   * 0 (no scratch) gives the same results, slower from 16 tokens on.
+   */
+  gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  gemm_q8_scalar(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  /** Row-major int8 W[N, K] -> the packed layout, in place; scratch: 8 * K bytes. */
+  pack_q8(W: number, N: number, K: number, scratch: number): void;
+  unpack_q8(W: number, N: number, K: number, scratch: number): void;
+  gemm_q4(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
+  gemm_q4_scalar(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
+  gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  gemm_f32_scalar(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  softmax_rows(x: number, R: number, C: number): void;
+  softmax_rows_scalar(x: number, R: number, C: number): void;
+  attention(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
+  attention_scalar(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
+  rmsnorm(x: number, w: number, y: number, T: number, D: number, eps: number): void;
+  rmsnorm_scalar(x: number, w: number, y: number, T: number, D: number, eps: number): void;
+  add_inplace(y: number, x: number, n: number): void;
+  add_inplace_scalar(y: number, x: number, n: number): void;
+  relu_inplace(x: number, n: number): void;
+  relu_inplace_scalar(x: number, n: number): void;
+  gelu_tanh_inplace(x: number, n: number): void;
+  gelu_tanh_inplace_scalar(x: number, n: number): void;
+  gelu_tanh_mul(g: number, u: number, n: number): void;
+  gelu_tanh_mul_scalar(g: number, u: number, n: number): void;
+}
+
+/** Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too). */
+export function gemmQ8ScratchBytes(K: number): number {
+  return 16 * K;
+}
+
+/** Scratch floats that `attention` needs for T tokens and head size Dk. */
+export function attentionScratchFloats(T: number, Dk: number): number {
+  return (2 * Dk + 2) * (Math.ceil(T / 4) * 4);
+}
+
+// (module (func (result v128) v128.const i32x4 0 0 0 0)): valid only where SIMD is.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03,
+  0x02, 0x01, 0x00, 0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
+]);
+
+export function hasWasmSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+const REQUIRED_EXPORTS = [
+  'memory', 'heap_base', 'quantize_rows_i16', 'gemm_q8', 'pack_q8', 'gemm_f32', 'softmax_rows', 'attention',
+  'rmsnorm', 'add_inplace', 'relu_inplace', 'gelu_tanh_inplace', 'gelu_tanh_mul',
+] as const;
+
+/**
+ * Instantiate the kernels from the wasm bytes or from an already compiled `WebAssembly.Module`
+ * (Cloudflare Workers hand over modules, never bytes). No bundler plugin, no glue code.
+ * `memory`: the shared memory that kernels-mt.wasm (the threads build) imports as env.memory;
+ * omit it for kernels.wasm, which has its own.
+ */
+export async function instantiateKernels(source: BufferSource | WebAssembly.Module, memory?: WebAssembly.Memory): Promise<KernelExports> {
+  if (!hasWasmSimd()) {
+    fail('NO_SIMD', 'this JavaScript runtime has no WebAssembly SIMD (fixed-width SIMD128), which instructor-wasm requires');
+  }
+  const imports: WebAssembly.Imports = memory ? { env: { memory } } : {};
+  const instance = await WebAssembly.instantiate(await compileKernels(source), imports).catch((e: unknown) =>
+    fail('BAD_FILE', `kernels wasm does not instantiate${memory ? ' over a shared memory (is it kernels-mt.wasm?)' : ' (is it kernels.wasm, not kernels-mt.wasm?)'}: ${(e as Error).message}`));
+  const exports = instance.exports as Record<string, unknown>;
+  for (const name of REQUIRED_EXPORTS) {
+    if (!(name in exports)) fail('BAD_FILE', `kernels.wasm lacks export "${name}": not an instructor-wasm kernel module`);
+  }
+  return exports as unknown as KernelExports;
+}
+
+/** The kernels' bytes compiled (a `WebAssembly.Module` is returned as is). */
+export async function compileKernels(source: BufferSource | WebAssembly.Module): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+    return WebAssembly.compile(source).catch((e: unknown) =>
+      fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+  }
+  return fail('BAD_INPUT', `instantiateKernels: expected wasm bytes or a WebAssembly.Module, got ${typeof source}`);
+}

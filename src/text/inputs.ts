@@ -1,0 +1,145 @@
+/**
+ * INSTRUCTOR's input semantics (../shared/golden/README.md, "Reference semantics"): how an
+ * input becomes token ids and `nInstr`, the number of leading positions that the mean pooling
+ * skips. No Node built-ins.
+ *
+ *   plain   `text`                       ids = tok(strip(text))                         nInstr = 0
+ *   pair    `[instruction, text]`        ids = tok(strip(strip(instruction) + strip(text)))
+ *           `{instruction, text}`        nInstr = len(tok(strip(instruction))) - 1
+ *   legacy  `[instruction, text, 0]`     ids = tok(strip(instruction + strip(text)))
+ *                                        nInstr = len(tok(strip(instruction))) - 1, 0 if <= 1
+ *
+ * `strip` is Python's `str.strip()` (see `pyStrip`), `tok` is `T5Tokenizer.encode(s, maxSeqLength)`
+ * (cut to maxSeqLength - 1 tokens, then `</s>`); the strings are joined with no space.
+ *
+ * Empty pooling window. Joining can merge the instruction's last token with the text's first
+ * one (e.g. instruction "X" = [▁, X] and text "Y" may give [▁XY, </s>]), so `nInstr` can reach
+ * or exceed the number of ids. The Python reference then zeroes every position of the mask, its
+ * mean is 0 / clamp(0, min=1e-9) = a zero vector, Dense keeps it zero and F.normalize (eps
+ * 1e-12) returns a zero embedding. We keep those semantics: `nInstr` is clamped to `ids.length`
+ * (masking positions past the end changes nothing, and keeps `ids.length - nInstr >= 0` for
+ * callers) and `emptyPool` is true, so callers can report the zero vector. Truncation alone never
+ * empties the window: tok(instruction) has at most maxSeqLength - 1 tokens before `</s>`, so
+ * nInstr <= maxSeqLength - 1 < ids.length whenever the joined text was truncated.
+ */
+import { fail } from '../errors.js';
+import type { T5Tokenizer } from './tokenizer.js';
+
+export type EmbedInput = string | [string, string] | [string, string, 0] | { instruction: string; text: string };
+
+export type InputMode = 'plain' | 'pair' | 'legacy';
+
+export interface PreparedInput {
+  /** Token ids ending with `</s>`, at most maxSeqLength of them. */
+  ids: Int32Array;
+  /** Leading positions left out of the mean pooling (clamped to ids.length). */
+  nInstr: number;
+  /** Tokens of the (joined) text cut to fit maxSeqLength; 0 if none. */
+  truncated: number;
+  /** True when nInstr >= ids.length: the reference's pooled vector (and embedding) is all zeros. */
+  emptyPool: boolean;
+  mode: InputMode;
+}
+
+/**
+ * Every code point for which CPython's `str.isspace()` is true (bidirectional class WS, B or S,
+ * or general category Zs; Unicode 15/16, Python 3.8 to 3.14). Differs from JavaScript `\s` /
+ * `trim()`: U+001C..U+001F and U+0085 are Python whitespace but not JS; U+FEFF is JS whitespace
+ * but not Python's. U+180E (Mongolian vowel separator) and U+200B are neither.
+ */
+export const PY_WHITESPACE: readonly number[] = Object.freeze([
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680,
+  0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
+  0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+]);
+
+const PY_WS_SET = new Set(PY_WHITESPACE);
+
+/** CPython's `str.isspace()` for one code point. */
+export function isPyWhitespace(codePoint: number): boolean {
+  return PY_WS_SET.has(codePoint);
+}
+
+/** Python's `str.strip()` with no argument: removes `isspace()` characters at both ends. */
+export function pyStrip(s: string): string {
+  let start = 0;
+  let end = s.length;
+  // All Python whitespace is in the BMP, so UTF-16 code units suffice (surrogates never match).
+  while (start < end && PY_WS_SET.has(s.charCodeAt(start))) start++;
+  while (end > start && PY_WS_SET.has(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+const EXPECTED = 'expected a string, [instruction, text], [instruction, text, 0] or {instruction, text}';
+
+/** A short description of a value for error messages: its kind and (abridged) value. */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`;
+  if (typeof v === 'number') return `number ${String(v)}`;
+  if (typeof v === 'bigint') return `bigint ${String(v)}n`;
+  if (typeof v === 'boolean' || typeof v === 'symbol') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'function') return 'a function';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
+  const keys = Object.keys(v as object);
+  return keys.length === 0 ? 'an object with no keys' : `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', ...' : ''}`;
+}
+
+/**
+ * Turns one `EmbedInput` into ids and nInstr exactly as the reference does.
+ * @param index position of the input in the caller's batch (named in error messages)
+ * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
+ */
+export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
+  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
+    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
+  }
+  const where = `input ${index}`;
+
+  if (typeof input === 'string') {
+    const { ids, truncated } = tok.encode(pyStrip(input), maxSeqLength);
+    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
+  }
+
+  let instruction: unknown, text: unknown, mode: InputMode;
+  if (Array.isArray(input)) {
+    if (input.length === 2) {
+      [instruction, text] = input;
+      mode = 'pair';
+    } else if (input.length === 3) {
+      [instruction, text] = input;
+      if (input[2] !== 0) {
+        fail('BAD_INPUT', `${where}: third element is ${describe(input[2])}, expected the number 0 ([instruction, text, 0], the model card's legacy form)`);
+      }
+      mode = 'legacy';
+    } else {
+      fail('BAD_INPUT', `${where}: got ${describe(input)}, ${EXPECTED} (an array must have 2 or 3 elements)`);
+    }
+  } else if (typeof input === 'object' && input !== null && !ArrayBuffer.isView(input)) {
+    const o = input as Record<string, unknown>;
+    if (!('text' in o)) fail('BAD_INPUT', `${where}: got ${describe(input)} without "text", ${EXPECTED}`);
+    if (!('instruction' in o)) fail('BAD_INPUT', `${where}: got ${describe(input)} without "instruction", ${EXPECTED}`);
+    instruction = o.instruction;
+    text = o.text;
+    mode = 'pair';
+  } else {
+    fail('BAD_INPUT', `${where}: got ${describe(input)}, ${EXPECTED}`);
+  }
+  if (typeof instruction !== 'string') {
+    fail('BAD_INPUT', `${where}: instruction is ${describe(instruction)}, expected a string`);
+  }
+  if (typeof text !== 'string') {
+    fail('BAD_INPUT', `${where}: text is ${describe(text)}, expected a string`);
+  }
+
+  const instr = pyStrip(instruction);
+  const joined = mode === 'pair' ? pyStrip(instr + pyStrip(text)) : pyStrip(instruction + pyStrip(text));
+  const { ids, truncated } = tok.encode(joined, maxSeqLength);
+  let nInstr = tok.encode(instr, maxSeqLength).ids.length - 1;
+  if (mode === 'legacy' && nInstr <= 1) nInstr = 0;
+  const emptyPool = nInstr >= ids.length;
+  if (emptyPool) nInstr = ids.length;
+  return { ids: Int32Array.from(ids), nInstr, truncated, emptyPool, mode };
+}

@@ -1,0 +1,313 @@
+/**
+ * The user-facing INSTRUCTOR API: text in, embeddings out, as Python's `InstructorEmbedding`.
+ * Runtime-neutral (no Node built-ins): Node, Deno, Bun, Workers and browsers.
+ *
+ * ```ts
+ * const model = await Instructor.fromWeightsFile(bytes, { kernels });
+ * const [a, b] = await model.encode([
+ *   ['Represent the Science title:', '3D ActionSLAM: wearable person tracking'],  // pair (InstructorEmbedding 1.x)
+ *   ['Represent the Science title:', 'Inside Gohan: Dragon Ball', 0],             // legacy (model card)
+ * ]);
+ * const v = await model.encodeOne('plain text, no instruction');
+ * ```
+ *
+ * Inputs (see inputs.ts for the exact reference semantics): a plain string, `[instruction, text]`,
+ * `{ instruction, text }` (both "pair" mode), or `[instruction, text, 0]` (the model card's legacy
+ * form). Every input is checked (and tokenized) before any model compute starts: a bad one
+ * rejects with `BAD_INPUT` naming its index. Inputs are sorted by token count into batches of
+ * `batchSize`; results come back in input order. Between batches the call yields to the event
+ * loop (a macrotask), so progress callbacks run, an AbortSignal is honoured and several
+ * `encode()` calls on one model interleave safely (each forward pass is synchronous and
+ * self-contained).
+ *
+ * Nothing is lost silently: `embed()` also returns per input the token count, how many tokens
+ * were cut to fit `maxSeqLength`, and which inputs had an empty pooling window (the reference
+ * then returns a zero vector, and so do we).
+ */
+import { fail, InstructorError } from '../errors.js';
+import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
+import { InstructorModel, type KernelSource, type ModelInfo } from '../engine/model.js';
+import { T5Tokenizer } from './tokenizer.js';
+
+export type { EmbedInput } from './inputs.js';
+
+export interface EncodeOptions {
+  /** Inputs per batch (as Python's `batch_size`). A positive integer; default 32. */
+  batchSize?: number;
+  /** L2-normalise the embeddings. Default: the model's (true for the hkunlp models). */
+  normalize?: boolean;
+  /**
+   * An instruction for the plain-string inputs of this call: each string `s` becomes the pair
+   * `[instruction, s]` (pair mode, InstructorEmbedding 1.x: instruction and text stripped and
+   * joined with no space, the instruction's tokens left out of the mean). Inputs that already
+   * are pairs or legacy triples keep their own instruction.
+   */
+  instruction?: string;
+  /** Called after every batch with the number of inputs embedded so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Checked before the call starts and between batches: rejects with `ABORTED`. */
+  signal?: AbortSignal;
+  /**
+   * Called once per input whose text was cut to fit `maxSeqLength` tokens (before any model
+   * compute), with the input's index and how many tokens were dropped.
+   */
+  onTruncate?: (index: number, droppedTokens: number) => void;
+  /**
+   * Upper bound on the tokens of one forward pass (a batch longer than this runs as several).
+   * Activation memory grows with it, about 39 KiB per token for base and 51 KiB for large, and
+   * wasm memory never shrinks: 512 keeps base within a 128 MB Cloudflare Worker. Default 2048.
+   */
+  maxBatchTokens?: number;
+}
+
+export interface EmbedResult {
+  /** One embedding per input, in input order. */
+  embeddings: Float32Array[];
+  /** Tokens fed to the encoder per input (`</s>` included, at most `maxSeqLength`). */
+  tokens: number[];
+  /** Tokens cut per input to fit `maxSeqLength` (0 when nothing was cut). */
+  truncated: number[];
+  /**
+   * Indices of the inputs whose pooling window was empty (the instruction's tokens covered the
+   * whole sequence): their embedding is all zeros, exactly as the Python reference's.
+   */
+  emptyPool: number[];
+}
+
+export interface InstructorLoadOptions {
+  /** The wasm kernels: bytes of kernels.wasm, a compiled module or an instance's exports. */
+  kernels: KernelSource;
+  /** Check every tensor's CRC-32 while loading. Default true. */
+  verify?: boolean;
+  /** Threads for the kernels (1 by default, a number, or 'auto'); see `LoadOptions.threads`. */
+  threads?: number | 'auto';
+  /** kernels-mt.wasm for threads > 1; see `LoadOptions.threadKernels`. */
+  threadKernels?: BufferSource | WebAssembly.Module;
+}
+
+const DEFAULT_BATCH_SIZE = 32;
+const NO_TOKENIZER = 'weights file has no tokenizer: an engine-level weights file; convert a checkpoint folder to get one with a tokenizer';
+/** Inputs tokenized between two yields to the event loop while preparing a call. */
+const PREPARE_CHUNK = 256;
+
+export class Instructor {
+  private model: InstructorModel | null;
+  /** The model's tokenizer (from the weights file). */
+  readonly tokenizer: T5Tokenizer;
+  /** Config, embedding size, dtype and metadata of the loaded model. */
+  readonly info: ModelInfo;
+
+  private constructor(model: InstructorModel, tokenizer: T5Tokenizer) {
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.info = model.info;
+    // The tokenizer keeps the parts of tokenizer.json it uses; info need not hold the parse too
+    // (fromWeightsFile builds the tokenizer from its own parse of the header, so info's is a
+    // second copy: about 4 MiB of JS heap for T5's 32k pieces, for the model's lifetime).
+    delete model.info.model.tokenizer;
+  }
+
+  /**
+   * Loads a weights file converted from a checkpoint folder (it carries the tokenizer).
+   * Rejects with `BAD_FILE` for an engine-level file without a tokenizer.
+   */
+  static async fromWeightsFile(bytes: Uint8Array, options: InstructorLoadOptions): Promise<Instructor> {
+    if (!(bytes instanceof Uint8Array)) fail('BAD_INPUT', `weights: expected a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
+    if (typeof options !== 'object' || options === null || options.kernels === undefined || options.kernels === null) {
+      fail('BAD_INPUT', 'Instructor.fromWeightsFile: options.kernels is required (kernels.wasm bytes, a WebAssembly.Module or its exports)');
+    }
+    const model = await InstructorModel.fromWeightsFile(bytes, {
+      kernels: options.kernels, verify: options.verify, threads: options.threads, threadKernels: options.threadKernels,
+    });
+    try {
+      return Instructor.fromModel(model); // the header is parsed once, by the model
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Wraps an already loaded model (e.g. one streamed from disk), taking ownership of it:
+   * `dispose()` disposes it. Throws `BAD_FILE` if its weights file carried no tokenizer.
+   */
+  static fromModel(model: InstructorModel): Instructor {
+    if (!(model instanceof InstructorModel)) fail('BAD_INPUT', `Instructor.fromModel: expected an InstructorModel, got ${model === null ? 'null' : typeof model}`);
+    const meta = model.info.model;
+    if (meta.tokenizer === undefined || meta.tokenizer === null) fail('BAD_FILE', NO_TOKENIZER);
+    return new Instructor(model, new T5Tokenizer(meta.tokenizer, meta.tokenizer_config ?? undefined));
+  }
+
+  /** Size of an embedding (the Dense head's output, 768 for the hkunlp models). */
+  get dim(): number {
+    return this.info.dim;
+  }
+
+  /** Token budget of one input, `</s>` included (512 for the hkunlp models). */
+  get maxSeqLength(): number {
+    return this.info.model.max_seq_length;
+  }
+
+  /**
+   * Bytes of wasm linear memory in use: weights plus the largest forward pass so far (it never
+   * shrinks; `maxBatchTokens` bounds the forward pass). 0 once disposed.
+   */
+  get memoryBytes(): number {
+    return this.model?.memoryBytes ?? 0;
+  }
+
+  /** True once `dispose()` was called. */
+  get disposed(): boolean {
+    return this.model === null;
+  }
+
+  /** Embeds a list of inputs (Python: `model.encode([...])`). Results are in input order. */
+  async encode(inputs: readonly EmbedInput[], options?: EncodeOptions): Promise<Float32Array[]> {
+    return (await this.run(inputs, options, 'encode')).embeddings;
+  }
+
+  /** Embeds one input (Python: `model.encode("...")` returning one vector). */
+  async encodeOne(input: EmbedInput, options?: EncodeOptions): Promise<Float32Array> {
+    return (await this.run([input], options, 'encodeOne')).embeddings[0];
+  }
+
+  /** As `encode`, plus per-input token counts, truncation and empty pooling windows. */
+  async embed(inputs: readonly EmbedInput[], options?: EncodeOptions): Promise<EmbedResult> {
+    return this.run(inputs, options, 'embed');
+  }
+
+  /** Releases the model's memory. Later calls (and in-flight calls, at their next batch) reject with `DISPOSED`. */
+  dispose(): void {
+    this.model?.dispose();
+    this.model = null;
+  }
+
+  private live(): InstructorModel {
+    return this.model ?? fail('DISPOSED', 'this Instructor was disposed');
+  }
+
+  private async run(inputs: readonly unknown[], options: EncodeOptions | undefined, fn: string): Promise<EmbedResult> {
+    this.live();
+    const opts = checkOptions(options, fn);
+    if (!Array.isArray(inputs)) {
+      const hint = typeof inputs === 'string' || (typeof inputs === 'object' && inputs !== null)
+        ? ' (for a single input use encodeOne, or wrap it in an array)' : '';
+      fail('BAD_INPUT', `${fn}: expected an array of inputs, got ${inputs === null ? 'null' : typeof inputs}${hint}`);
+    }
+    checkAborted(opts.signal, 0, inputs.length);
+
+    // 1. Validate and tokenize every input before any model compute.
+    const n = inputs.length;
+    const prepared: PreparedInput[] = new Array(n);
+    const maxSeq = this.maxSeqLength;
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && i % PREPARE_CHUNK === 0) {
+        await nextMacrotask();
+        this.live();
+        checkAborted(opts.signal, 0, n);
+      }
+      const input = typeof inputs[i] === 'string' && opts.instruction !== undefined ? [opts.instruction, inputs[i]] : inputs[i];
+      prepared[i] = prepareInput(this.tokenizer, input, i, maxSeq);
+    }
+    const result: EmbedResult = {
+      embeddings: new Array(n),
+      tokens: prepared.map((p) => p.ids.length),
+      truncated: prepared.map((p) => p.truncated),
+      emptyPool: [],
+    };
+    for (let i = 0; i < n; i++) if (prepared[i].emptyPool) result.emptyPool.push(i);
+    if (opts.onTruncate) {
+      for (let i = 0; i < n; i++) if (prepared[i].truncated > 0) opts.onTruncate(i, prepared[i].truncated);
+    }
+
+    // 2. Length-sorted batches (longest first, ties in input order), results in input order.
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => prepared[b].ids.length - prepared[a].ids.length || a - b);
+    let done = 0;
+    for (let start = 0; start < n; start += opts.batchSize) {
+      if (start > 0) {
+        await nextMacrotask(); // lets progress render, aborts land and other calls interleave
+        checkAborted(opts.signal, done, n);
+      }
+      const model = this.live();
+      const batch = order.slice(start, start + opts.batchSize);
+      const { embeddings } = model.embedIds(
+        batch.map((i) => ({ ids: prepared[i].ids, nInstr: prepared[i].nInstr })),
+        { normalize: opts.normalize, maxBatchTokens: opts.maxBatchTokens },
+      );
+      for (let b = 0; b < batch.length; b++) result.embeddings[batch[b]] = embeddings[b];
+      done += batch.length;
+      opts.onProgress?.(done, n);
+    }
+    return result;
+  }
+}
+
+interface CheckedOptions {
+  batchSize: number;
+  normalize?: boolean;
+  instruction?: string;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  onTruncate?: (index: number, droppedTokens: number) => void;
+  maxBatchTokens?: number;
+}
+
+function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOptions {
+  if (options === undefined) return { batchSize: DEFAULT_BATCH_SIZE };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail('BAD_INPUT', `${fn}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = options;
+  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
+    fail('BAD_INPUT', `${fn}: batchSize is ${String(batchSize)}, expected a positive integer`);
+  }
+  if (maxBatchTokens !== undefined && (typeof maxBatchTokens !== 'number' || !Number.isInteger(maxBatchTokens) || maxBatchTokens < 1)) {
+    fail('BAD_INPUT', `${fn}: maxBatchTokens is ${String(maxBatchTokens)}, expected a positive integer`);
+  }
+  if (normalize !== undefined && typeof normalize !== 'boolean') {
+    fail('BAD_INPUT', `${fn}: normalize is ${typeof normalize}, expected a boolean`);
+  }
+  if (instruction !== undefined && typeof instruction !== 'string') {
+    fail('BAD_INPUT', `${fn}: instruction is ${instruction === null ? 'null' : typeof instruction}, expected a string`);
+  }
+  for (const [name, f] of [['onProgress', onProgress], ['onTruncate', onTruncate]] as const) {
+    if (f !== undefined && typeof f !== 'function') fail('BAD_INPUT', `${fn}: ${name} is ${f === null ? 'null' : typeof f}, expected a function`);
+  }
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+    fail('BAD_INPUT', `${fn}: signal is not an AbortSignal`);
+  }
+  return { batchSize, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens };
+}
+
+function checkAborted(signal: AbortSignal | undefined, done: number, total: number): void {
+  if (!signal?.aborted) return;
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : signal.reason !== undefined ? `: ${String(signal.reason)}` : '';
+  const err = new InstructorError('ABORTED', `aborted after ${done} of ${total} inputs${reason}`);
+  (err as Error & { cause?: unknown }).cause = signal.reason;
+  throw err;
+}
+
+/**
+ * Resolves in a later macrotask (not a microtask), so timers, I/O, progress rendering and
+ * other calls get to run. setImmediate where it exists (Node, Bun); else a MessageChannel
+ * (browsers, Deno, Workers: no 4 ms clamping of nested timers); else setTimeout.
+ */
+function nextMacrotask(): Promise<void> {
+  const g = globalThis as { setImmediate?: (cb: () => void) => unknown; MessageChannel?: typeof MessageChannel };
+  if (typeof g.setImmediate === 'function') {
+    const setImmediate = g.setImmediate;
+    return new Promise((resolve) => { setImmediate(resolve); });
+  }
+  if (typeof g.MessageChannel === 'function') {
+    const channel = new g.MessageChannel();
+    return new Promise((resolve) => {
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => { setTimeout(resolve, 0); });
+}

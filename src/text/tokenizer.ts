@@ -1,0 +1,480 @@
+/**
+ * The T5 SentencePiece (Unigram) tokenizer of INSTRUCTOR, built on `@huggingface/tokenizers`
+ * (a pure JavaScript port of the Rust `tokenizers` library) with the fixes needed to give the
+ * Rust library's ids exactly. No Node built-ins: runs in browsers and Workers.
+ *
+ * Where the JavaScript port differs from Rust `tokenizers` (the reference), and what we do:
+ *
+ * 1. `Precompiled` normalizer. The port does not read `precompiled_charsmap` at all: it strips a
+ *    fixed set of control characters, maps a fixed set of spaces to U+0020 and applies NFKC.
+ *    SentencePiece's charsmap (nmt_nfkc) is not NFKC: it has its own table, and Rust applies it
+ *    per extended grapheme cluster with a "shortest matching prefix wins" rule (see
+ *    `tokenizers/src/normalizers/precompiled.rs` and `spm_precompiled`). Examples where NFKC and
+ *    the charsmap disagree: U+00A0 inside words, U+FF5E, graphemes like "fi" ligature + combining
+ *    mark (Rust keeps only the ligature's replacement), "\r\n" (one grapheme: replaced by " "),
+ *    characters the charsmap deletes but NFKC keeps and vice versa. We decode the charsmap (a
+ *    darts-clone double-array trie plus a NUL-separated replacement blob) and run exactly the
+ *    Rust algorithm; the port's approximation is never used.
+ * 2. Unigram score of the `<unk>` *vocabulary piece*. The port overwrites the score of the
+ *    `<unk>` piece (id 2, score 0 in tokenizer.json) with the unknown-character penalty
+ *    (min score - 10); Rust keeps the vocabulary score. This matters when normalised text spells
+ *    `<unk>` (e.g. full-width "＜unk＞"). We restore the vocabulary score.
+ * 3. Metaspace `split: true`. The port does not split pre-tokens at "▁"; Rust runs the Unigram
+ *    lattice (and unknown-token fusion) per "▁"-word. We split the port's pre-tokens before every
+ *    "▁" (Rust's MergedWithNext), which makes lattices and unk fusion per word as in Rust.
+ *    (For the T5 vocabulary no piece has an inner "▁", so the lattice result was already equal;
+ *    splitting also keeps lattices small on long inputs.)
+ * 4. Metaspace written by tokenizers < 0.14 (`add_prefix_space` without `prepend_scheme`): we
+ *    translate it as Rust does (`true` -> "always", `false` -> "never"); the port would always
+ *    prepend.
+ * 5. Lone UTF-16 surrogates cannot exist in a Rust `String` (Python's reference raises). We
+ *    replace them with U+FFFD first, as `TextEncoder` and every web API do.
+ *
+ * With these, every string of ../shared/golden/golden-tokenizer.json.gz matches (ids and tokens).
+ * Known residual risk: grapheme segmentation comes from `Intl.Segmenter` (ICU) whereas Rust uses
+ * the `unicode-segmentation` crate; both implement UAX #29 but may be on different Unicode
+ * versions. Runtimes without `Intl.Segmenter` use a built-in approximation (base + marks/ZWJ).
+ */
+import * as hf from '@huggingface/tokenizers';
+import { fail } from '../errors.js';
+
+// The package's .d.ts files use extension-less relative imports, which NodeNext resolution
+// cannot follow (every export would be `any`), so we declare the small surface we use.
+interface HfEncoding { ids: number[]; tokens: string[] }
+interface HfPreTokenizer {
+  pre_tokenize(text: string | string[], options?: unknown): string[];
+}
+interface HfTokenizer {
+  normalizer: unknown;
+  pre_tokenizer: HfPreTokenizer | null;
+  model: { scores: number[] };
+  encode(text: string, options: { add_special_tokens: boolean }): HfEncoding;
+  token_to_id(token: string): number | undefined;
+  id_to_token(id: number): string | undefined;
+}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor<T> = abstract new (...args: any[]) => T;
+const lib = hf as unknown as {
+  Tokenizer: new (tokenizerJson: object, config: object) => HfTokenizer;
+  Normalizer: Ctor<object>;
+  PreTokenizer: Ctor<HfPreTokenizer>;
+  SequenceNormalizer: new (config: object) => { normalize(text: string): string };
+};
+
+// ---------------------------------------------------------------------------------------------
+// SentencePiece precompiled charsmap (exact port of Rust tokenizers' Precompiled normalizer)
+// ---------------------------------------------------------------------------------------------
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_INDEX = (() => {
+  const t = new Int16Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
+  return t;
+})();
+
+/** Standard base64 (with or without padding) to bytes; throws on a foreign character. */
+function base64Decode(s: string): Uint8Array {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 61 /* = */) end--;
+  const out = new Uint8Array(Math.floor((end * 6) / 8));
+  let acc = 0, bits = 0, o = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    const v = c < 128 ? B64_INDEX[c] : -1;
+    if (v < 0) throw new Error(`invalid base64 character at ${i}`);
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  return out.subarray(0, o);
+}
+
+/** Extended grapheme clusters (UAX #29), as Rust's `graphemes(true)`. */
+type GraphemeSplitter = (s: string) => Iterable<string>;
+
+function makeGraphemeSplitter(): GraphemeSplitter {
+  const Seg = (globalThis as { Intl?: { Segmenter?: new (l?: string, o?: { granularity: string }) => { segment(s: string): Iterable<{ segment: string }> } } }).Intl?.Segmenter;
+  if (typeof Seg === 'function') {
+    const seg = new Seg(undefined, { granularity: 'grapheme' });
+    // V8's segment iterator is quadratic in the string length, so segment a sliding window and
+    // keep all but its last cluster (which may continue past the window); restarting at a
+    // reported boundary gives the same clusters as segmenting the whole string.
+    return function* (s: string) {
+      const W = 256;
+      let pos = 0;
+      let w = W;
+      while (pos < s.length) {
+        const end = pos + w;
+        const last = end >= s.length;
+        const parts: string[] = [];
+        for (const g of seg.segment(last ? s.slice(pos) : s.slice(pos, end))) parts.push(g.segment);
+        if (last) {
+          yield* parts;
+          return;
+        }
+        if (parts.length < 2) {
+          w *= 2; // one cluster longer than the window: widen it
+          continue;
+        }
+        for (let i = 0; i < parts.length - 1; i++) {
+          yield parts[i];
+          pos += parts[i].length;
+        }
+        w = W;
+      }
+    };
+  }
+  // Approximation for runtimes without Intl.Segmenter: CR LF, a base followed by marks,
+  // variation selectors, ZWJ sequences, emoji modifiers; Hangul and regional indicators are
+  // left as single code points.
+  const re = /\r\n|(?:[^\p{M}\u200d](?:[\p{M}\u{1f3fb}-\u{1f3ff}]|\u200d[^\p{M}\u200d])*)|[\p{M}\u200d]+/gsu;
+  return (s: string) => s.match(re) ?? [];
+}
+
+export class PrecompiledCharsmap {
+  private readonly trie: Uint32Array;
+  private readonly blob: Uint8Array;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly replacementAt = new Map<number, string>();
+  private readonly cache = new Map<string, string | null>();
+  private readonly split: GraphemeSplitter = makeGraphemeSplitter();
+
+  /** `precompiled_charsmap` as stored in tokenizer.json (base64). Throws on a malformed map. */
+  constructor(base64: string) {
+    const bytes = base64Decode(base64);
+    if (bytes.length < 4) throw new Error('precompiled_charsmap is shorter than its header');
+    const trieSize = (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+    if (trieSize % 4 !== 0 || trieSize === 0 || 4 + trieSize > bytes.length) {
+      throw new Error(`precompiled_charsmap trie size ${trieSize} does not fit in ${bytes.length} bytes`);
+    }
+    const trie = new Uint32Array(trieSize / 4);
+    for (let i = 0; i < trie.length; i++) {
+      const o = 4 + 4 * i;
+      trie[i] = (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
+    }
+    this.trie = trie;
+    this.blob = bytes.slice(4 + trieSize);
+    this.decoder.decode(this.blob); // Rust requires the replacement blob to be valid UTF-8
+  }
+
+  /**
+   * darts-clone `commonPrefixSearch` over the UTF-8 bytes of `s`, returning the value of the
+   * shortest key that is a prefix of `s` (Rust's `transform` takes `results[0]`), or -1.
+   * Stops at a NUL byte, as Rust does.
+   */
+  private shortestPrefixValue(s: string): number {
+    const a = this.trie;
+    let pos = offset(a[0]);
+    for (let i = 0; i < s.length; i++) {
+      let cp = s.charCodeAt(i);
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < s.length) {
+        const lo = s.charCodeAt(i + 1);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          i++;
+        }
+      }
+      // UTF-8 bytes of cp
+      let n: number, b0: number;
+      if (cp < 0x80) { n = 0; b0 = cp; }
+      else if (cp < 0x800) { n = 1; b0 = 0xc0 | (cp >> 6); }
+      else if (cp < 0x10000) { n = 2; b0 = 0xe0 | (cp >> 12); }
+      else { n = 3; b0 = 0xf0 | (cp >> 18); }
+      for (let k = 0; k <= n; k++) {
+        const byte = k === 0 ? b0 : 0x80 | ((cp >> (6 * (n - k))) & 0x3f);
+        if (byte === 0) return -1;
+        pos ^= byte;
+        if (pos >= a.length) return -1;
+        const unit = a[pos];
+        if ((unit & 0x800000ff) >>> 0 !== byte) return -1; // label
+        pos ^= offset(unit);
+        if ((unit >>> 8) & 1) {
+          if (pos >= a.length) return -1;
+          return a[pos] & 0x7fffffff; // value
+        }
+      }
+    }
+    return -1;
+  }
+
+  private replacement(index: number): string {
+    let r = this.replacementAt.get(index);
+    if (r === undefined) {
+      let end = index;
+      while (end < this.blob.length && this.blob[end] !== 0) end++;
+      r = this.decoder.decode(this.blob.subarray(Math.min(index, this.blob.length), end));
+      this.replacementAt.set(index, r);
+    }
+    return r;
+  }
+
+  /** Rust's `Precompiled::transform`: the replacement of `chunk`, or null to keep it. */
+  transform(chunk: string): string | null {
+    const v = this.shortestPrefixValue(chunk);
+    return v < 0 ? null : this.replacement(v);
+  }
+
+  /** Exactly Rust tokenizers' `impl Normalizer for Precompiled`. */
+  normalize(text: string): string {
+    let out = '';
+    for (const g of this.split(text)) out += this.normalizeGrapheme(g);
+    return out;
+  }
+
+  private normalizeGrapheme(g: string): string {
+    const hit = this.cache.get(g);
+    if (hit !== undefined) return hit ?? g;
+    let result: string;
+    const whole = utf8Length(g) < 6 ? this.transform(g) : null;
+    if (whole !== null) {
+      result = whole;
+    } else {
+      result = '';
+      for (const c of g) result += this.transform(c) ?? c;
+    }
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(g, result === g ? null : result);
+    return result;
+  }
+}
+
+function offset(unit: number): number {
+  return ((unit >>> 10) << ((unit & (1 << 9)) >>> 6)) >>> 0;
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalizer / pre-tokenizer overrides for the JS port
+// ---------------------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A normalizer tree where every `Precompiled` node runs our exact charsmap code. */
+function buildNormalizer(cfg: Json): (s: string) => string {
+  if (cfg.type === 'Sequence') {
+    const parts = Array.isArray(cfg.normalizers) ? cfg.normalizers.filter(isObj).map(buildNormalizer) : [];
+    return (s) => parts.reduce((t, f) => f(t), s);
+  }
+  if (cfg.type === 'Precompiled') {
+    if (cfg.precompiled_charsmap === null || cfg.precompiled_charsmap === undefined) return (s) => s;
+    if (typeof cfg.precompiled_charsmap !== 'string') throw new Error('precompiled_charsmap is not a base64 string');
+    const map = new PrecompiledCharsmap(cfg.precompiled_charsmap);
+    return (s) => map.normalize(s);
+  }
+  // Any other normalizer: the port's own implementation.
+  const n = new lib.SequenceNormalizer({ type: 'Sequence', normalizers: [cfg] });
+  return (s) => n.normalize(s);
+}
+
+class ExactNormalizer extends lib.Normalizer {
+  private readonly fn: (s: string) => string;
+  constructor(cfg: Json) {
+    super(cfg);
+    this.fn = buildNormalizer(cfg);
+  }
+  normalize(text: string): string {
+    return this.fn(text);
+  }
+}
+
+/** Splits the wrapped pre-tokenizer's pieces before every "▁" (Rust Metaspace split: true). */
+class MetaspaceSplit extends lib.PreTokenizer {
+  constructor(private readonly inner: HfPreTokenizer, private readonly replacement: string) {
+    super();
+  }
+  pre_tokenize_text(text: string, options?: unknown): string[] {
+    const pieces = this.inner.pre_tokenize(text, options);
+    const out: string[] = [];
+    const r = this.replacement;
+    for (const p of pieces) {
+      let start = 0;
+      let i = p.indexOf(r, 1);
+      while (i > 0) {
+        out.push(p.slice(start, i));
+        start = i;
+        i = p.indexOf(r, i + r.length);
+      }
+      if (start < p.length) out.push(p.slice(start));
+    }
+    return out;
+  }
+}
+
+/** Rewrites legacy Metaspace configs as Rust reads them; returns the last Metaspace (if any). */
+function fixMetaspace(cfg: Json): Json | null {
+  if (cfg.type === 'Metaspace') {
+    if (cfg.prepend_scheme === undefined) cfg.prepend_scheme = cfg.add_prefix_space === false ? 'never' : 'always';
+    return cfg;
+  }
+  if (cfg.type === 'Sequence' && Array.isArray(cfg.pretokenizers)) {
+    let last: Json | null = null;
+    for (const p of cfg.pretokenizers) if (isObj(p)) last = fixMetaspace(p) ?? last;
+    const tail = cfg.pretokenizers[cfg.pretokenizers.length - 1];
+    return isObj(tail) && tail.type === 'Metaspace' ? last : null;
+  }
+  return null;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+// ---------------------------------------------------------------------------------------------
+// T5Tokenizer
+// ---------------------------------------------------------------------------------------------
+
+export interface EncodeResult {
+  /** Token ids, at most `maxLength`, always ending with `</s>`. */
+  ids: number[];
+  /** How many tokens of the text were cut to fit `maxLength` (0 if none). */
+  truncated: number;
+}
+
+export class T5Tokenizer {
+  /** Id of `</s>`, appended to every sequence. */
+  readonly eosId: number;
+  /** Id of `<pad>` (0 for T5). */
+  readonly padId: number;
+  /** Id of `<unk>`. */
+  readonly unkId: number;
+  /** Vocabulary size of the model (without added tokens beyond it). */
+  readonly vocabSize: number;
+  private readonly tok: HfTokenizer;
+
+  /**
+   * @param tokenizerJson parsed `tokenizer.json` (a SentencePiece Unigram tokenizer, as T5's)
+   * @param tokenizerConfig parsed `tokenizer_config.json` (optional)
+   */
+  constructor(tokenizerJson: unknown, tokenizerConfig?: unknown) {
+    const j = validate(tokenizerJson);
+    if (tokenizerConfig !== undefined && tokenizerConfig !== null && !isObj(tokenizerConfig)) {
+      fail('BAD_FILE', `tokenizer_config.json: expected a JSON object, got ${Array.isArray(tokenizerConfig) ? 'an array' : typeof tokenizerConfig}`);
+    }
+    const model = j.model as Json;
+    const vocab = model.vocab as [string, number][];
+    const added = j.added_tokens as Json[];
+
+    // Copies of the parts we rewrite (never mutate the caller's object).
+    const preCfg = isObj(j.pre_tokenizer) ? (structuredCloneJson(j.pre_tokenizer) as Json) : null;
+    const metaspace = preCfg ? fixMetaspace(preCfg) : null;
+    const config: Json = { ...(isObj(tokenizerConfig) ? tokenizerConfig : {}) };
+    // The port's own pre-normalisation options that Rust does not have.
+    delete config.remove_space;
+    delete config.do_lowercase_and_remove_accent;
+
+    let tok: HfTokenizer;
+    try {
+      tok = new lib.Tokenizer({ ...j, pre_tokenizer: preCfg }, config);
+      if (isObj(j.normalizer)) tok.normalizer = new ExactNormalizer(j.normalizer);
+    } catch (e) {
+      fail('BAD_FILE', `tokenizer.json: cannot build the tokenizer: ${(e as Error).message}`);
+    }
+    if (metaspace && metaspace.split !== false && tok.pre_tokenizer) {
+      const r = typeof metaspace.replacement === 'string' && metaspace.replacement.length > 0 ? metaspace.replacement : '\u2581';
+      tok.pre_tokenizer = new MetaspaceSplit(tok.pre_tokenizer, r);
+    }
+    const unkId = model.unk_id as number;
+    tok.model.scores[unkId] = vocab[unkId][1]; // Rust keeps the vocabulary score of the <unk> piece
+
+    const eos = added.find((t) => t.content === '</s>');
+    const eosId = eos ? (eos.id as number) : tok.token_to_id('</s>');
+    if (typeof eosId !== 'number') fail('BAD_FILE', 'tokenizer.json: no </s> token, expected the T5 end-of-sequence token');
+    const pad = tok.token_to_id('<pad>');
+    this.tok = tok;
+    this.eosId = eosId;
+    this.padId = typeof pad === 'number' ? pad : 0;
+    this.unkId = unkId;
+    this.vocabSize = vocab.length;
+  }
+
+  /** Ids of `text` without special tokens added (special tokens written in the text are kept). */
+  encodeNoSpecial(text: string): number[] {
+    return this.tok.encode(clean(text), { add_special_tokens: false }).ids;
+  }
+
+  /** Token strings of `text` without special tokens added (as Rust's `Encoding.tokens`). */
+  tokenize(text: string): string[] {
+    return this.tok.encode(clean(text), { add_special_tokens: false }).tokens;
+  }
+
+  /**
+   * The reference's `tok(s)`: ids without special tokens, cut to `maxLength - 1`, then `</s>`.
+   * `truncated` counts the tokens cut (callers report it: input is never lost silently).
+   */
+  encode(text: string, maxLength: number): EncodeResult {
+    if (!Number.isInteger(maxLength) || maxLength < 1) {
+      fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
+    }
+    const ids = this.encodeNoSpecial(text);
+    const keep = maxLength - 1;
+    const truncated = Math.max(0, ids.length - keep);
+    if (truncated > 0) ids.length = keep;
+    ids.push(this.eosId);
+    return { ids, truncated };
+  }
+
+  /** Id to token string (for debugging), or undefined. */
+  idToToken(id: number): string | undefined {
+    return this.tok.id_to_token(id);
+  }
+}
+
+function clean(text: string): string {
+  if (typeof text !== 'string') fail('BAD_INPUT', `text is ${text === null ? 'null' : typeof text}, expected a string`);
+  return text.replace(LONE_SURROGATE, '\ufffd');
+}
+
+function structuredCloneJson(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
+
+/** Enough of tokenizer.json's shape to reject a foreign file with BAD_FILE. */
+function validate(j: unknown): Json {
+  const bad = (what: string): never => fail('BAD_FILE', `tokenizer.json: ${what}`);
+  if (!isObj(j)) bad(`expected a JSON object, got ${Array.isArray(j) ? 'an array' : j === null ? 'null' : typeof j}`);
+  const t = j as Json;
+  const model = t.model;
+  if (!isObj(model)) bad('no "model" object, expected a Hugging Face tokenizers file');
+  const m = model as Json;
+  if (m.type !== 'Unigram' && !(m.type === undefined && Array.isArray(m.vocab))) {
+    bad(`model type is ${JSON.stringify(m.type)}, expected "Unigram" (the T5 SentencePiece model)`);
+  }
+  if (!Array.isArray(m.vocab) || m.vocab.length === 0) bad('model.vocab is not a non-empty array of [piece, score]');
+  const vocab = m.vocab as unknown[];
+  for (let i = 0; i < vocab.length; i++) {
+    const e = vocab[i];
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) {
+      bad(`model.vocab[${i}] is ${JSON.stringify(e)?.slice(0, 60)}, expected [piece: string, score: number]`);
+    }
+  }
+  if (!Number.isInteger(m.unk_id) || (m.unk_id as number) < 0 || (m.unk_id as number) >= vocab.length) {
+    bad(`model.unk_id is ${JSON.stringify(m.unk_id)}, expected an index into the vocabulary (0..${vocab.length - 1})`);
+  }
+  if (m.byte_fallback === true) bad('model.byte_fallback is true, expected false (T5 has no byte fallback)');
+  if (!Array.isArray(t.added_tokens)) bad('no "added_tokens" array');
+  (t.added_tokens as unknown[]).forEach((a, i) => {
+    if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id)) {
+      bad(`added_tokens[${i}] is ${JSON.stringify(a)?.slice(0, 60)}, expected {id, content, ...}`);
+    }
+  });
+  for (const key of ['normalizer', 'pre_tokenizer'] as const) {
+    if (t[key] !== null && t[key] !== undefined && !isObj(t[key])) bad(`"${key}" is ${typeof t[key]}, expected an object or null`);
+  }
+  return t;
+}
