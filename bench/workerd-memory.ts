@@ -27,7 +27,7 @@ import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInstructor } from '../src/entry-node.js';
+import { createInstructor } from '../src/runtimes/node.js';
 import { synthTextWeights } from '../test/support/synth-text-model.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, waitHttp, writeWorkerdModules } from '../test/runtimes/workerd.js';
 

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthTextWeights } from '../support/synth-text-model.js';
-import { createInstructor, loadKernels } from '../../src/entry-node.js';
+import { createInstructor, loadKernels } from '../../src/runtimes/node.js';
 import { instantiateKernels } from '../../src/engine/wasm.js';
 
 const MiB = 2 ** 20;

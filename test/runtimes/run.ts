@@ -20,7 +20,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readGz } from '../support/golden.js';
 import { synthTextWeights } from '../support/synth-text-model.js';
-import { createInstructor } from '../../src/entry-node.js';
+import { createInstructor } from '../../src/runtimes/node.js';
 import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
 
@@ -130,7 +130,7 @@ async function testCli(name: 'node' | 'deno' | 'bun'): Promise<string> {
     r = await run(findBinary('bun'), ['--no-install', script, DATA], { cwd: APP, env: { NO_COLOR: '1' } });
   }
   const out = parseResult(r, name);
-  const want = `entry-${name}.js`;
+  const want = `runtimes/${name}.js`;
   if (!out.entry.endsWith('/dist/src/' + want)) throw new Failure(`${name} resolved instructor-wasm to ${out.entry}, expected .../dist/src/${want}`);
   if (out.kernelsIsModule !== true) throw new Failure(`${name}: loadKernels() did not give a WebAssembly.Module`);
   if (name === 'deno' && out.cacheHit !== true) throw new Failure('deno: fetchWeights did not store the weights in the Cache API');
@@ -206,7 +206,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 async function testChromium(): Promise<string> {
   if (!existsSync(CHROMIUM)) throw new Failure(`no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
   const pkgExports = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports['.'];
-  if (pkgExports.browser?.default !== './dist/src/entry-browser.js') throw new Failure('package.json exports["."].browser is not ./dist/src/entry-browser.js, which the pages import');
+  if (pkgExports.browser?.default !== './dist/src/runtimes/browser.js') throw new Failure('package.json exports["."].browser is not ./dist/src/runtimes/browser.js, which the pages import');
   const { chromium } = await import('playwright-core');
   const { server, origin } = await staticServer();
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });

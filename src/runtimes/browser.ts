@@ -1,14 +1,20 @@
-// The default kernel loader for browsers (and the `default` export condition): fetches
-// build/kernels.wasm next to this module and compiles it while it streams in.
+// instructor-wasm for browsers (the `browser` and `default` export conditions: any runtime with
+// fetch): the runtime-neutral API, weights from fetch / the Cache API / Response / R2 / Blob /
+// bytes, the kernels fetched next to this module and compiled while they stream in, and
+// createInstructor.
 //
-// `new URL('../../build/kernels.wasm', import.meta.url)` is the pattern that Vite, webpack 5,
+// `new URL('../../../build/kernels.wasm', import.meta.url)` is the pattern that Vite, webpack 5,
 // Parcel and esbuild (with its file loader) recognise: they copy the wasm into the build output
 // and rewrite the URL. Without a bundler, serve the package folder as is (see
 // examples/browser/). Host the file elsewhere by passing its URL: `loadKernels('/kernels.wasm')`.
-import { fail } from './errors.js';
-import { compiledOnce, compileKernelBytes, type LoadKernels } from './kernels-loader.js';
+import { fail } from '../errors.js';
+import { createInstructorWith } from '../io/fetch-weights.js';
+import { compiledOnce, compileKernelBytes, type LoadKernels } from './loader.js';
 
-export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
+export * from '../index.js';
+export * from './exports.js';
+
+export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
 async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
   const href = String(url);
@@ -24,3 +30,6 @@ async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
 
 /** The kernels as a compiled `WebAssembly.Module` (fetched and compiled once per page, then shared). */
 export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileUrl);
+
+/** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
+export const createInstructor = createInstructorWith(() => loadKernels());

@@ -1,6 +1,6 @@
-// What every runtime's default kernel loader (src/kernels-<runtime>.ts) shares: the package's own
-// build compiled once and then shared, another build compiled on request, one compile error.
-import { fail } from './errors.js';
+// What every runtime's default kernel loader shares: the package's own build compiled once and
+// then shared, another build compiled on request, one compile error, a fetch fallback.
+import { fail } from '../errors.js';
 
 export type LoadKernels = (path?: string | URL) => Promise<WebAssembly.Module>;
 

@@ -1,0 +1,27 @@
+// instructor-wasm for Bun (the `bun` export condition): the runtime-neutral API, weights from
+// fetch / the Cache API / Response / R2 / Blob / bytes, the kernels read from this package's
+// build/ with Bun.file, and createInstructor.
+import { fail } from '../errors.js';
+import { createInstructorWith } from '../io/fetch-weights.js';
+import { compiledOnce, compileKernelBytes, fetchKernelBytes, type LoadKernels } from './loader.js';
+
+export * from '../index.js';
+export * from './exports.js';
+
+export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.url);
+
+interface BunLike { file(path: string | URL): { arrayBuffer(): Promise<ArrayBuffer> } }
+
+async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
+  const bun = (globalThis as { Bun?: BunLike }).Bun;
+  const bytes = bun
+    ? await bun.file(path).arrayBuffer().catch((e: Error) => fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.message}`))
+    : await fetchKernelBytes(path);
+  return compileKernelBytes(bytes);
+}
+
+/** The kernels as a compiled `WebAssembly.Module` (compiled once per process, then shared). */
+export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileFile);
+
+/** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
+export const createInstructor = createInstructorWith(() => loadKernels());

@@ -1,0 +1,20 @@
+// instructor-wasm for Cloudflare Workers / workerd (the `workerd` export condition): the
+// runtime-neutral API, weights from fetch / the Cache API / Response / R2 / Blob / bytes, the
+// kernels imported as a wasm module, and createInstructor.
+//
+// Workers hand a wasm import over already compiled (they forbid compiling wasm from bytes at run
+// time). wrangler bundles `build/kernels.wasm` by its CompiledWasm rule; a plain workerd config
+// lists it as a `wasm` module (examples/worker/workerd.capnp).
+import kernels from '../../../build/kernels.wasm';
+import { createInstructorWith } from '../io/fetch-weights.js';
+
+export * from '../index.js';
+export * from './exports.js';
+
+/** The kernels as the compiled `WebAssembly.Module` the Worker was deployed with. */
+export function loadKernels(): Promise<WebAssembly.Module> {
+  return Promise.resolve(kernels);
+}
+
+/** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
+export const createInstructor = createInstructorWith(() => loadKernels());
