@@ -1,9 +1,11 @@
 // instructor-wasm: the runtime-neutral entry (no Node built-ins). Node, Deno and Bun can load
 // the kernels from disk with `instructor-wasm/node`.
 export { InstructorError, type InstructorErrorCode } from './errors.js';
-export { parseT5Config, SYNTH_CONFIGS, t5TensorShapes, toHfConfig, type T5Config } from './engine/config.js';
-export { InstructorModel, l2normalize, type EmbedIdsOptions, type EmbedIdsResult, type ModelInfo, type TokenizedInput, type KernelSource } from './engine/model.js';
+export { parseT5Config, SYNTH_CONFIGS, toHfConfig, type T5Config } from './engine/config.js';
+export { t5TensorShapes } from './engine/tensors.js';
+export { InstructorModel, type EmbedIdsOptions, type EmbedIdsResult, type ModelInfo, type TokenizedInput, type KernelSource } from './engine/model.js';
 export { instantiateKernels, hasWasmSimd, type KernelExports } from './engine/wasm.js';
+export { l2normalize } from './engine/head.js';
 export { Instructor, type EncodeOptions, type EmbedResult, type InstructorLoadOptions, type EmbedInput } from './text/instructor.js';
 export * from './text/similarity.js';
 export { T5Tokenizer } from './text/tokenizer.js';

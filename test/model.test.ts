@@ -1,7 +1,8 @@
 // InstructorModel: batching, padding, bad inputs and bad weights files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SYNTH_CONFIGS, toHfConfig, t5TensorShapes } from '../src/engine/config.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
+import { t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError } from '../src/errors.js';
 import { InstructorModel } from '../src/engine/model.js';
 import { loadKernelsFromDisk, loadModelFile } from '../src/io/disk.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes } from '../src/engine/config.js';
+import { SYNTH_CONFIGS } from '../src/engine/config.js';
+import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError } from '../src/errors.js';
 import { fnv1a32, synthModel, synthTensor } from '../src/format/synth.js';
 import { SHARED } from './support/golden.js';

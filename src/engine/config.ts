@@ -108,31 +108,3 @@ export function toHfConfig(c: T5Config): Record<string, unknown> {
     layer_norm_epsilon: c.layerNormEps,
   };
 }
-
-/** Hugging Face names of the encoder's tensors, with their PyTorch shapes, in load order. */
-export function t5TensorShapes(c: T5Config): Array<[string, number[]]> {
-  const D = c.dModel, HDk = c.numHeads * c.dKv, F = c.dFf;
-  const out: Array<[string, number[]]> = [['shared.weight', [c.vocabSize, D]]];
-  for (let l = 0; l < c.numLayers; l++) {
-    const b = `encoder.block.${l}.layer`;
-    out.push([`${b}.0.SelfAttention.q.weight`, [HDk, D]]);
-    out.push([`${b}.0.SelfAttention.k.weight`, [HDk, D]]);
-    out.push([`${b}.0.SelfAttention.v.weight`, [HDk, D]]);
-    out.push([`${b}.0.SelfAttention.o.weight`, [D, HDk]]);
-    if (l === 0) out.push([`${b}.0.SelfAttention.relative_attention_bias.weight`, [c.relativeBuckets, c.numHeads]]);
-    out.push([`${b}.0.layer_norm.weight`, [D]]);
-    if (c.ffn === 'relu') {
-      out.push([`${b}.1.DenseReluDense.wi.weight`, [F, D]]);
-    } else {
-      out.push([`${b}.1.DenseReluDense.wi_0.weight`, [F, D]]);
-      out.push([`${b}.1.DenseReluDense.wi_1.weight`, [F, D]]);
-    }
-    out.push([`${b}.1.DenseReluDense.wo.weight`, [D, F]]);
-    out.push([`${b}.1.layer_norm.weight`, [D]]);
-  }
-  out.push(['encoder.final_layer_norm.weight', [D]]);
-  return out;
-}
-
-/** Name of the INSTRUCTOR Dense head's weight ([out, in], no bias, identity activation). */
-export const DENSE_WEIGHT = '2_Dense.linear.weight';

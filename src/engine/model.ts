@@ -1,10 +1,12 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
-import { DENSE_WEIGHT, parseT5Config, t5TensorShapes, type T5Config } from './config.js';
+import { parseT5Config, type T5Config } from './config.js';
 import { fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
-import { linear, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
+import { instructorHead, l2normalize } from './head.js';
+import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
+import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
 import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
@@ -179,25 +181,14 @@ export class InstructorModel {
     };
     const layers = [];
     for (let l = 0; l < config.numLayers; l++) {
-      const b = `encoder.block.${l}.layer`;
+      const n = layerTensorNames(l, config.ffn);
       layers.push({
-        attnNorm: vector(`${b}.0.layer_norm.weight`),
-        q: matrix(`${b}.0.SelfAttention.q.weight`),
-        k: matrix(`${b}.0.SelfAttention.k.weight`),
-        v: matrix(`${b}.0.SelfAttention.v.weight`),
-        o: matrix(`${b}.0.SelfAttention.o.weight`),
-        ffnNorm: vector(`${b}.1.layer_norm.weight`),
-        wi: config.ffn === 'relu'
-          ? [matrix(`${b}.1.DenseReluDense.wi.weight`)]
-          : [matrix(`${b}.1.DenseReluDense.wi_0.weight`), matrix(`${b}.1.DenseReluDense.wi_1.weight`)],
-        wo: matrix(`${b}.1.DenseReluDense.wo.weight`),
+        attnNorm: vector(n.attnNorm), q: matrix(n.q), k: matrix(n.k), v: matrix(n.v), o: matrix(n.o),
+        ffnNorm: vector(n.ffnNorm), wi: n.wi.map(matrix), wo: matrix(n.wo),
       });
     }
     const weights: T5Weights = {
-      embedding: matrix('shared.weight'),
-      relativeBias: vector('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
-      layers,
-      finalNorm: vector('encoder.final_layer_norm.weight'),
+      embedding: matrix(EMBEDDING), relativeBias: vector(RELATIVE_BIAS), layers, finalNorm: vector(FINAL_NORM),
     };
     const dense = matrix(DENSE_WEIGHT);
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
@@ -248,39 +239,13 @@ export class InstructorModel {
         end++;
       }
       const group = seqs.slice(start, end);
-      const B = group.length;
       const mark = a.mark();
       try {
         const hidden = a.alloc(tokens * D * 4); // [S, D]
-        const pooled = a.alloc(B * D * 4); // [B, D]
-        const dense = a.alloc(B * N * 4); // [B, N]
-        const xq = a.alloc(B * D * 2);
-        const xs = a.alloc(B * 4);
         core.encoder.forward(group.map((g) => g.ids), hidden, options.onHidden);
-
-        // Instruction-aware mean pooling: positions p >= nInstr of each sequence, in float64.
-        // With no such position the reference divides a zero sum by its 1e-9 clamp: zeros.
-        const H = a.f32(hidden, tokens * D);
-        const P = a.f32(pooled, B * D);
-        const sum = new Float64Array(D);
-        let row = 0;
-        for (let b = 0; b < B; b++) {
-          const T = group[b].ids.length;
-          sum.fill(0);
-          for (let p = group[b].nInstr; p < T; p++) {
-            const o = (row + p) * D;
-            for (let d = 0; d < D; d++) sum[d] += H[o + d];
-          }
-          const count = Math.max(0, T - group[b].nInstr);
-          for (let d = 0; d < D; d++) P[b * D + d] = count > 0 ? sum[d] / count : 0;
-          row += T;
-        }
-
-        // Dense head: dense[B, N] = pooled . W^T (no bias, identity activation).
-        linear(a.wasm, core.dense, pooled, dense, B, false, xq, xs, core.gemmScratch);
-
-        const Pv = a.f32(pooled, B * D), Dv = a.f32(dense, B * N);
-        for (let b = 0; b < B; b++) {
+        const head = instructorHead(a, core.dense, core.gemmScratch, hidden, group.map((g) => ({ length: g.ids.length, nInstr: g.nInstr })), D);
+        const Pv = a.f32(head.pooled, group.length * D), Dv = a.f32(head.dense, group.length * N);
+        for (let b = 0; b < group.length; b++) {
           const i = start + b;
           const d = Dv.slice(b * N, b * N + N);
           if (options.intermediates) {
@@ -392,15 +357,6 @@ function packQ8(arena: Arena, matrices: Matrix[]): number {
     m.packed = true;
   }
   return scratch;
-}
-
-/** v / max(||v||, 1e-12), as torch.nn.functional.normalize; in place, norm in float64. */
-export function l2normalize(v: Float32Array): Float32Array {
-  let ss = 0;
-  for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
-  const inv = 1 / Math.max(Math.sqrt(ss), 1e-12);
-  for (let i = 0; i < v.length; i++) v[i] *= inv;
-  return v;
 }
 
 export { InstructorError };

@@ -48,16 +48,19 @@ export function quantizeRowsQ8(
   return { q, scales };
 }
 
+/** Row r of a row-major int8 matrix with `cols` columns and per-row scales, as float32 into out[at, at + cols). */
+export function dequantizeRowQ8(q: Int8Array, scales: Float32Array, cols: number, r: number, out: Float32Array, at: number): void {
+  const s = scales[r];
+  for (let j = 0, b = r * cols; j < cols; j++) out[at + j] = q[b + j] * s;
+}
+
 /** q * scale per row, back to float32 (for tests and debugging). */
 export function dequantizeRowsQ8(q: Int8Array, scales: Float32Array, rows: number, cols: number): Float32Array {
   if (q.length !== rows * cols || scales.length !== rows) {
     fail('BAD_INPUT', `dequantizeRowsQ8: got q ${q.length} and ${scales.length} scales, expected ${rows * cols} and ${rows}`);
   }
   const w = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const s = scales[r];
-    for (let j = 0, b = r * cols; j < cols; j++) w[b + j] = q[b + j] * s;
-  }
+  for (let r = 0; r < rows; r++) dequantizeRowQ8(q, scales, cols, r, w, r * cols);
   return w;
 }
 
@@ -148,10 +151,22 @@ function packQ4(codes: Uint8Array, q: Uint8Array, at: number): void {
   }
 }
 
-/** The integer (-8..7) of value (r, c) of a packed q4 matrix with `cols` columns. */
-export function q4Value(q: Uint8Array, cols: number, r: number, c: number): number {
-  const byte = q[(r * cols + (c & ~31)) / 2 + (c & 15)];
-  return ((c & 16) !== 0 ? byte >> 4 : byte & 15) - 8;
+/**
+ * Row r of a packed q4 matrix with `cols` columns in groups of G (the layout of quantizeGroupsQ4:
+ * per block of 32 values, byte j holds value j in its low nibble and value j + 16 in its high one,
+ * code c meaning c - 8), as float32 into out[at, at + cols). The one decoder of that layout in
+ * TypeScript; assembly/gemm_q4.ts unpacks it in SIMD.
+ */
+export function dequantizeRowQ4(q: Uint8Array, scales: Float32Array, cols: number, G: number, r: number, out: Float32Array, at: number): void {
+  const row = r * cols / 2, srow = r * cols / G;
+  for (let c = 0; c < cols; c += 32) {
+    const b = row + c / 2, o = at + c;
+    for (let j = 0; j < 16; j++) {
+      const byte = q[b + j];
+      out[o + j] = ((byte & 15) - 8) * scales[srow + ((c + j) / G | 0)];
+      out[o + j + 16] = ((byte >> 4) - 8) * scales[srow + ((c + j + 16) / G | 0)];
+    }
+  }
 }
 
 /** q * scale per group, back to float32 (for tests and debugging). */
@@ -160,8 +175,6 @@ export function dequantizeGroupsQ4(q: Uint8Array, scales: Float32Array, rows: nu
     fail('BAD_INPUT', `dequantizeGroupsQ4: got q ${q.length} bytes and ${scales.length} scales for [${rows}, ${cols}] in groups of ${G}`);
   }
   const w = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) w[r * cols + c] = q4Value(q, cols, r, c) * scales[(r * cols + c) / G | 0];
-  }
+  for (let r = 0; r < rows; r++) dequantizeRowQ4(q, scales, cols, G, r, w, r * cols);
   return w;
 }

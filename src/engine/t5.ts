@@ -13,6 +13,7 @@
 import type { Arena } from './arena.js';
 import type { T5Config } from './config.js';
 import { fail } from '../errors.js';
+import { dequantizeRowQ4, dequantizeRowQ8 } from './quantize.js';
 import { attentionScratchFloats, type KernelExports } from './wasm.js';
 
 /** A weight matrix in wasm memory, named as in the Hugging Face state dict. */
@@ -34,22 +35,22 @@ export interface Vector {
   length: number;
 }
 
-export interface T5Layer {
-  attnNorm: Vector; // encoder.block.{l}.layer.0.layer_norm.weight [D]
-  q: Matrix; // ...SelfAttention.q.weight [H*Dk, D]
+export interface T5Layer { // block l, tensors named by layerTensorNames(l) (tensors.ts)
+  attnNorm: Vector; // [D]
+  q: Matrix; // [H*Dk, D]
   k: Matrix;
   v: Matrix;
-  o: Matrix; // ...SelfAttention.o.weight [D, H*Dk]
-  ffnNorm: Vector; // encoder.block.{l}.layer.1.layer_norm.weight [D]
+  o: Matrix; // [D, H*Dk]
+  ffnNorm: Vector; // [D]
   wi: Matrix[]; // relu: [wi]; gated-gelu: [wi_0 (gelu branch), wi_1 (linear branch)], each [F, D]
-  wo: Matrix; // ...DenseReluDense.wo.weight [D, F]
+  wo: Matrix; // [D, F]
 }
 
 export interface T5Weights {
-  embedding: Matrix; // shared.weight [vocab, D]
-  relativeBias: Vector; // encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight [buckets, H]
+  embedding: Matrix; // EMBEDDING [vocab, D]
+  relativeBias: Vector; // RELATIVE_BIAS [buckets, H], block 0's, used by every block
   layers: T5Layer[];
-  finalNorm: Vector; // encoder.final_layer_norm.weight [D]
+  finalNorm: Vector; // FINAL_NORM [D]
 }
 
 /** Called with each hidden state as HF numbers them: 0 = embeddings, l = input of block l, L = final normed output. */
@@ -73,25 +74,47 @@ export function relativePositionBucket(offset: number, numBuckets: number, maxDi
 }
 
 /**
- * y[S, N] (+)= x[S, K] . W[N, K]^T. For int8 and int4 weights the activations are quantized to int16
- * per row first into `xq`/`xs`; `quantized` says that is already done for this x (q, k and v
- * share one quantization). `gemmScratch`: gemmQ8ScratchBytes(K) bytes, for int8 weights.
+ * What a matmul needs besides W, x and y, set up once per batch: the kernels, the row count S,
+ * the int16 activations xq [S, K] and their per-row scales xs [S] that int8 and int4 weights are
+ * multiplied with, and gemm_q8's scratch (gemmQ8ScratchBytes(K) for the model's largest K).
  */
-export function linear(
-  k: KernelExports, W: Matrix, x: number, y: number, S: number, accumulate: boolean,
-  xq: number, xs: number, gemmScratch: number, quantized = false,
-): void {
-  if (W.dtype === 'q8') {
-    // a row-major int8 matrix would give wrong numbers, not an error
-    if (!W.packed) fail('BAD_INPUT', `linear: int8 matrix "${W.name}" is row-major, expected gemm_q8's packed layout (pack_q8)`);
-    if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
-    k.gemm_q8(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate ? 1 : 0, gemmScratch);
-  } else if (W.dtype === 'q4') {
-    if (!quantized) k.quantize_rows_i16(x, xq, xs, S, W.cols);
-    k.gemm_q4(xq, xs, W.ptr, W.scales, y, S, W.cols, W.rows, W.group!, accumulate ? 1 : 0);
-  } else {
-    k.gemm_f32(x, W.ptr, y, S, W.cols, W.rows, accumulate ? 1 : 0);
+export interface MatmulContext {
+  readonly wasm: KernelExports;
+  readonly S: number;
+  readonly xq: number;
+  readonly xs: number;
+  readonly gemmScratch: number;
+  /** The x (and its K) whose quantization xq holds now; null when it holds none that may be reused. */
+  quantizedX: { ptr: number; K: number } | null;
+}
+
+export function matmulContext(wasm: KernelExports, S: number, xq: number, xs: number, gemmScratch: number): MatmulContext {
+  return { wasm, S, xq, xs, gemmScratch, quantizedX: null };
+}
+
+/**
+ * y[S, N] (+)= x[S, K] . W[N, K]^T. For int8 and int4 weights x is first quantized to int16 per
+ * row into xq / xs. `sameX`: x is unchanged since the previous call read it (q, k and v of one
+ * normed input; wi_0 and wi_1), so its quantization is reused when xq holds it; whatever dtype the
+ * previous call's W had, xq is never read for an x it was not made from.
+ */
+export function linear(mm: MatmulContext, W: Matrix, x: number, y: number, opts: { accumulate?: boolean; sameX?: boolean } = {}): void {
+  const { wasm, S } = mm;
+  const accumulate = opts.accumulate ? 1 : 0;
+  if (W.dtype === 'f32') {
+    if (!opts.sameX) mm.quantizedX = null;
+    wasm.gemm_f32(x, W.ptr, y, S, W.cols, W.rows, accumulate);
+    return;
   }
+  // a row-major int8 matrix would give wrong numbers, not an error
+  if (W.dtype === 'q8' && !W.packed) fail('BAD_INPUT', `linear: int8 matrix "${W.name}" is row-major, expected gemm_q8's packed layout (pack_q8)`);
+  const held = mm.quantizedX;
+  if (!(opts.sameX && held !== null && held.ptr === x && held.K === W.cols)) {
+    wasm.quantize_rows_i16(x, mm.xq, mm.xs, S, W.cols);
+    mm.quantizedX = { ptr: x, K: W.cols };
+  }
+  if (W.dtype === 'q8') wasm.gemm_q8(mm.xq, mm.xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate, mm.gemmScratch);
+  else wasm.gemm_q4(mm.xq, mm.xs, W.ptr, W.scales, y, S, W.cols, W.rows, W.group!, accumulate);
 }
 
 /**
@@ -107,7 +130,7 @@ export class T5Encoder {
     private readonly gemmScratch: number,
   ) {}
 
-  private get k(): KernelExports { return this.arena.wasm; }
+  private get wasm(): KernelExports { return this.arena.wasm; }
 
   /**
    * The per-head bias over relative offsets for a sequence of T tokens: f32 [H, 2T-1], entry
@@ -133,29 +156,14 @@ export class T5Encoder {
       const table = this.arena.f32(E.ptr, E.rows * D);
       for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * D, ids[t] * D + D), t * D);
     } else if (E.dtype === 'q4') {
-      // row r: D / 2 bytes, blocks of 32 values in 16 bytes (value j low nibble, j + 16 high), code - 8
-      const G = E.group!;
       const codes = this.arena.u8(E.ptr, E.rows * D / 2);
-      const scales = this.arena.f32(E.scales, E.rows * D / G);
-      for (let t = 0; t < ids.length; t++) {
-        const row = ids[t] * D / 2, srow = ids[t] * D / G;
-        for (let d = 0; d < D; d += 32) {
-          const b = row + d / 2, o = t * D + d;
-          for (let j = 0; j < 16; j++) {
-            const c = codes[b + j];
-            out[o + j] = ((c & 15) - 8) * scales[srow + ((d + j) / G | 0)];
-            out[o + j + 16] = ((c >> 4) - 8) * scales[srow + ((d + j + 16) / G | 0)];
-          }
-        }
-      }
+      const scales = this.arena.f32(E.scales, E.rows * D / E.group!);
+      for (let t = 0; t < ids.length; t++) dequantizeRowQ4(codes, scales, D, E.group!, ids[t], out, t * D);
     } else {
       // row-major int8 (never packed: pack_q8 is for matmul weights)
       const table = this.arena.i8(E.ptr, E.rows * D);
       const scales = this.arena.f32(E.scales, E.rows);
-      for (let t = 0; t < ids.length; t++) {
-        const row = ids[t] * D, s = scales[ids[t]];
-        for (let d = 0; d < D; d++) out[t * D + d] = table[row + d] * s;
-      }
+      for (let t = 0; t < ids.length; t++) dequantizeRowQ8(table, scales, D, ids[t], out, t * D);
     }
   }
 
@@ -191,7 +199,7 @@ export class T5Encoder {
       const x = a.alloc(S * D * 4); // [S, D]
       const h = a.alloc(S * D * 4); // [S, D]
       const q = a.alloc(S * HDk * 4); // [S, H*Dk]
-      const kk = a.alloc(S * HDk * 4);
+      const k = a.alloc(S * HDk * 4);
       const v = a.alloc(S * HDk * 4);
       const ctx = a.alloc(S * HDk * 4); // attention output before o
       const ff = a.alloc(S * F * 4); // [S, F]
@@ -207,8 +215,9 @@ export class T5Encoder {
         biasOf.set(T, ptr);
       }
       const hidden = (index: number, ptr: number) => hook?.(index, a.f32(ptr, S * D), S, D);
+      const mm = matmulContext(this.wasm, S, xq, xs, this.gemmScratch);
 
-      // 1. Token embeddings: x[S, D] = shared.weight[ids].
+      // 1. Token embeddings: x[S, D] = embedding[ids].
       this.embed(ids, x);
       hidden(0, x);
 
@@ -217,33 +226,33 @@ export class T5Encoder {
         if (l > 0) hidden(l, x);
 
         // 2. Self-attention sublayer: x += o(attention(norm(x))).
-        this.k.rmsnorm(x, L.attnNorm.ptr, h, S, D, eps);
-        linear(this.k, L.q, h, q, S, false, xq, xs, this.gemmScratch); // q[S, H*Dk]
-        linear(this.k, L.k, h, kk, S, false, xq, xs, this.gemmScratch, true); // same h, same int16 quantization
-        linear(this.k, L.v, h, v, S, false, xq, xs, this.gemmScratch, true);
+        this.wasm.rmsnorm(x, L.attnNorm.ptr, h, S, D, eps);
+        linear(mm, L.q, h, q); // q[S, H*Dk]
+        linear(mm, L.k, h, k, { sameX: true }); // the same h: one int16 quantization for q, k and v
+        linear(mm, L.v, h, v, { sameX: true });
         let row = 0;
         for (const T of lengths) {
           const off = row * HDk * 4;
-          this.k.attention(q + off, kk + off, v + off, ctx + off, T, H, Dk, HDk, biasOf.get(T)!, scratch);
+          this.wasm.attention(q + off, k + off, v + off, ctx + off, T, H, Dk, HDk, biasOf.get(T)!, scratch);
           row += T;
         }
-        linear(this.k, L.o, ctx, x, S, true, xq, xs, this.gemmScratch); // residual add fused: x[S, D] += ctx . o^T
+        linear(mm, L.o, ctx, x, { accumulate: true }); // residual add fused: x[S, D] += ctx . o^T
 
         // 3. Feed-forward sublayer: x += wo(act(wi(norm(x)))).
-        this.k.rmsnorm(x, L.ffnNorm.ptr, h, S, D, eps);
+        this.wasm.rmsnorm(x, L.ffnNorm.ptr, h, S, D, eps);
         if (this.config.ffn === 'relu') {
-          linear(this.k, L.wi[0], h, ff, S, false, xq, xs, this.gemmScratch); // ff[S, F]
-          this.k.relu_inplace(ff, S * F);
+          linear(mm, L.wi[0], h, ff); // ff[S, F]
+          this.wasm.relu_inplace(ff, S * F);
         } else {
-          linear(this.k, L.wi[0], h, ff, S, false, xq, xs, this.gemmScratch); // gelu branch, wi_0
-          linear(this.k, L.wi[1], h, ff2, S, false, xq, xs, this.gemmScratch, true); // linear branch, wi_1
-          this.k.gelu_tanh_mul(ff, ff2, S * F);
+          linear(mm, L.wi[0], h, ff); // gelu branch, wi_0
+          linear(mm, L.wi[1], h, ff2, { sameX: true }); // linear branch, wi_1
+          this.wasm.gelu_tanh_mul(ff, ff2, S * F);
         }
-        linear(this.k, L.wo, ff, x, S, true, xq, xs, this.gemmScratch); // x[S, D] += ff . wo^T
+        linear(mm, L.wo, ff, x, { accumulate: true }); // x[S, D] += ff . wo^T
       }
 
       // 4. Final RMSNorm: out[S, D].
-      this.k.rmsnorm(x, this.weights.finalNorm.ptr, out, S, D, eps);
+      this.wasm.rmsnorm(x, this.weights.finalNorm.ptr, out, S, D, eps);
       hidden(this.weights.layers.length, out);
     } finally {
       a.reset(mark);

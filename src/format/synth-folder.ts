@@ -6,7 +6,8 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DENSE_WEIGHT, SYNTH_CONFIGS, t5TensorShapes, validateT5Config, type T5Config } from '../engine/config.js';
+import { SYNTH_CONFIGS, validateT5Config, type T5Config } from '../engine/config.js';
+import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, t5TensorShapes } from '../engine/tensors.js';
 import { fail } from '../errors.js';
 import { writeSafetensors } from './checkpoint/safetensors-write-node.js';
 import { synthModel, synthTensor } from './synth.js';
@@ -103,8 +104,8 @@ export async function writeSynthCheckpoint(
   for (const f of TOKENIZER_FILES) await copyFile(fileURLToPath(new URL(f, TOKENIZER_DIR_URL)), join(outDir, f));
 
   const denseShape = [c.denseOut, c.dModel];
-  await writeSafetensors(join(outDir, '2_Dense', 'model.safetensors'), [{ name: 'linear.weight', shape: denseShape }],
-    [{ name: 'linear.weight', shape: denseShape, data: synthTensor(DENSE_WEIGHT, denseShape, c) }]);
+  await writeSafetensors(join(outDir, '2_Dense', 'model.safetensors'), [{ name: DENSE_FILE_WEIGHT, shape: denseShape }],
+    [{ name: DENSE_FILE_WEIGHT, shape: denseShape, data: synthTensor(DENSE_WEIGHT, denseShape, c) }]);
 
   const layout = t5TensorShapes(c).map(([name, shape]) => ({ name, shape }));
   const total = layout.length;

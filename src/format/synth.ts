@@ -1,4 +1,5 @@
-import { DENSE_WEIGHT, t5TensorShapes, type T5Config } from '../engine/config.js';
+import { type T5Config } from '../engine/config.js';
+import { DENSE_WEIGHT, t5TensorShapes, tensorRole } from '../engine/tensors.js';
 import { fail } from '../errors.js';
 
 /**
@@ -41,29 +42,21 @@ function ruleFor(name: string, shape: number[], c: T5Config): Rule {
       fail('BAD_SHAPE', `synth: tensor "${name}" has shape [${shape.join(', ')}], expected [${expected.join(', ')}] for this config`);
     }
   };
-  if (name === 'shared.weight') { want([c.vocabSize, D]); return { kind: 'scale', a: 1 }; }
-  if (name === DENSE_WEIGHT) {
-    if (shape.length !== 2) fail('BAD_SHAPE', `synth: tensor "${name}" must be 2-D [out, in], got shape [${shape.join(', ')}]`);
-    return { kind: 'scale', a: fanScale(shape[1]) };
+  switch (tensorRole(name)?.role) {
+    case 'embedding': want([c.vocabSize, D]); return { kind: 'scale', a: 1 };
+    case 'dense':
+      if (shape.length !== 2) fail('BAD_SHAPE', `synth: tensor "${name}" must be 2-D [out, in], got shape [${shape.join(', ')}]`);
+      return { kind: 'scale', a: fanScale(shape[1]) };
+    case 'q': want([HDk, D]); return { kind: 'scale', a: fanScale(D * c.dKv) };
+    case 'k': case 'v': want([HDk, D]); return { kind: 'scale', a: fanScale(D) };
+    case 'o': want([D, HDk]); return { kind: 'scale', a: fanScale(HDk) };
+    case 'relative_bias': want([c.relativeBuckets, c.numHeads]); return { kind: 'scale', a: 2 };
+    case 'wi': case 'wi_0': case 'wi_1': want([F, D]); return { kind: 'scale', a: fanScale(D) };
+    case 'wo': want([D, F]); return { kind: 'wo', a: fanScale(F) };
+    case 'attn_norm': case 'ffn_norm': case 'final_norm': want([D]); return { kind: 'norm' };
+    default:
+      return fail('UNKNOWN_TENSOR', `synth: no synth-v1 rule for tensor "${name}"; expected a T5 encoder tensor name or "${DENSE_WEIGHT}"`);
   }
-  if (name.startsWith('encoder.block.')) {
-    if (name.endsWith('.SelfAttention.q.weight')) { want([HDk, D]); return { kind: 'scale', a: fanScale(D * c.dKv) }; }
-    if (name.endsWith('.SelfAttention.k.weight') || name.endsWith('.SelfAttention.v.weight')) {
-      want([HDk, D]); return { kind: 'scale', a: fanScale(D) };
-    }
-    if (name.endsWith('.SelfAttention.o.weight')) { want([D, HDk]); return { kind: 'scale', a: fanScale(HDk) }; }
-    if (name.endsWith('.SelfAttention.relative_attention_bias.weight')) {
-      want([c.relativeBuckets, c.numHeads]); return { kind: 'scale', a: 2 };
-    }
-    if (name.endsWith('.DenseReluDense.wi.weight') || name.endsWith('.DenseReluDense.wi_0.weight')
-      || name.endsWith('.DenseReluDense.wi_1.weight')) {
-      want([F, D]); return { kind: 'scale', a: fanScale(D) };
-    }
-    if (name.endsWith('.DenseReluDense.wo.weight')) { want([D, F]); return { kind: 'wo', a: fanScale(F) }; }
-    if (name.endsWith('.layer_norm.weight')) { want([D]); return { kind: 'norm' }; }
-  }
-  if (name === 'encoder.final_layer_norm.weight') { want([D]); return { kind: 'norm' }; }
-  return fail('UNKNOWN_TENSOR', `synth: no synth-v1 rule for tensor "${name}"; expected a T5 encoder tensor name or "${DENSE_WEIGHT}"`);
 }
 
 /**

@@ -48,7 +48,7 @@
  * the encoder layers and the Dense head, which stay q8 (see `storedDtype`). With dtype 'fp32'
  * everything is f32.
  */
-import { DENSE_WEIGHT } from '../engine/config.js';
+import { tensorRole } from '../engine/tensors.js';
 import { crc32, crc32Hex } from './crc32.js';
 import { fail } from '../errors.js';
 import { quantizeGroupsQ4, quantizeRowsQ8 } from '../engine/quantize.js';
@@ -135,10 +135,11 @@ export function align64(n: number): number {
  */
 export function storedDtype(name: string, shape: readonly number[], dtype: WeightsDtype, numLayers: number): TensorDtype {
   if (dtype === 'fp32') return 'f32';
-  if (shape.length !== 2 || name.endsWith('relative_attention_bias.weight')) return 'f32';
-  if (dtype === 'int8' || shape[1] % Q4_GROUP !== 0 || name === DENSE_WEIGHT) return 'q8';
-  const ffn = /^encoder\.block\.(\d+)\.layer\.1\.DenseReluDense\./.exec(name);
-  return ffn !== null && Number(ffn[1]) < numLayers / 2 ? 'q8' : 'q4';
+  const t = tensorRole(name);
+  if (shape.length !== 2 || t?.role === 'relative_bias') return 'f32';
+  if (dtype === 'int8' || shape[1] % Q4_GROUP !== 0 || t?.role === 'dense') return 'q8';
+  const ffn = t?.role === 'wi' || t?.role === 'wi_0' || t?.role === 'wi_1' || t?.role === 'wo';
+  return ffn && t.layer < numLayers / 2 ? 'q8' : 'q4';
 }
 
 /** The encoder's layer count from the writer options' config (`num_layers`), 0 if absent. */

@@ -14,7 +14,8 @@
 // Everything is validated when the folder is opened (configs, every tensor's name, shape and
 // dtype), before a single tensor is read; `tensors()` then reads them one at a time.
 
-import { DENSE_WEIGHT, parseT5Config, t5TensorShapes, type T5Config } from '../../engine/config.js';
+import { parseT5Config, type T5Config } from '../../engine/config.js';
+import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
 import { fail, InstructorError } from '../../errors.js';
 import type { ModelMeta } from '../../engine/model-meta.js';
 import type { CheckpointFiles } from './files.js';
@@ -41,10 +42,6 @@ export interface CheckpointFolder {
   close(): Promise<void>;
 }
 
-/** The tied copy of shared.weight that torch.save checkpoints carry (T5EncoderModel). */
-const TIED_EMBED = 'encoder.embed_tokens.weight';
-/** Dense's tensor name inside 2_Dense/. */
-const DENSE_LINEAR = 'linear.weight';
 const IDENTITY = new Set(['torch.nn.modules.linear.Identity', 'torch.nn.Identity']);
 
 type ModuleKind = 'Transformer' | 'Pooling' | 'Dense' | 'Normalize';
@@ -259,10 +256,10 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const denseTensors = await openWeights(dDir);
     if (!denseTensors) fail('UNKNOWN_TENSOR', `${files.describe}: no Dense weights (${join(dDir, 'model.safetensors')} or ${join(dDir, 'pytorch_model.bin')})`);
     for (const [name, t] of denseTensors) {
-      if (name !== DENSE_LINEAR) fail('UNKNOWN_TENSOR', `${where(t.file)}: unexpected tensor "${name}" ${shapeStr(t.info.shape)}; the Dense head has only "${DENSE_LINEAR}"`);
+      if (name !== DENSE_FILE_WEIGHT) fail('UNKNOWN_TENSOR', `${where(t.file)}: unexpected tensor "${name}" ${shapeStr(t.info.shape)}; the Dense head has only "${DENSE_FILE_WEIGHT}"`);
     }
-    const denseW = denseTensors.get(DENSE_LINEAR);
-    if (!denseW) fail('UNKNOWN_TENSOR', `${files.describe}: ${join(dDir, '')} has no tensor "${DENSE_LINEAR}"`);
+    const denseW = denseTensors.get(DENSE_FILE_WEIGHT);
+    if (!denseW) fail('UNKNOWN_TENSOR', `${files.describe}: ${join(dDir, '')} has no tensor "${DENSE_FILE_WEIGHT}"`);
 
     // ---- weights: encoder
     const enc = await openWeights(tDir);
@@ -273,24 +270,24 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const expected = new Map(layout.map((l) => [l.name, l.shape]));
     const sources = new Map<string, Located>();
     for (const [name, t] of enc) {
-      const want = name === TIED_EMBED ? expected.get('shared.weight')! : expected.get(name);
+      const want = name === TIED_EMBEDDING ? expected.get(EMBEDDING)! : expected.get(name);
       if (!want) {
         fail('UNKNOWN_TENSOR', `${where(t.file)}: unexpected tensor "${name}" ${shapeStr(t.info.shape)}, which a T5 encoder with this config (${config.numLayers} layers, ${config.ffn}) does not have`);
       }
       if (!sameShape(t.info.shape, want)) {
         fail('BAD_SHAPE', `${where(t.file)}: tensor "${name}" has shape ${shapeStr(t.info.shape)}, expected ${shapeStr(want)} from config.json`);
       }
-      if (name !== TIED_EMBED) sources.set(name, t);
+      if (name !== TIED_EMBEDDING) sources.set(name, t);
     }
     // A file holding only the tied copy of the embedding still has it.
-    if (!sources.has('shared.weight') && enc.has(TIED_EMBED)) sources.set('shared.weight', enc.get(TIED_EMBED)!);
+    if (!sources.has(EMBEDDING) && enc.has(TIED_EMBEDDING)) sources.set(EMBEDDING, enc.get(TIED_EMBEDDING)!);
     const missing = layout.filter((l) => !sources.has(l.name));
     if (missing.length > 0) {
       fail('UNKNOWN_TENSOR', `${files.describe}: the encoder weights lack tensor "${missing[0].name}" ${shapeStr(missing[0].shape)}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''}`);
     }
     const denseShape = [out, D];
     if (!sameShape(denseW.info.shape, denseShape)) {
-      fail('BAD_SHAPE', `${where(denseW.file)}: tensor "${DENSE_LINEAR}" has shape ${shapeStr(denseW.info.shape)}, expected ${shapeStr(denseShape)} ([out_features, in_features] of ${densePath})`);
+      fail('BAD_SHAPE', `${where(denseW.file)}: tensor "${DENSE_FILE_WEIGHT}" has shape ${shapeStr(denseW.info.shape)}, expected ${shapeStr(denseShape)} ([out_features, in_features] of ${densePath})`);
     }
     layout.push({ name: DENSE_WEIGHT, shape: denseShape });
     sources.set(DENSE_WEIGHT, denseW);
