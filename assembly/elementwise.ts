@@ -60,26 +60,6 @@ export function rmsnorm_scalar(x: usize, w: usize, y: usize, T: i32, D: i32, eps
   }
 }
 
-// add_inplace: y[i] += x[i] for i < n.
-export function add_inplace(y: usize, x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(x + o)));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
-  }
-}
-
-export function add_inplace_scalar(y: usize, x: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
-  }
-}
-
 // relu_inplace: x[i] = max(x[i], 0) for i < n.
 export function relu_inplace(x: usize, n: i32): void {
   const zero = f32x4.splat(0);
@@ -111,27 +91,6 @@ export function relu_inplace_scalar(x: usize, n: i32): void {
 function gelu_ref(x: f32): f32 {
   const xd = <f64>x;
   return <f32>(0.5 * xd * (1.0 + Math.tanh(0.7978845608028654 * (xd + 0.044715 * xd * xd * xd))));
-}
-
-// gelu_tanh_inplace: x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (gelu_new), i < n.
-export function gelu_tanh_inplace(x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(x + o, gelu_f32x4(v128.load(x + o)));
-  }
-  for (; i < n; i++) {
-    // the tail goes through the same vector formula so that results never depend on position
-    const o = <usize>i << 2;
-    store<f32>(x + o, f32x4.extract_lane(gelu_f32x4(f32x4.splat(load<f32>(x + o))), 0));
-  }
-}
-
-export function gelu_tanh_inplace_scalar(x: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(x + o, gelu_ref(load<f32>(x + o)));
-  }
 }
 
 // gelu_tanh_mul: g[i] = gelu_new(g[i]) * u[i] for i < n (the gated-gelu FFN's wi_0 / wi_1 product).

@@ -9,11 +9,9 @@ export { heap_base } from './memory';
 export { gemm_q8, gemm_q8_scalar, pack_q8, unpack_q8, quantize_rows_i16, quantize_rows_i16_scalar } from './gemm_q8';
 export { gemm_q4, gemm_q4_scalar } from './gemm_q4';
 export { gemm_f32, gemm_f32_scalar } from './gemm_f32';
-export { attention, attention_scalar, softmax_rows, softmax_rows_scalar } from './attention';
+export { attention, attention_scalar } from './attention';
 export {
   rmsnorm, rmsnorm_scalar,
-  add_inplace, add_inplace_scalar,
   relu_inplace, relu_inplace_scalar,
-  gelu_tanh_inplace, gelu_tanh_inplace_scalar,
   gelu_tanh_mul, gelu_tanh_mul_scalar,
 } from './elementwise';

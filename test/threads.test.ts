@@ -158,7 +158,7 @@ for (const threads of [2, 3]) {
     }));
   });
 
-  test(`${threads} threads: rmsnorm, softmax_rows and the elementwise kernels bit-identical to 1 thread`, async () => {
+  test(`${threads} threads: rmsnorm and the elementwise kernels bit-identical to 1 thread`, async () => {
     await withThreads(threads, (k, mt) => forcingParallel(() => {
       const T = 13, D = 37, n = T * D;
       const [x1, x2] = pair(mt, n * 4, f32fill(4), 7);
@@ -167,14 +167,8 @@ for (const threads of [2, 3]) {
       const [y1, y2] = pair(mt, n * 4, () => {}, 0);
       single.rmsnorm(x1, w1, y1, T, D, 1e-6); k.rmsnorm(x2, w2, y2, T, D, 1e-6);
       assertSameBytes('rmsnorm', mt, y1, y2, n * 4);
-      single.softmax_rows(y1, T, D); k.softmax_rows(y2, T, D);
-      assertSameBytes('softmax_rows', mt, y1, y2, n * 4);
-      single.add_inplace(y1, x1, n); k.add_inplace(y2, x2, n);
-      assertSameBytes('add_inplace', mt, y1, y2, n * 4);
       single.gelu_tanh_mul(y1, u1, n); k.gelu_tanh_mul(y2, u2, n);
       assertSameBytes('gelu_tanh_mul', mt, y1, y2, n * 4);
-      single.gelu_tanh_inplace(u1, n); k.gelu_tanh_inplace(u2, n);
-      assertSameBytes('gelu_tanh_inplace', mt, u1, u2, n * 4);
       single.relu_inplace(x1, n - 3); k.relu_inplace(x2, n - 3);
       assertSameBytes('relu_inplace', mt, x1, x2, n * 4);
     }));

@@ -19,18 +19,12 @@ export interface KernelExports {
   gemm_q4_scalar(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   gemm_f32_scalar(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
-  softmax_rows(x: number, R: number, C: number): void;
-  softmax_rows_scalar(x: number, R: number, C: number): void;
   attention(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
   attention_scalar(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
   rmsnorm(x: number, w: number, y: number, T: number, D: number, eps: number): void;
   rmsnorm_scalar(x: number, w: number, y: number, T: number, D: number, eps: number): void;
-  add_inplace(y: number, x: number, n: number): void;
-  add_inplace_scalar(y: number, x: number, n: number): void;
   relu_inplace(x: number, n: number): void;
   relu_inplace_scalar(x: number, n: number): void;
-  gelu_tanh_inplace(x: number, n: number): void;
-  gelu_tanh_inplace_scalar(x: number, n: number): void;
   gelu_tanh_mul(g: number, u: number, n: number): void;
   gelu_tanh_mul_scalar(g: number, u: number, n: number): void;
 }
@@ -57,8 +51,8 @@ export function hasWasmSimd(): boolean {
 }
 
 const REQUIRED_EXPORTS = [
-  'memory', 'heap_base', 'quantize_rows_i16', 'gemm_q8', 'pack_q8', 'gemm_f32', 'softmax_rows', 'attention',
-  'rmsnorm', 'add_inplace', 'relu_inplace', 'gelu_tanh_inplace', 'gelu_tanh_mul',
+  'memory', 'heap_base', 'quantize_rows_i16', 'gemm_q8', 'pack_q8', 'gemm_f32', 'attention',
+  'rmsnorm', 'relu_inplace', 'gelu_tanh_mul',
 ] as const;
 
 /**

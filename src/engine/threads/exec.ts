@@ -12,12 +12,9 @@ export interface RawKernels {
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   /** Optional: builds without 4-bit weights lack it. */
   gemm_q4?(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
-  softmax_rows(x: number, R: number, C: number): void;
   attention(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
   rmsnorm(x: number, w: number, y: number, T: number, D: number, eps: number): void;
-  add_inplace(y: number, x: number, n: number): void;
   relu_inplace(x: number, n: number): void;
-  gelu_tanh_inplace(x: number, n: number): void;
   gelu_tanh_mul(g: number, u: number, n: number): void;
 }
 
@@ -182,28 +179,10 @@ export class ChunkRunner {
         k.rmsnorm(x + t0 * D * 4, w, y + t0 * D * 4, t1 - t0, D, bitsToF32(epsBits | 0));
         return;
       }
-      case Op.SoftmaxRows: {
-        const [x, R0, C, R] = a;
-        const r0 = c * R, r1 = Math.min(R0, r0 + R);
-        k.softmax_rows(x + r0 * C * 4, r1 - r0, C);
-        return;
-      }
-      case Op.AddInplace: {
-        const [y, x, n, P] = a;
-        const i0 = c * P, m = Math.min(n, i0 + P) - i0;
-        k.add_inplace(y + i0 * 4, x + i0 * 4, m);
-        return;
-      }
       case Op.ReluInplace: {
         const [x, n, P] = a;
         const i0 = c * P, m = Math.min(n, i0 + P) - i0;
         k.relu_inplace(x + i0 * 4, m);
-        return;
-      }
-      case Op.GeluInplace: {
-        const [x, n, P] = a;
-        const i0 = c * P, m = Math.min(n, i0 + P) - i0;
-        k.gelu_tanh_inplace(x + i0 * 4, m);
         return;
       }
       case Op.GeluMul: {

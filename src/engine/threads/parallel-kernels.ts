@@ -12,7 +12,7 @@
 //   lane order whatever its tile, so neither depends on the cut; gemm_q8's scratch: the caller's
 //   for the calling thread, one per worker from the arena;
 // - attention by heads (one scratch buffer per thread);
-// - quantize_rows_i16 / rmsnorm / softmax_rows by rows; the elementwise kernels by ranges that
+// - quantize_rows_i16 / rmsnorm by rows; the elementwise kernels by ranges that
 //   start at multiples of 64 elements (their SIMD/tail split stays where it was).
 // Small calls run on the calling thread alone (a hand-off costs ~10-50 us).
 
@@ -283,14 +283,8 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
       rows(Op.QuantizeRows, T, K, [x, xq, xs, T, K], () => raw.quantize_rows_i16(x, xq, xs, T, K)),
     rmsnorm: (x, w, y, T, D, eps) =>
       rows(Op.RmsNorm, T, D, [x, w, y, T, D, f32ToBits(eps)], () => raw.rmsnorm(x, w, y, T, D, eps)),
-    softmax_rows: (x, R, C) =>
-      rows(Op.SoftmaxRows, R, C, [x, R, C], () => raw.softmax_rows(x, R, C)),
-    add_inplace: (y, x, count) =>
-      elements(Op.AddInplace, count, [y, x, count], () => raw.add_inplace(y, x, count)),
     relu_inplace: (x, count) =>
       elements(Op.ReluInplace, count, [x, count], () => raw.relu_inplace(x, count)),
-    gelu_tanh_inplace: (x, count) =>
-      elements(Op.GeluInplace, count, [x, count], () => raw.gelu_tanh_inplace(x, count)),
     gelu_tanh_mul: (g, u, count) =>
       elements(Op.GeluMul, count, [g, u, count], () => raw.gelu_tanh_mul(g, u, count)),
   };

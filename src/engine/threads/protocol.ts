@@ -50,13 +50,10 @@ export const Op = {
   Attention: 5, // q, k, v, out, T, Dk, ld, bias, scratch0, scratchExtra, scratchStride
   QuantizeRows: 6, // x, xq, xs, T, K, rowsPerChunk
   RmsNorm: 7, // x, w, y, T, D, epsBits, rowsPerChunk
-  SoftmaxRows: 8, // x, R, C, rowsPerChunk
-  AddInplace: 9, // y, x, n, perChunk
-  ReluInplace: 10, // x, n, perChunk
-  GeluInplace: 11, // x, n, perChunk
-  GeluMul: 12, // g, u, n, perChunk
-  GemmQ4Rows: 13, // xq, xs, W, ws, y, G, T, K, N, acc, rowsPerChunk
-  GemmQ4Cols: 14, // xq, xs, W, ws, y, G, T, K, N, acc, colsPerChunk, tmp
+  ReluInplace: 8, // x, n, perChunk
+  GeluMul: 9, // g, u, n, perChunk
+  GemmQ4Rows: 10, // xq, xs, W, ws, y, G, T, K, N, acc, rowsPerChunk
+  GemmQ4Cols: 11, // xq, xs, W, ws, y, G, T, K, N, acc, colsPerChunk, tmp
 } as const;
 
 /** Message from the pool to a new worker. */
