@@ -65,31 +65,17 @@ const lib = hf as unknown as {
 // SentencePiece precompiled charsmap (exact port of Rust tokenizers' Precompiled normalizer)
 // ---------------------------------------------------------------------------------------------
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_INDEX = (() => {
-  const t = new Int16Array(128).fill(-1);
-  for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
-  return t;
-})();
-
-/** Standard base64 (with or without padding) to bytes; throws on a foreign character. */
+/** Standard base64 (with or without padding) to bytes, by the platform's atob; throws on a foreign character. */
 function base64Decode(s: string): Uint8Array {
-  let end = s.length;
-  while (end > 0 && s.charCodeAt(end - 1) === 61 /* = */) end--;
-  const out = new Uint8Array(Math.floor((end * 6) / 8));
-  let acc = 0, bits = 0, o = 0;
-  for (let i = 0; i < end; i++) {
-    const c = s.charCodeAt(i);
-    const v = c < 128 ? B64_INDEX[c] : -1;
-    if (v < 0) throw new Error(`invalid base64 character at ${i}`);
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >>> bits) & 0xff;
-    }
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch (e) {
+    throw new Error(`invalid base64: ${(e as Error).message}`);
   }
-  return out.subarray(0, o);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }
 
 /** Extended grapheme clusters (UAX #29), as Rust's `graphemes(true)`. */

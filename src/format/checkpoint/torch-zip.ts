@@ -1,5 +1,6 @@
 import { fail } from '../../errors.js';
 import { readExact, type ByteSource } from './source.js';
+import { crc32 } from '../crc32.js';
 
 /**
  * A minimal, defensive zip reader for PyTorch checkpoints (torch.save writes a zip of stored
@@ -27,24 +28,6 @@ export interface ZipEntry {
   compressedSize: number;
   uncompressedSize: number;
   localHeaderOffset: number;
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE, as zip uses), optionally continuing from a previous value. */
-export function crc32(data: Uint8Array, prev = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  const t = crcTable;
-  let c = ~prev >>> 0;
-  for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 function u64(dv: DataView, at: number, what: string): number {
