@@ -1,0 +1,132 @@
+// What the two peer children share, so that every engine is measured by the same code: the
+// job they get from bench/peers.ts, the cold-start line, the golden fidelity check, the rule that
+// sizes a call, the timing loop, and the RESULT line. ours-child.ts imports it; ort-child.mjs
+// (plain JS, so that onnxruntime resolves from bench/peers/node_modules) imports its build.
+//
+// Order: one 16-token query (then `FIRST` on stdout: the parent times spawn -> that line as the
+// cold start), fidelity, timed workloads. Progress on stderr, one `RESULT <json>` on stdout.
+import { readFileSync } from 'node:fs';
+import { cpuUsage, resourceUsage } from 'node:process';
+import { gunzipSync } from 'node:zlib';
+
+export interface Seq { ids: ArrayLike<number>; nInstr: number }
+
+export interface Job {
+  engine: 'ours' | 'ort-web' | 'ort-node';
+  dtype: 'fp32' | 'int8';
+  config: string;
+  threads: number;
+  /** Path of golden-model.json.gz, or null to skip fidelity. */
+  golden: string | null;
+  minCosine: number;
+  /** JSON path of { passages, queries, mixed, query }. */
+  workloads: string;
+  estTokensPerSec?: number;
+  plan: Array<{ kind: 'passages' | 'queries' | 'mixed' | 'latency'; count?: number; minSeconds: number; minRuns: number }>;
+}
+
+export interface Engine {
+  /** One call: the embeddings of `seqs`, in order. */
+  embed(seqs: Seq[]): Promise<ArrayLike<number>[]>;
+  /** Whether a call costs the padded batch (n x longest) rather than the sum of its tokens. */
+  padsBatches: boolean;
+}
+
+interface Workloads { passages: Seq[]; queries: Seq[]; mixed: Seq[]; query: Seq }
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return ab / Math.sqrt(aa * bb);
+}
+
+/** A warm-up call, then calls until >= minSeconds and >= minRuns. */
+async function timeIt(fn: () => Promise<unknown>, warm: () => Promise<unknown>, o: { minSeconds: number; minRuns: number }) {
+  await warm();
+  const times: number[] = [];
+  const c0 = cpuUsage();
+  const t0 = performance.now();
+  while (times.length < o.minRuns || performance.now() - t0 < o.minSeconds * 1000) {
+    const s = performance.now();
+    await fn();
+    times.push(performance.now() - s);
+  }
+  const wall = performance.now() - t0;
+  const c = cpuUsage(c0);
+  times.sort((a, b) => a - b);
+  return { meanMs: wall / times.length, medianMs: times[times.length >> 1], runs: times.length, cpuPerWall: (c.user + c.system) / 1000 / wall };
+}
+
+/**
+ * Texts per call: the full 64 when one call fits the time budget at the estimated speed, else the
+ * largest of 32, 16, 8, 4 that does (slow engines; at least 4). The warm-up call is the full call
+ * when it is cheap, else one text of the same kind. Every engine gets the same ids (a prefix of
+ * the list); an engine that pads pays n x longest tokens per call.
+ */
+function sizePlan(w: Job['plan'][number], wl: Workloads, est: number, padsBatches: boolean): { seqs: Seq[]; warm: Seq[] } {
+  if (w.kind === 'latency') return { seqs: [wl.query], warm: [wl.query] };
+  const all = wl[w.kind];
+  const tokensOf = (seqs: Seq[]) => padsBatches
+    ? seqs.length * Math.max(...seqs.map((s) => s.ids.length))
+    : seqs.reduce((a, s) => a + s.ids.length, 0);
+  const cost = (n: number) => tokensOf(all.slice(0, n)) / est;
+  let n = w.count ?? 64;
+  if (!w.count) while (n > 4 && cost(n) > w.minSeconds) n >>= 1;
+  const seqs = all.slice(0, n);
+  return { seqs, warm: cost(n) <= w.minSeconds / 3 ? seqs : all.slice(0, 1) };
+}
+
+/** Runs the job on `engine`, adding to `result` (what the child measured of import and load). */
+export async function runChild(job: Job, engine: Engine, result: Record<string, unknown>): Promise<never> {
+  const log = (...a: unknown[]) => console.error(`[${job.engine} ${job.dtype} ${job.config} t${job.threads}]`, ...a);
+  const wl = JSON.parse(readFileSync(job.workloads, 'utf8')) as Workloads;
+
+  // Cold start: the first embedding comes before anything else.
+  {
+    const t0 = performance.now();
+    await engine.embed([wl.query]);
+    result.firstEmbedMs = performance.now() - t0;
+    process.stdout.write(`FIRST ${performance.now()}\n`);
+    result.coldMaxRssMB = resourceUsage().maxRSS / 1024;
+  }
+
+  if (job.golden) {
+    const golden = JSON.parse(gunzipSync(readFileSync(job.golden) as Uint8Array).toString('utf8')) as {
+      sequences: Array<{ ids: number[]; n_instr: number }>;
+      configs: Record<string, { float64: Array<{ embedding: number[] }> }>;
+    };
+    const ref = golden.configs[job.config].float64;
+    let minCos = Infinity, tokens = 0;
+    const t0 = performance.now();
+    for (let j = 0; j < golden.sequences.length; j++) {
+      const s = golden.sequences[j];
+      const [e] = await engine.embed([{ ids: s.ids, nInstr: s.n_instr }]);
+      minCos = Math.min(minCos, cosine(e, ref[j].embedding));
+      tokens += s.ids.length;
+    }
+    result.fidelity = minCos;
+    result.goldenTokensPerSec = tokens / ((performance.now() - t0) / 1000);
+    log(`golden min cosine ${minCos.toFixed(7)} (${(result.goldenTokensPerSec as number).toFixed(0)} tokens/s one sequence per call)`);
+    if (!(minCos >= job.minCosine)) {
+      result.refused = `golden min cosine ${minCos} < ${job.minCosine}`;
+      process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+      process.exit(0);
+    }
+  }
+
+  const est = job.estTokensPerSec ?? (result.goldenTokensPerSec as number | undefined) ?? 100;
+  result.estTokensPerSec = est;
+  const workloads: Record<string, unknown> = {};
+  result.workloads = workloads;
+  for (const w of job.plan) {
+    const { seqs, warm } = sizePlan(w, wl, est, engine.padsBatches);
+    const tokens = seqs.reduce((a, s) => a + s.ids.length, 0);
+    const paddedTokens = engine.padsBatches ? seqs.length * Math.max(...seqs.map((s) => s.ids.length)) : tokens;
+    const r = await timeIt(() => engine.embed(seqs), () => engine.embed(warm), w);
+    workloads[w.kind] = { ...r, texts: seqs.length, tokens, paddedTokens };
+    log(`${w.kind} x${seqs.length}: ${r.meanMs.toFixed(1)} ms/call (${r.runs} runs, cpu/wall ${r.cpuPerWall.toFixed(2)}), ${(tokens / r.meanMs * 1000).toFixed(0)} tokens/s`);
+  }
+  result.maxRssMB = resourceUsage().maxRSS / 1024;
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
