@@ -10,9 +10,8 @@ import { InstructorModel } from '../src/engine/model.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile } from '../src/format/weights-file.js';
-import {
-  FP32_MIN_COSINE, INT8_MIN_COSINE, cosine, readGz, type GoldenModelFile,
-} from '../test/support/golden.js';
+import { cosine, readGz, type GoldenModelFile } from '../test/support/golden.js';
+import { FP32_MIN_COSINE, INT8_MIN_COSINE } from '../test/support/tolerances.js';
 import { tokenSequence } from '../test/support/random.js';
 
 const configs = (process.argv[2] ?? 'base,large').split(',');

@@ -32,7 +32,8 @@ import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
 import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { synthModel, synthTensor } from '../src/format/synth.js';
 import { writeWeightsFile } from '../src/format/weights-file-node.js';
-import { FP32_MIN_COSINE, INT8_MIN_COSINE, SHARED } from '../test/support/golden.js';
+import { SHARED } from '../test/support/golden.js';
+import { FP32_MIN_COSINE, INT8_MIN_COSINE, PEER_INT8_MIN_COSINE } from '../test/support/tolerances.js';
 import { CACHE_DIR, PEERS_DIR, regenerate } from './peers/regenerate.js';
 import { tokenSequence } from '../test/support/random.js';
 
@@ -64,8 +65,8 @@ type Kind = 'passages' | 'queries' | 'mixed' | 'latency';
  */
 const MIN_COSINE: Record<Engine, Record<Dtype, number>> = {
   ours: { fp32: FP32_MIN_COSINE, int8: INT8_MIN_COSINE },
-  'ort-web': { fp32: FP32_MIN_COSINE, int8: 0.99 },
-  'ort-node': { fp32: FP32_MIN_COSINE, int8: 0.99 },
+  'ort-web': { fp32: FP32_MIN_COSINE, int8: PEER_INT8_MIN_COSINE },
+  'ort-node': { fp32: FP32_MIN_COSINE, int8: PEER_INT8_MIN_COSINE },
 };
 
 const GOLDEN = `${SHARED}golden/golden-model.json.gz`;
@@ -378,7 +379,7 @@ for (const config of CONFIGS) {
     }
     for (const threads of THREADS) {
       const o = find(config, 'ours', 'int8', threads);
-      if (o && o.fidelity !== null) add(`${config} int8 ${threads}t fidelity >= 0.999`, o.fidelity.toFixed(6), o.fidelity >= 0.999);
+      if (o && o.fidelity !== null) add(`${config} int8 ${threads}t fidelity >= ${INT8_MIN_COSINE}`, o.fidelity.toFixed(6), o.fidelity >= INT8_MIN_COSINE);
     }
   }
   for (const threads of THREADS) {

@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cosine, readGz } from './support/golden.js';
+import { FP32_MIN_COSINE, TINY_INT8_MIN_COSINE } from './support/tolerances.js';
 
 const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
-const FP32_MIN_COSINE = 0.99999; // float32 vs the float64 reference (issue 2 acceptance)
-const TINY_INT8_MIN_COSINE = 0.995; // D = 32 rows quantize coarsely; base/large are held to 0.999 elsewhere
 
 interface GoldenText {
   cases: Array<{ instruction: string; text: string; mode: 'pair' | 'legacy' | 'plain'; ids: number[] }>;

@@ -15,15 +15,12 @@ import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../src/format/weights-file.js';
 import { cosine, readGz, SHARED, type GoldenModelFile } from './support/golden.js';
 import { rejects, sameBits } from './support/assert.js';
+import { FP32_MIN_COSINE, TINY_INT8_MIN_COSINE } from './support/tolerances.js';
 
 const GOLDEN = SHARED + 'golden';
 const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
 const tiny = SYNTH_CONFIGS.tiny;
 
-/** float32 reproduces the float64 reference to 1 - 1e-12; this leaves room for summation order. */
-const FP32_MIN_COSINE = 0.99999;
-/** D = 32: one int8 scale per 32-value row is coarse (not an acceptance target, a sanity bound). */
-const TINY_INT8_MIN_COSINE = 0.995;
 
 const work = mkdtempSync(join(tmpdir(), 'convert-test-'));
 let golden: GoldenModelFile;

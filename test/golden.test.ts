@@ -1,10 +1,8 @@
 // The model-level golden set (PyTorch + transformers, float64) through the real code path.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT4_MIN_COSINE, INT8_MIN_COSINE,
-  TINY_INT8_MIN_COSINE, formatGoldenLine, readGz, runGolden, type GoldenModelFile,
-} from './support/golden.js';
+import { formatGoldenLine, readGz, runGolden, type GoldenModelFile } from './support/golden.js';
+import { FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT4_MIN_COSINE, INT8_MIN_COSINE, TINY_INT8_MIN_COSINE } from './support/tolerances.js';
 
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 
@@ -30,7 +28,7 @@ for (const config of ['tiny', 'tiny-gated', 'base', 'large']) {
 }
 
 // int4 on base, the model a 128 MB Worker is meant to serve: q4 weights in groups of 32, with the
-// first half of the feed-forward layers and the Dense head in q8 (src/weights-file.ts storedDtype).
+// first half of the feed-forward layers and the Dense head in q8 (src/format/weights-file.ts storedDtype).
 // Every sequence, 1 token included (the worst case: one token's noise, not averaged by pooling).
 test('golden base int4', async () => {
   const r = await runGolden(golden, 'base', 'int4');

@@ -1,4 +1,4 @@
-// The user-facing API (src/instructor.ts): golden text -> embeddings, the model card's three uses,
+// The user-facing API (src/text/instructor.ts): golden text -> embeddings, the model card's three uses,
 // options, batching, concurrency and every error path.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +10,7 @@ import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';
 import { cosine, readGz } from './support/golden.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
+import { FP32_MIN_COSINE, INT8_MIN_COSINE, TINY_INT8_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
 
 interface GoldenTextFile {
   spec: string;
@@ -18,10 +19,6 @@ interface GoldenTextFile {
   configs: Record<string, { float64: number[][] }>;
 }
 
-const FP32_MIN_COSINE = 0.99999; // float32 reproduces float64 to 1 - 1e-12; this leaves room for summation order
-const INT8_MIN_COSINE = 0.999; // int8 per-row weights; onnxruntime's own int8 reaches 0.9978 per token
-const TINY_INT8_MIN_COSINE = 0.995; // D = 32: one int8 scale per 32-value row is coarse
-const SAME_IDS_MIN_COSINE = 1 - 1e-6; // same ids in another batch: only summation order may differ
 
 const golden = readGz<GoldenTextFile>('golden-text.json.gz');
 const tiny = await synthInstructor('tiny', 'fp32');

@@ -4,11 +4,12 @@
 // caught). Buffers get a guard of sentinel floats after them, as in kernels.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { assertClose, assertSame } from './support/assert.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { Arena } from '../src/engine/arena.js';
 import { InstructorError } from '../src/errors.js';
 import { dequantizeGroupsQ4, quantizeGroupsQ4 } from '../src/engine/quantize.js';
-import { data, randn, rng } from './support/random.js';
+import { data, randn, rng, roundHalfEven } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -52,21 +53,6 @@ function put<A extends Float32Array | Int16Array | Uint8Array>(a: A, size: numbe
 function scoped<R>(f: () => R): R {
   const m = arena.mark();
   try { return f(); } finally { arena.reset(m); }
-}
-
-function assertSame(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) {
-    if (!Object.is(got[i], want[i])) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]} (must be identical)`);
-  }
-}
-
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= tol(i))) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]}, |err| ${err} > tol ${tol(i)}`);
-  }
 }
 
 /**
@@ -248,14 +234,6 @@ test('quantizeGroupsQ4: the scale searched near m / -8 never does worse than m /
     assert.ok(searched > 0, 'the search picks another scale somewhere');
   }
 });
-
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 test('quantizeGroupsQ4: zero groups, the block nibble layout, exact integers keep scale m / -8, bad input', () => {
   const cols = 64;

@@ -3,10 +3,11 @@
 // sentinel floats after them, so that a tail loop that writes past n fails.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { assertClose, assertSame } from './support/assert.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { Arena } from '../src/engine/arena.js';
 import { attentionScratchFloats, gemmQ8ScratchBytes } from '../src/engine/wasm.js';
-import { data, randn, rng } from './support/random.js';
+import { data, randn, rng, roundHalfEven } from './support/random.js';
 
 const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
@@ -82,29 +83,6 @@ function getF32(p: number, n: number): Float32Array {
 function scoped<R>(f: () => R): R {
   const m = arena.mark();
   try { return f(); } finally { arena.reset(m); }
-}
-
-function assertSame(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) {
-    if (!Object.is(got[i], want[i])) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]} (must be identical)`);
-  }
-}
-
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
-  assert.is(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < got.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= tol(i))) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]}, |err| ${err} > tol ${tol(i)}`);
-  }
-}
-
-function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 // --- quantize_rows_i16 -----------------------------------------------------------------------

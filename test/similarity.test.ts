@@ -1,8 +1,9 @@
-// Cosine similarity, top-k retrieval and k-means (src/similarity.ts) against float64 references.
+// Cosine similarity, top-k retrieval and k-means (src/text/similarity.ts) against float64 references.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InstructorError } from '../src/errors.js';
 import { cosineSimilarity, cosineSimilarityMatrix, kmeans, topK, topKBatch } from '../src/text/similarity.js';
+import { COSINE_MATRIX_TOL } from './support/tolerances.js';
 
 /** Deterministic test data (mulberry32), independent of the library's PRNG. */
 function rng(seed: number): () => number {
@@ -30,7 +31,6 @@ function refCosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-const COSINE_TOL = 1e-6; // entries are float32 (ulp 6e-8 near 1); the reference differs only in float64 rounding
 
 function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
   try {
@@ -53,13 +53,13 @@ test('cosineSimilarityMatrix matches a float64 reference (A vs B and A vs A)', (
     assert.is(M[i].length, 5);
     for (let j = 0; j < 5; j++) {
       const ref = refCosine(A[i], B[j]);
-      assert.ok(Math.abs(M[i][j] - ref) <= COSINE_TOL, `[${i}][${j}] ${M[i][j]} vs ${ref}`);
+      assert.ok(Math.abs(M[i][j] - ref) <= COSINE_MATRIX_TOL, `[${i}][${j}] ${M[i][j]} vs ${ref}`);
       assert.is(M[i][j], Math.fround(cosineSimilarity(A[i], B[j])), 'matrix entry = float32 of cosineSimilarity');
     }
   }
   const S = cosineSimilarityMatrix(A);
   for (let i = 0; i < 7; i++) {
-    assert.ok(Math.abs(S[i][i] - 1) <= COSINE_TOL, `diagonal ${S[i][i]}`);
+    assert.ok(Math.abs(S[i][i] - 1) <= COSINE_MATRIX_TOL, `diagonal ${S[i][i]}`);
     for (let j = 0; j < 7; j++) assert.is(S[i][j], S[j][i], 'symmetric');
   }
 });

@@ -18,9 +18,8 @@ import { synthModel } from '../src/format/synth.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
 import { cosine, readGz, type GoldenModelFile } from './support/golden.js';
 import { rejects, sameBits } from './support/assert.js';
+import { FP32_MIN_COSINE } from './support/tolerances.js';
 
-/** float32 reproduces the float64 reference to 1 - 1e-12; this leaves room for summation order. */
-const FP32_MIN_COSINE = 0.99999;
 
 const work = mkdtempSync(join(tmpdir(), 'synth-folder-test-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));

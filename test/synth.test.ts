@@ -26,7 +26,7 @@ function readSafetensors(path: string): Map<string, { shape: number[]; bits: Uin
   return out;
 }
 
-/** u of the README, written out literally (BigInt arithmetic, independent of src/synth.ts). */
+/** u of the README, written out literally (BigInt arithmetic, independent of src/format/synth.ts). */
 function refU(name: string, i: number): number {
   const M = 0xffffffffn;
   let h = 0x811c9dc5n;

@@ -1,4 +1,4 @@
-// Threads: kernels-mt.wasm on a worker pool over one shared memory (src/threads/). Every result
+// Threads: kernels-mt.wasm on a worker pool over one shared memory (src/engine/threads/). Every result
 // must be bit-identical to the single-thread kernels: each output element is computed by exactly
 // one thread with the same kernel code. Also: the model's `threads` option, dispose stopping the
 // workers, and a process with a threaded model exiting on its own.

@@ -14,6 +14,7 @@ import type { Arena } from './arena.js';
 import type { T5Config } from './config.js';
 import { fail } from '../errors.js';
 import { dequantizeRowQ4, dequantizeRowQ8 } from './quantize.js';
+import type { LayerTensors } from './tensors.js';
 import { attentionScratchFloats, type KernelExports } from './wasm.js';
 
 /** A weight matrix in wasm memory, named as in the Hugging Face state dict. */
@@ -35,16 +36,8 @@ export interface Vector {
   length: number;
 }
 
-export interface T5Layer { // block l, tensors named by layerTensorNames(l) (tensors.ts)
-  attnNorm: Vector; // [D]
-  q: Matrix; // [H*Dk, D]
-  k: Matrix;
-  v: Matrix;
-  o: Matrix; // [D, H*Dk]
-  ffnNorm: Vector; // [D]
-  wi: Matrix[]; // relu: [wi]; gated-gelu: [wi_0 (gelu branch), wi_1 (linear branch)], each [F, D]
-  wo: Matrix; // [D, F]
-}
+/** Block l's weights, named by layerTensorNames(l). */
+export type T5Layer = LayerTensors<Matrix, Vector>;
 
 export interface T5Weights {
   embedding: Matrix; // EMBEDDING [vocab, D]

@@ -16,18 +16,24 @@ export const DENSE_WEIGHT = '2_Dense.linear.weight';
 /** The Dense head's weight as its own file in 2_Dense/ names it. */
 export const DENSE_FILE_WEIGHT = 'linear.weight';
 
-/** The tensors of encoder block l. `wi`: [wi] for relu, [wi_0 (gelu branch), wi_1 (linear branch)] for gated-gelu. */
-export interface LayerTensorNames {
-  attnNorm: string; // [D]
-  q: string; // [H*Dk, D]
-  k: string;
-  v: string;
-  o: string; // [D, H*Dk]
-  ffnNorm: string; // [D]
-  wi: string[]; // each [F, D]
-  wo: string; // [D, F]
+/**
+ * The tensors of one encoder block, as names (LayerTensorNames) or as loaded weights (T5Layer,
+ * t5.ts): M for the matrices, V for the norm weights.
+ */
+export interface LayerTensors<M, V> {
+  attnNorm: V; // [D]
+  q: M; // [H*Dk, D]
+  k: M;
+  v: M;
+  o: M; // [D, H*Dk]
+  ffnNorm: V; // [D]
+  wi: M[]; // relu: [wi]; gated-gelu: [wi_0 (gelu branch), wi_1 (linear branch)], each [F, D]
+  wo: M; // [D, F]
 }
 
+export type LayerTensorNames = LayerTensors<string, string>;
+
+/** Block l's tensor names. */
 export function layerTensorNames(l: number, ffn: T5Config['ffn']): LayerTensorNames {
   const b = `encoder.block.${l}.layer`;
   return {

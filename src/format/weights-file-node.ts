@@ -3,6 +3,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { crc32, crc32Hex } from './crc32.js';
 import { fail } from '../errors.js';
+import { writeAllAt } from '../io/fs-node.js';
 import {
   align64, checkInputLayout, checkWriteOptions, encodeHeaderBlock, encodeTensorBytes, planLayout,
   configLayers, storedDtype, tensorBytes,
@@ -21,15 +22,6 @@ export interface WriteWeightsFileOptions extends WeightsFileOptions {
 
 const ZEROS = new Uint8Array(64);
 const COPY_CHUNK = 16 * 1024 * 1024;
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
-    if (bytesWritten <= 0) fail('BAD_INPUT', `weights file: write made no progress at byte ${position + done}`);
-    done += bytesWritten;
-  }
-}
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => v === b[i]);
@@ -50,10 +42,10 @@ async function streamData(
     const entry = next(t, index++);
     const bytes = encodeTensorBytes(entry, t.data);
     entry.crc32 = crc32Hex(crc32(bytes));
-    await writeAll(fh, bytes, base + entry.offset);
+    await writeAllAt(fh, bytes, base + entry.offset, 'weights file');
     const end = entry.offset + entry.bytes;
     pos = align64(end);
-    if (pos > end) await writeAll(fh, ZEROS.subarray(0, pos - end), base + end);
+    if (pos > end) await writeAllAt(fh, ZEROS.subarray(0, pos - end), base + end, 'weights file');
     entries.push(entry);
   }
   if (count !== undefined && index !== count) fail('BAD_INPUT', `weights file: got ${index} tensors, the layout has ${count}`);
@@ -73,7 +65,7 @@ export async function writeWeightsFile(
     const head = encodeHeaderBlock(opts, plan.entries, plan.dataBytes); // placeholder crcs
     const fh = await open(path, 'w');
     try {
-      await writeAll(fh, head, 0);
+      await writeAllAt(fh, head, 0, 'weights file');
       await streamData(fh, head.length, tensors, (t, i) => {
         const e = plan.entries[i];
         if (!t || t.name !== e?.name || !sameShape(t.shape, e.shape)) {
@@ -83,7 +75,7 @@ export async function writeWeightsFile(
       }, plan.entries.length);
       const final = encodeHeaderBlock(opts, plan.entries, plan.dataBytes);
       if (final.length !== head.length) fail('BAD_INPUT', 'weights file: header length changed while patching crcs');
-      await writeAll(fh, final, 0);
+      await writeAllAt(fh, final, 0, 'weights file');
     } finally {
       await fh.close();
     }
@@ -106,12 +98,12 @@ export async function writeWeightsFile(
     const head = encodeHeaderBlock(opts, entries, dataBytes);
     const fh = await open(path, 'w');
     try {
-      await writeAll(fh, head, 0);
+      await writeAllAt(fh, head, 0, 'weights file');
       const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(dataBytes, 1)));
       for (let done = 0; done < dataBytes;) {
         const { bytesRead } = await tfh.read(buf, 0, Math.min(buf.length, dataBytes - done), done);
         if (bytesRead <= 0) fail('BAD_INPUT', `weights file: temporary file ${tmp} ended at ${done} of ${dataBytes} bytes`);
-        await writeAll(fh, buf.subarray(0, bytesRead), head.length + done);
+        await writeAllAt(fh, buf.subarray(0, bytesRead), head.length + done, 'weights file');
         done += bytesRead;
       }
     } finally {

@@ -243,15 +243,7 @@ export class Instructor {
   }
 }
 
-interface CheckedOptions {
-  batchSize: number;
-  normalize?: boolean;
-  instruction?: string;
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
-  onTruncate?: (index: number, droppedTokens: number) => void;
-  maxBatchTokens?: number;
-}
+type CheckedOptions = EncodeOptions & { batchSize: number };
 
 function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOptions {
   if (options === undefined) return { batchSize: DEFAULT_BATCH_SIZE };

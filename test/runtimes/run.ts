@@ -23,13 +23,12 @@ import { synthTextWeights } from '../support/synth-text-model.js';
 import { createInstructor } from '../../src/runtimes/node.js';
 import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
+import { FP32_MIN_COSINE, TINY_INT8_MIN_COSINE } from '../support/tolerances.js';
 
 const OUT = join(ROOT, 'build/runtimes');
 const DATA = join(OUT, 'data');
 const APP = join(OUT, 'app');
 
-const FP32_MIN_COSINE = 0.99999; // as test/instructor.test.ts
-const TINY_INT8_MIN_COSINE = 0.995;
 
 interface GoldenTextFile {
   max_seq_length: number;

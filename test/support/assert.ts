@@ -37,3 +37,20 @@ export function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: element ${i} differs (${a[i]} vs ${b[i]})`);
 }
+
+/** Element-wise identical, by Object.is (so -0 != 0 and NaN == NaN). */
+export function assertSame(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    if (!Object.is(got[i], want[i])) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]} (must be identical)`);
+  }
+}
+
+/** Element-wise |got - want| <= tol(i). */
+export function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= tol(i))) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]}, |err| ${err} > tol ${tol(i)}`);
+  }
+}

@@ -93,9 +93,3 @@ export function formatGoldenLine(r: GoldenResult): string {
   return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
 }
 
-/** Acceptance thresholds of the core engine (issue 2). */
-export const FP32_MIN_COSINE = 0.99999; // float32 reproduces float64 to 1 - 1e-12; this leaves room for summation order
-export const INT8_MIN_COSINE = 0.999; // int8 per-row weights; onnxruntime's own int8 reaches 0.9978 per token
-export const TINY_INT8_MIN_COSINE = 0.995; // D = 32: one scale per 32-value row is coarse; not an acceptance target
-export const INT4_MIN_COSINE = 0.99; // the issue's target for 4-bit weights (base in a 128 MB Worker), every input length
-export const FP32_MAX_ABS_HIDDEN = 1e-4; // hidden states are O(10); float32 rounding over 2 layers is ~1e-6

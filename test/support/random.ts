@@ -27,3 +27,12 @@ export function tokenSequence(T: number, seed: number): number[] {
   ids.push(1);
   return ids;
 }
+
+/** The reference rounding of quantizeRowsQ8 / quantizeGroupsQ4 and the kernels' int16 quantization: to nearest, ties to even. */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}

@@ -6,6 +6,7 @@
 
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { fail } from '../../errors.js';
+import { writeAllAt } from '../../io/fs-node.js';
 
 export interface SafetensorsLayoutEntry {
   name: string;
@@ -50,15 +51,6 @@ export function safetensorsHeader(
   return { header, offsets, dataBytes: pos };
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
-    if (bytesWritten <= 0) fail('BAD_INPUT', `safetensors writer: write made no progress at byte ${position + done}`);
-    done += bytesWritten;
-  }
-}
-
 /**
  * Writes `tensors` (sync or async, consumed once, in `layout` order, float32 data) as a
  * safetensors file at `path`. Each tensor's name and shape must match the layout (BAD_INPUT).
@@ -74,7 +66,7 @@ export async function writeSafetensors(
   const fh = await open(tmp, 'w');
   let ok = false;
   try {
-    await writeAll(fh, header, 0);
+    await writeAllAt(fh, header, 0, 'safetensors writer');
     let i = 0;
     for await (const t of tensors) {
       const want = layout[i];
@@ -88,14 +80,14 @@ export async function writeSafetensors(
       }
       const at = header.length + offsets[i];
       if (LITTLE_ENDIAN) {
-        await writeAll(fh, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+        await writeAllAt(fh, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at, 'safetensors writer');
       } else {
         for (let s = 0; s < n; s += CHUNK_ELEMENTS) {
           const m = Math.min(CHUNK_ELEMENTS, n - s);
           const buf = new Uint8Array(4 * m);
           const dv = new DataView(buf.buffer);
           for (let k = 0; k < m; k++) dv.setFloat32(4 * k, t.data[s + k], true);
-          await writeAll(fh, buf, at + 4 * s);
+          await writeAllAt(fh, buf, at + 4 * s, 'safetensors writer');
         }
       }
       i++;
