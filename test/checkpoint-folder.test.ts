@@ -12,9 +12,9 @@ import { openCheckpointFolder, type CheckpointTensor } from '../src/format/check
 import { writeSafetensors } from '../src/format/checkpoint/safetensors-write-node.js';
 import { synthModel } from '../src/format/synth.js';
 import { rejects } from './support/assert.js';
-import { SHARED } from './support/golden.js';
+import { GOLDEN_DIR } from './support/golden.js';
 
-const GOLDEN = SHARED + 'golden';
+const GOLDEN = GOLDEN_DIR.replace(/\/$/, '');
 const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
 const tiny = SYNTH_CONFIGS.tiny;
 

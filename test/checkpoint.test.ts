@@ -14,9 +14,9 @@ import { openZip } from '../src/format/checkpoint/torch-zip.js';
 import { crc32 } from '../src/format/crc32.js';
 import { unpickle } from '../src/format/checkpoint/pickle.js';
 import { rejects } from './support/assert.js';
-import { SHARED } from './support/golden.js';
+import { GOLDEN_DIR } from './support/golden.js';
 
-const GOLDEN = SHARED + 'golden';
+const GOLDEN = GOLDEN_DIR.replace(/\/$/, '');
 
 // ---------------------------------------------------------------- helpers
 

@@ -13,11 +13,11 @@ import { InstructorModel } from '../src/engine/model.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../src/format/weights-file.js';
-import { cosine, readGz, SHARED, type GoldenModelFile } from './support/golden.js';
+import { cosine, readGz, GOLDEN_DIR, type GoldenModelFile } from './support/golden.js';
 import { rejects, sameBits } from './support/assert.js';
 import { FP32_MIN_COSINE, TINY_INT8_MIN_COSINE } from './support/tolerances.js';
 
-const GOLDEN = SHARED + 'golden';
+const GOLDEN = GOLDEN_DIR.replace(/\/$/, '');
 const FOLDERS = ['tiny-st-safetensors', 'tiny-st-bin'];
 const tiny = SYNTH_CONFIGS.tiny;
 

@@ -16,9 +16,9 @@ import {
   parseRepoId, type HubOptions, type HubProgress,
 } from '../src/io/hub-node.js';
 import { rejects } from './support/assert.js';
-import { SHARED } from './support/golden.js';
+import { GOLDEN_DIR } from './support/golden.js';
 
-const SRC = SHARED + 'golden/tiny-st-bin';
+const SRC = GOLDEN_DIR + 'tiny-st-bin';
 const REPO = 'hkunlp/instructor-tiny';
 const PRIVATE = 'hkunlp/instructor-private';
 const COMMIT = '5d0b8d2f1c3e4a6b7c8d9e0f1a2b3c4d5e6f7a8b';

@@ -1,20 +1,18 @@
-// INSTRUCTOR input semantics against ../shared/golden/golden-text.json.gz, Python's str.strip(),
+// INSTRUCTOR input semantics against test/golden/golden-text.json.gz, Python's str.strip(),
 // the empty-pooling edge case and bad inputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { InstructorError } from '../src/errors.js';
 import { PY_WHITESPACE, isPyWhitespace, prepareInput, pyStrip } from '../src/text/inputs.js';
 import { T5Tokenizer } from '../src/text/tokenizer.js';
+import { readGz } from './support/golden.js';
 
-const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
-const readGz = (p: string) => JSON.parse(gunzipSync(readFileSync(SHARED + p) as Uint8Array).toString('utf8'));
 
 interface TextCase { instruction: string; text: string; mode: 'pair' | 'legacy' | 'plain'; ids: number[]; n_instr: number }
-const golden = readGz('golden/golden-text.json.gz') as { max_seq_length: number; cases: TextCase[] };
-const tok = new T5Tokenizer(JSON.parse(readFileSync(SHARED + 'tokenizer/t5/tokenizer.json', 'utf8')));
+const golden = readGz<{ max_seq_length: number; cases: TextCase[] }>('golden-text.json.gz');
+const tok = new T5Tokenizer(JSON.parse(readFileSync(fileURLToPath(new URL('../../tokenizer/t5/tokenizer.json', import.meta.url)), 'utf8'))); // from dist/test/
 const MAX = golden.max_seq_length;
 
 /** `[c for c in range(0x110000) if chr(c).isspace()]` in CPython 3.8 to 3.14, written out. */

@@ -33,4 +33,18 @@ test('README quick start', async () => {
   }
 });
 
+test("README's first lines: the two commands a newcomer runs, each an npm script that exists", () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const first = /^# [^\n]*\n+```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(first, 'README opens with a sh block');
+  const commands = first!.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+  assert.is(commands.length, 2, `two commands, got ${JSON.stringify(commands)}`);
+  assert.match(commands[0], /^npm ci && npm run \S+$/, 'set up, then the main job');
+  assert.match(commands[1], /^npm test$/);
+  const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  for (const c of commands) for (const [, name] of c.matchAll(/npm run (\S+)/g)) assert.ok(scripts[name], `package.json has the script "${name}"`);
+  assert.match(scripts.demo, /--input examples\/texts\.jsonl/, 'the demo embeds the example texts');
+});
+
 test.run();

@@ -5,9 +5,9 @@ import { SYNTH_CONFIGS } from '../src/engine/config.js';
 import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError } from '../src/errors.js';
 import { fnv1a32, synthModel, synthTensor } from '../src/format/synth.js';
-import { SHARED } from './support/golden.js';
+import { GOLDEN_DIR } from './support/golden.js';
 
-const GOLDEN = `${SHARED}golden/tiny-st-safetensors`;
+const GOLDEN = `${GOLDEN_DIR}tiny-st-safetensors`;
 
 /** Minimal safetensors reader: 8-byte LE header length, JSON {name: {dtype, shape, data_offsets}}, data. */
 function readSafetensors(path: string): Map<string, { shape: number[]; bits: Uint32Array }> {

@@ -1,18 +1,16 @@
-// T5Tokenizer against the Rust `tokenizers` golden (../shared/golden/golden-tokenizer.json.gz).
+// T5Tokenizer against the Rust `tokenizers` golden (test/golden/golden-tokenizer.json.gz).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { InstructorError } from '../src/errors.js';
 import { PrecompiledCharsmap, T5Tokenizer } from '../src/text/tokenizer.js';
+import { readGz } from './support/golden.js';
 
-const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
-const readJson = (p: string) => JSON.parse(readFileSync(SHARED + p, 'utf8'));
-const readGz = (p: string) => JSON.parse(gunzipSync(readFileSync(SHARED + p) as Uint8Array).toString('utf8'));
+const readJson = (p: string) => JSON.parse(readFileSync(fileURLToPath(new URL('../../' + p, import.meta.url)), 'utf8')); // from dist/test/
 
 interface GoldenString { text: string; ids: number[]; tokens: string[] }
-const golden = readGz('golden/golden-tokenizer.json.gz') as { strings: GoldenString[] };
+const golden = readGz<{ strings: GoldenString[] }>('golden-tokenizer.json.gz');
 const tokenizerJson = readJson('tokenizer/t5/tokenizer.json');
 const tokenizerConfig = readJson('tokenizer/t5/tokenizer_config.json');
 const tok = new T5Tokenizer(tokenizerJson, tokenizerConfig);

@@ -14,7 +14,7 @@ import {
   type WeightsHeader,
 } from '../src/format/weights-file.js';
 import { writeWeightsFile } from '../src/format/weights-file-node.js';
-import { SHARED } from './support/golden.js';
+import { GOLDEN_DIR } from './support/golden.js';
 
 const tiny = SYNTH_CONFIGS.tiny;
 const enc = new TextEncoder();
@@ -327,7 +327,7 @@ test('hostile: foreign file, version, preamble', () => {
   const foreign = INT8.slice();
   foreign.set(enc.encode('PK\x03\x04abcd'));
   badFile(() => readWeightsFile(foreign), /magic got "PK\\x03\\x04abcd", expected "INSTRWSM"/);
-  badFile(() => readWeightsFile(new Uint8Array(readFileSync(`${SHARED}golden/tiny-st-safetensors/model.safetensors`))), 'magic');
+  badFile(() => readWeightsFile(new Uint8Array(readFileSync(`${GOLDEN_DIR}tiny-st-safetensors/model.safetensors`))), 'magic');
   const v2 = INT8.slice();
   new DataView(v2.buffer).setUint32(8, 2, true);
   badFile(() => readWeightsFile(v2), 'version got 2, expected 1');

@@ -1,4 +1,4 @@
-// Regenerates the external weight files of the peer ONNX graphs (../shared/peers/onnx-<config>/)
+// Regenerates the external weight files of the peer ONNX graphs (bench/peers/models/onnx-<config>/)
 // from synth-v1, so onnxruntime-web / onnxruntime-node run the very same weights as the golden
 // data and as instructor-wasm. Output: bench/peers/.cache/<config>/ (outside git) holding
 // graph_model.onnx + model.weights and graph_model_quantized.onnx + model_quantized.weights.
@@ -15,11 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { SYNTH_CONFIGS } from '../../src/engine/config.js';
 import { synthTensor } from '../../src/format/synth.js';
 
-export const SHARED_PEERS = process.env.INSTRUCTOR_SHARED
-  ? `${process.env.INSTRUCTOR_SHARED.replace(/\/?$/, '/')}peers/`
-  : fileURLToPath(new URL('../../../../shared/peers/', import.meta.url));
 /** bench/peers/ in the source tree (this file runs from dist/bench/peers/). */
 export const PEERS_DIR = fileURLToPath(new URL('./', import.meta.url.replace('/dist/bench/peers/', '/bench/peers/')));
+/** The peer graphs and manifests, vendored (bench/peers/models/README.md). */
+export const PEER_MODELS = `${PEERS_DIR}models/`;
 export const CACHE_DIR = `${PEERS_DIR}.cache/`;
 
 export interface ManifestEntry {
@@ -47,7 +46,7 @@ export const GRAPHS = [
 ] as const;
 
 export function readManifest(config: string): Manifest {
-  return JSON.parse(readFileSync(`${SHARED_PEERS}onnx-${config}/manifest.json`, 'utf8')) as Manifest;
+  return JSON.parse(readFileSync(`${PEER_MODELS}onnx-${config}/manifest.json`, 'utf8')) as Manifest;
 }
 
 /** Round half to even (the rounding of numpy.rint / onnxruntime's quantizer). */
@@ -100,7 +99,7 @@ export async function regenerateGraph(config: string, which: typeof GRAPHS[numbe
   if (!file) throw new Error(`manifest of ${config} has no ${which.complete}`);
   mkdirSync(dir, { recursive: true });
   const target = dir + which.weights, marker = `${target}.done`;
-  writeFileSync(dir + which.graph, readFileSync(`${SHARED_PEERS}onnx-${config}/${which.graph}`) as Uint8Array); // not copyFileSync: the source is read-only
+  writeFileSync(dir + which.graph, readFileSync(`${PEER_MODELS}onnx-${config}/${which.graph}`) as Uint8Array); // not copyFileSync: the source is read-only
   if (existsSync(marker) && existsSync(target) && statSync(target).size === file.weights_bytes) return dir + which.graph;
   const tmp = `${target}.tmp`;
   const fh = await open(tmp, 'w');
@@ -215,7 +214,7 @@ export function inlineExternalData(graph: Uint8Array, weights: Uint8Array): Uint
 
 /** Byte-compares the inlined regenerated model with the shipped complete model (tiny only). */
 export function checkComplete(config: string, which: typeof GRAPHS[number], dir = `${CACHE_DIR}${config}/`): { equal: boolean; bytes: number; firstDiff: number } {
-  const want = readFileSync(`${SHARED_PEERS}onnx-${config}/${which.complete}`);
+  const want = readFileSync(`${PEER_MODELS}onnx-${config}/${which.complete}`);
   const got = inlineExternalData(readFileSync(dir + which.graph) as Uint8Array, readFileSync(dir + which.weights) as Uint8Array);
   let firstDiff = -1;
   const n = Math.min(want.length, got.length);

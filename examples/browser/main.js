@@ -16,6 +16,8 @@ try {
   model = await createInstructor(fetchWeightsResponse(weightsUrl));
   status.textContent = `ready: ${model.info.dtype} model, ${model.dim}-dim embeddings, loaded in ${Math.round(performance.now() - t0)} ms`;
   status.dataset.state = 'ready';
+  // synth-v1 weights (npm run demo, `instructor-wasm synth`) are untrained: say so where the ranking shows
+  $('untrained').hidden = model.info.model.source?.kind !== 'synth';
   $('rank').disabled = false;
 } catch (e) {
   status.textContent = `could not load ${weightsUrl}: ${e.message}`;

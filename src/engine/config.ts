@@ -18,7 +18,7 @@ export interface T5Config {
   layerNormEps: number;
 }
 
-/** Sizes of the synth-v1 configs of ../shared/golden/README.md (and of the hkunlp models). */
+/** Sizes of the synth-v1 configs of test/golden/README.md (and of the hkunlp models). */
 export const SYNTH_CONFIGS: Record<string, T5Config & { denseOut: number }> = {
   tiny: cfg(32, 8, 4, 64, 2, 'relu', 24),
   'tiny-gated': cfg(32, 8, 4, 64, 2, 'gated-gelu', 24),

@@ -1,4 +1,4 @@
-// Node / Deno / Bun: writes a synth-v1 model (../shared/golden/README.md) as a checkpoint folder
+// Node / Deno / Bun: writes a synth-v1 model (test/golden/README.md) as a checkpoint folder
 // in the hkunlp sentence-transformers layout, as the hub repositories have it. This is how the
 // converter is tested and benchmarked offline: the folder looks like hkunlp/instructor-xl to
 // every reader, and its weights are regenerated bit for bit by synthModel.

@@ -3,7 +3,7 @@ import { DENSE_WEIGHT, t5TensorShapes, tensorRole } from '../engine/tensors.js';
 import { fail } from '../errors.js';
 
 /**
- * synth-v1 weights (../shared/golden/README.md, bit-exact): every weight is a pure function of its
+ * synth-v1 weights (test/golden/README.md, bit-exact): every weight is a pure function of its
  * Hugging Face tensor name and row-major flat index, so tests and offline benchmarks can rebuild a
  * full model without downloading anything.
  */

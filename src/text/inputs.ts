@@ -1,5 +1,5 @@
 /**
- * INSTRUCTOR's input semantics (../shared/golden/README.md, "Reference semantics"): how an
+ * INSTRUCTOR's input semantics (test/golden/README.md, "Reference semantics"): how an
  * input becomes token ids and `nInstr`, the number of leading positions that the mean pooling
  * skips. No Node built-ins.
  *

@@ -30,7 +30,7 @@
  * 5. Lone UTF-16 surrogates cannot exist in a Rust `String` (Python's reference raises). We
  *    replace them with U+FFFD first, as `TextEncoder` and every web API do.
  *
- * With these, every string of ../shared/golden/golden-tokenizer.json.gz matches (ids and tokens).
+ * With these, every string of test/golden/golden-tokenizer.json.gz matches (ids and tokens).
  * Known residual risk: grapheme segmentation comes from `Intl.Segmenter` (ICU) whereas Rust uses
  * the `unicode-segmentation` crate; both implement UAX #29 but may be on different Unicode
  * versions. Runtimes without `Intl.Segmenter` use a built-in approximation (base + marks/ZWJ).

@@ -1,17 +1,19 @@
-// Runs ../shared/golden/golden-model.json.gz through the real code path: synth-v1 weights ->
+// Runs test/golden/golden-model.json.gz through the real code path: synth-v1 weights ->
 // the project's weights file (fp32, int8 or int4) -> InstructorModel -> embeddings, compared with the
 // float64 reference of PyTorch + transformers. Shared by `npm run golden` and test/golden.test.ts.
 
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
-import { InstructorModel } from '../../src/engine/model.js';
-import { loadKernelsFromDisk } from '../../src/io/disk.js';
-import { synthModel } from '../../src/format/synth.js';
-import { encodeWeightsFile } from '../../src/format/weights-file.js';
+import type { InstructorModel } from '../../src/engine/model.js';
+import { loadModelFile } from '../../src/io/disk.js';
+import { synthWeightsFile } from './synth-files.js';
+import {
+  FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT4_MIN_COSINE, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
+} from './tolerances.js';
 
-export const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../../shared/', import.meta.url));
+/** The reference data, vendored into the repository (test/golden/README.md says where it came from). */
+export const GOLDEN_DIR = fileURLToPath(new URL('../../../test/golden/', import.meta.url)); // from dist/test/support/
 
 export interface GoldenModelFile {
   spec: string;
@@ -25,7 +27,7 @@ export interface GoldenModelFile {
 }
 
 export function readGz<T>(name: string): T {
-  return JSON.parse(gunzipSync(readFileSync(SHARED + 'golden/' + name) as Uint8Array).toString('utf8')) as T;
+  return JSON.parse(gunzipSync(readFileSync(GOLDEN_DIR + name) as Uint8Array).toString('utf8')) as T;
 }
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -37,13 +39,13 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export type GoldenDtype = 'fp32' | 'int8' | 'int4';
 
-export async function buildSynthModel(name: string, dtype: GoldenDtype): Promise<InstructorModel> {
-  const c = SYNTH_CONFIGS[name];
-  const bytes = encodeWeightsFile(
-    { config: toHfConfig(c), model: { dense_out: c.denseOut, max_seq_length: 512, synth: 'synth-v1', name }, dtype },
-    synthModel(c, c.denseOut),
-  );
-  return InstructorModel.fromWeightsFile(bytes, { kernels: await loadKernelsFromDisk() });
+/**
+ * synth-v1 weights of `name` as an engine-level model, through the real disk path: a weights file
+ * streamed to a temporary folder (one tensor in memory at a time), then read straight into wasm
+ * memory. `threads` as LoadOptions.threads (results are bit-identical to 1 thread).
+ */
+export async function buildSynthModel(name: string, dtype: GoldenDtype, { threads = 1 }: { threads?: number | 'auto' } = {}): Promise<InstructorModel> {
+  return loadModelFile(await synthWeightsFile(name, dtype, { withTokenizer: false }), { threads });
 }
 
 export interface GoldenResult {
@@ -58,10 +60,10 @@ export interface GoldenResult {
   tokens: number;
 }
 
-export async function runGolden(golden: GoldenModelFile, config: string, dtype: GoldenDtype): Promise<GoldenResult> {
+export async function runGolden(golden: GoldenModelFile, config: string, dtype: GoldenDtype, options: { threads?: number | 'auto' } = {}): Promise<GoldenResult> {
   const ref = golden.configs[config];
   if (!ref) throw new Error(`golden has no config ${config}`);
-  const model = await buildSynthModel(config, dtype);
+  const model = await buildSynthModel(config, dtype, options);
   const t0 = performance.now();
   let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0;
   const cosines: number[] = [];
@@ -93,3 +95,18 @@ export function formatGoldenLine(r: GoldenResult): string {
   return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
 }
 
+
+/** The min cosine a golden row must reach (test/support/tolerances.ts says why each is what it is). */
+export function goldenMinCosine(config: string, dtype: GoldenDtype): number {
+  const tiny = config.startsWith('tiny');
+  if (dtype === 'fp32') return FP32_MIN_COSINE;
+  if (dtype === 'int8') return tiny ? TINY_INT8_MIN_COSINE : INT8_MIN_COSINE;
+  return config === 'tiny-gated' ? TINY_GATED_INT4_MIN_COSINE : tiny ? TINY_INT4_MIN_COSINE : INT4_MIN_COSINE;
+}
+
+/** Whether a golden row passes: its min cosine, and for tiny fp32 every hidden state within FP32_MAX_ABS_HIDDEN. */
+export function goldenVerdict(r: GoldenResult): { pass: boolean; threshold: number } {
+  const threshold = goldenMinCosine(r.config, r.dtype);
+  const hiddenOk = r.dtype !== 'fp32' || r.maxAbsHidden === null || r.maxAbsHidden <= FP32_MAX_ABS_HIDDEN;
+  return { pass: r.minCosine >= threshold && hiddenOk, threshold };
+}

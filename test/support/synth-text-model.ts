@@ -1,40 +1,22 @@
-// A synth-v1 model (../shared/golden/README.md) as a complete, text-capable weights file: the
+// A synth-v1 model (test/golden/README.md) as a complete, text-capable weights file: the
 // tensors of SYNTH_CONFIGS[name] plus the package's T5 tokenizer, loaded as an Instructor.
-import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
 import { Instructor } from '../../src/text/instructor.js';
-import { loadKernelsFromDisk } from '../../src/io/disk.js';
+import { loadModelFile } from '../../src/io/disk.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile } from '../../src/format/weights-file.js';
+import { synthModelMeta, synthWeightsFile } from './synth-files.js';
 
-const TOKENIZER_DIR = new URL('../../../tokenizer/t5/', import.meta.url); // from dist/test/support/
+export { t5TokenizerFiles } from './synth-files.js';
 
-let tokenizerFiles: { tokenizer: unknown; tokenizer_config: unknown } | undefined;
-
-/** The package's tokenizer.json and tokenizer_config.json, parsed (read once). */
-export function t5TokenizerFiles(): { tokenizer: unknown; tokenizer_config: unknown } {
-  tokenizerFiles ??= {
-    tokenizer: JSON.parse(readFileSync(new URL('tokenizer.json', TOKENIZER_DIR), 'utf8')),
-    tokenizer_config: JSON.parse(readFileSync(new URL('tokenizer_config.json', TOKENIZER_DIR), 'utf8')),
-  };
-  return tokenizerFiles;
-}
-
-/** Weights file bytes of a synth config with the T5 tokenizer (`withTokenizer: false`: engine-level). */
+/** Weights file bytes of a synth config with the T5 tokenizer (`withTokenizer: false`: engine-level). In memory: for small configs. */
 export function synthTextWeights(name: string, dtype: 'fp32' | 'int8' | 'int4', { withTokenizer = true } = {}): Uint8Array {
   const c = SYNTH_CONFIGS[name];
   if (!c) throw new Error(`no synth config "${name}"`);
-  const model: Record<string, unknown> = {
-    dense_out: c.denseOut,
-    max_seq_length: 512,
-    normalize: true,
-    source: { kind: 'synth', name },
-  };
-  if (withTokenizer) Object.assign(model, t5TokenizerFiles());
-  return encodeWeightsFile({ config: toHfConfig(c), model, dtype }, synthModel(c, c.denseOut));
+  return encodeWeightsFile({ config: toHfConfig(c), model: synthModelMeta(name, withTokenizer), dtype }, synthModel(c, c.denseOut));
 }
 
-/** An Instructor on synth-v1 weights of `name` (e.g. 'tiny', 'large'). */
-export async function synthInstructor(name: string, dtype: 'fp32' | 'int8'): Promise<Instructor> {
-  return Instructor.fromWeightsFile(synthTextWeights(name, dtype), { kernels: await loadKernelsFromDisk() });
+/** An Instructor on synth-v1 weights of `name` (e.g. 'tiny', 'large'), loaded from a streamed weights file. */
+export async function synthInstructor(name: string, dtype: 'fp32' | 'int8', { threads = 1 }: { threads?: number | 'auto' } = {}): Promise<Instructor> {
+  return Instructor.fromModel(await loadModelFile(await synthWeightsFile(name, dtype), { threads }));
 }

@@ -18,3 +18,14 @@ export const FP32_MAX_ABS_HIDDEN = 1e-4;
 export const SAME_IDS_MIN_COSINE = 1 - 1e-6;
 /** Cosine-matrix entries are float32 (ulp 6e-8 near 1); the reference differs only in float64 rounding. */
 export const COSINE_MATRIX_TOL = 1e-6;
+/**
+ * tiny (D = 32) in int4: a 4-bit group of 32 values is a whole row, outlier channels included, and
+ * so narrow a model has no width to average the noise out (base, D = 768, holds 0.99). Measured
+ * 0.975: a regression alarm, not a target.
+ */
+export const TINY_INT4_MIN_COSINE = 0.97;
+/**
+ * tiny-gated in int4: as tiny, and gated-gelu multiplies its two 4-bit branches (gelu(x wi_0) times
+ * x wi_1) in the second layer, so their errors compound. Measured 0.917: a regression alarm.
+ */
+export const TINY_GATED_INT4_MIN_COSINE = 0.91;
