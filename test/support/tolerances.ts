@@ -18,3 +18,9 @@ export const FP32_MAX_ABS_HIDDEN = 1e-4;
 export const SAME_IDS_MIN_COSINE = 1 - 1e-6;
 /** Cosine-matrix entries are float32 (ulp 6e-8 near 1); the reference differs only in float64 rounding. */
 export const COSINE_MATRIX_TOL = 1e-6;
+/**
+ * How far a cosine between two embeddings, each within FP32_MIN_COSINE of its reference, can be
+ * from the references' cosine: at most the sum of their angles, sqrt(2 (1 - c)) each. A ranking
+ * checked against golden needs its gaps wider than this.
+ */
+export const GOLDEN_COSINE_SHIFT = 2 * Math.sqrt(2 * (1 - FP32_MIN_COSINE));
