@@ -8,16 +8,9 @@ import { InstructorModel } from '../src/engine/model.js';
 import { l2normalize } from '../src/engine/head.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';
-import { cosine, readGz } from './support/golden.js';
+import { cosine, readGz, type GoldenTextFile } from './support/golden.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
 import { FP32_MIN_COSINE, INT8_MIN_COSINE, TINY_INT8_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
-
-interface GoldenTextFile {
-  spec: string;
-  max_seq_length: number;
-  cases: Array<{ instruction: string; text: string; mode: 'pair' | 'legacy' | 'plain'; ids: number[]; n_instr: number }>;
-  configs: Record<string, { float64: number[][] }>;
-}
 
 
 const golden = readGz<GoldenTextFile>('golden-text.json.gz');

@@ -26,6 +26,14 @@ export interface GoldenModelFile {
   }>;
 }
 
+/** golden-text.json.gz: INSTRUCTOR's input forms, their token ids and float64 embeddings per synth config. */
+export interface GoldenTextFile {
+  spec: string;
+  max_seq_length: number;
+  cases: Array<{ instruction: string; text: string; mode: 'pair' | 'legacy' | 'plain'; ids: number[]; n_instr: number }>;
+  configs: Record<string, { float64: number[][] }>;
+}
+
 export function readGz<T>(name: string): T {
   return JSON.parse(gunzipSync(readFileSync(GOLDEN_DIR + name) as Uint8Array).toString('utf8')) as T;
 }

@@ -29,3 +29,9 @@ export const TINY_INT4_MIN_COSINE = 0.97;
  * x wi_1) in the second layer, so their errors compound. Measured 0.917: a regression alarm.
  */
 export const TINY_GATED_INT4_MIN_COSINE = 0.91;
+/**
+ * How far a cosine between two embeddings, each within FP32_MIN_COSINE of its reference, can be
+ * from the references' cosine: at most the sum of their angles, sqrt(2 (1 - c)) each. A ranking
+ * checked against golden needs its gaps wider than this.
+ */
+export const GOLDEN_COSINE_SHIFT = 2 * Math.sqrt(2 * (1 - FP32_MIN_COSINE));
