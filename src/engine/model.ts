@@ -52,6 +52,12 @@ export interface LoadOptions {
   threads?: number | 'auto';
   /** kernels-mt.wasm (bytes or a compiled module) for threads > 1. Default: read / fetched next to the package's dist/. */
   threadKernels?: BufferSource | WebAssembly.Module;
+  /**
+   * The dtype the caller expects the weights file to hold ('int8', 'int4' or 'fp32'): a file
+   * stored otherwise is refused with BAD_INPUT before its data is read (a weights file loads as it
+   * is stored; convert the checkpoint again for another dtype). Default: whatever the file holds.
+   */
+  dtype?: 'int8' | 'int4' | 'fp32';
 }
 
 /** Random access to a weights file: `read` for the small header, `readInto` for the data. */
@@ -126,6 +132,26 @@ export class InstructorModel {
         ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
         : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
     }
+    if (options.dtype !== undefined) {
+      if (options.dtype !== 'int8' && options.dtype !== 'int4' && options.dtype !== 'fp32') {
+        fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(options.dtype)}`);
+      }
+      const stored = storedWeightsDtype(header);
+      if (stored !== options.dtype) {
+        fail('BAD_INPUT', `dtype "${options.dtype}" was asked for, but the weights file holds ${stored} weights (a weights file loads as it is stored: convert the checkpoint with dtype "${options.dtype}", or leave dtype out)`);
+      }
+    }
+    const verify = options.verify ?? true ? header.tensors : [];
+    return InstructorModel.fromDataWriter(header, (data) => readAndVerify(reader, dataStart, data, verify), options);
+  }
+
+  /**
+   * Loads a model whose data section is written in place: `header` describes it as a weights
+   * file's header would, and `fill(data)` writes its `header.data_bytes` bytes straight into wasm
+   * memory (a file read, or a checkpoint converted tensor by tensor: see convertInPlace), so the
+   * weights are never held anywhere else.
+   */
+  static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
     const threads = await resolveThreads(options.threads);
     // 'auto' falls back to one thread where workers cannot start (e.g. a Worker runtime's Node shims)
     const pool = threads > 1 ? await createThreadedKernels({ threads, module: options.threadKernels })
@@ -135,7 +161,7 @@ export class InstructorModel {
       const arena = new Arena(kernels);
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
-      await readAndVerify(reader, dataStart, arena.u8(base, header.data_bytes), options.verify ?? true ? header.tensors : []);
+      await fill(arena.u8(base, header.data_bytes));
       const model = InstructorModel.assemble(header, arena, base);
       model.pool = pool;
       return model;
@@ -193,8 +219,7 @@ export class InstructorModel {
     const dense = matrix(DENSE_WEIGHT);
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     const gemmScratch = packQ8(arena, [...layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]), dense]);
-    const probe = [weights.embedding, ...(weights.layers[0] ? [weights.layers[0].q] : [])];
-    const dtype = probe.some((m) => m.dtype === 'q4') ? 'int4' : probe.some((m) => m.dtype === 'q8') ? 'int8' : 'fp32';
+    const dtype = storedWeightsDtype(header);
     const model = parseModelMeta(header.model ?? {}, dense.rows);
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
     return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena, gemmScratch), dense, gemmScratch });
@@ -310,6 +335,14 @@ export class InstructorModel {
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
   }
+}
+
+/** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */
+export function storedWeightsDtype(header: WeightsHeader): 'int8' | 'int4' | 'fp32' {
+  const config = parseT5Config(header.config);
+  const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
+  const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
+  return dtypes.includes('q4') ? 'int4' : dtypes.includes('q8') ? 'int8' : 'fp32';
 }
 
 /** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */
