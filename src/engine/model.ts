@@ -7,7 +7,7 @@ import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
-import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
+import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports, type WasmBytes, type WasmModule } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
   parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
@@ -36,7 +36,7 @@ export interface EmbedIdsResult {
   dense?: Float32Array[];
 }
 
-export type KernelSource = BufferSource | WebAssembly.Module | KernelExports;
+export type KernelSource = WasmBytes | WasmModule | KernelExports;
 
 export interface LoadOptions {
   /** The kernels: wasm bytes, a compiled WebAssembly.Module, or an instance's exports. */
@@ -51,7 +51,7 @@ export interface LoadOptions {
    */
   threads?: number | 'auto';
   /** kernels-mt.wasm (bytes or a compiled module) for threads > 1. Default: read / fetched next to the package's dist/. */
-  threadKernels?: BufferSource | WebAssembly.Module;
+  threadKernels?: WasmBytes | WasmModule;
   /**
    * The dtype the caller expects the weights file to hold ('int8', 'int4' or 'fp32'): a file
    * stored otherwise is refused with BAD_INPUT before its data is read (a weights file loads as it

@@ -4,7 +4,7 @@ import { open, readFile } from 'node:fs/promises';
 import { kindOf } from './fs-node.js';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
-import { compileKernels, instantiateKernels, type KernelExports } from '../engine/wasm.js';
+import { compileKernels, instantiateKernels, type KernelExports, type WasmModule } from '../engine/wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
@@ -16,7 +16,7 @@ export async function loadKernelsFromDisk(): Promise<KernelExports> {
 export const KERNELS_MT_WASM_URL = new URL('../../../build/kernels-mt.wasm', import.meta.url);
 
 /** kernels-mt.wasm from the package's build/ folder, compiled (a module can be sent to workers). */
-export async function loadThreadKernelsFromDisk(): Promise<WebAssembly.Module> {
+export async function loadThreadKernelsFromDisk(): Promise<WasmModule> {
   return compileKernels(await readFile(KERNELS_MT_WASM_URL));
 }
 

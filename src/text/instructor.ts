@@ -28,6 +28,7 @@ import { fail, InstructorError } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo } from '../engine/model.js';
 import { T5Tokenizer } from './tokenizer.js';
+import type { WasmBytes, WasmModule } from '../engine/wasm.js';
 
 export type { EmbedInput } from './inputs.js';
 
@@ -82,7 +83,7 @@ export interface InstructorLoadOptions {
   /** Threads for the kernels (1 by default, a number, or 'auto'); see `LoadOptions.threads`. */
   threads?: number | 'auto';
   /** kernels-mt.wasm for threads > 1; see `LoadOptions.threadKernels`. */
-  threadKernels?: BufferSource | WebAssembly.Module;
+  threadKernels?: WasmBytes | WasmModule;
 }
 
 const DEFAULT_BATCH_SIZE = 32;
