@@ -107,6 +107,18 @@ test('a folder (converted into wasm memory as it streams), a weights file and by
   }
 });
 
+test('model.info is a compact summary; the tokenizer config stays reachable on the tokenizer', async () => {
+  const model = await loadInstructor(join(dir, 'tiny.int8.iwt'));
+  const printed = JSON.stringify(model.info);
+  assert.not.match(printed, /extra_id/);
+  assert.ok(printed.length < 1000, `${printed.length} characters: ${printed.slice(0, 200)}...`);
+  assert.equal(Object.keys(model.info.model).sort(), ['dense_out', 'max_seq_length', 'normalize', 'source']);
+  const special = model.tokenizer.config?.additional_special_tokens as string[];
+  assert.is(special.length, 100);
+  assert.is(special[0], '<extra_id_0>');
+  model.dispose();
+});
+
 test('a dtype that a weights file does not hold is refused, never ignored', async () => {
   const file = join(dir, 'tiny.int8.iwt');
   await rejects(loadInstructor(file, { dtype: 'fp32' }), 'BAD_INPUT', /dtype "fp32" was asked for, but the weights file holds int8 weights/);

@@ -16,7 +16,7 @@ export interface ModelMeta {
    * once an `Instructor` has built its tokenizer from it.
    */
   tokenizer?: unknown;
-  /** tokenizer_config.json, parsed, when the checkpoint has one. */
+  /** tokenizer_config.json, parsed, when the checkpoint has one (moved to `Instructor.tokenizer.config` once built). */
   tokenizer_config?: unknown;
   /** Where the weights came from, for people reading the file. */
   source?: { kind: 'synth' | 'folder' | 'hub'; name?: string; revision?: string; commit?: string };

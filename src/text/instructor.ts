@@ -105,7 +105,10 @@ export class Instructor {
     // The tokenizer keeps the parts of tokenizer.json it uses; info need not hold the parse too
     // (fromWeightsFile builds the tokenizer from its own parse of the header, so info's is a
     // second copy: about 4 MiB of JS heap for T5's 32k pieces, for the model's lifetime).
+    // tokenizer_config.json (T5's lists 100 <extra_id_N> tokens) stays reachable as
+    // `tokenizer.config`, so that `info` is a summary one can print.
     delete model.info.model.tokenizer;
+    delete model.info.model.tokenizer_config;
   }
 
   /**
