@@ -12,6 +12,7 @@ import { convertedCachePath } from '../src/io/hub-node.js';
 import { loadInstructor, type LoadEvent } from '../src/io/load-node.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
+import { encodeHeaderBlock, parseWeightsHeader } from '../src/format/weights-file.js';
 import { cosine, readGz } from './support/golden.js';
 import { FP32_MIN_COSINE } from './support/tolerances.js';
 import { rejects, sameBits } from './support/assert.js';
@@ -117,6 +118,18 @@ test('model.info is a compact summary; the tokenizer config stays reachable on t
   assert.is(special.length, 100);
   assert.is(special[0], '<extra_id_0>');
   model.dispose();
+});
+
+test('a null in a weights file\'s model metadata is BAD_FILE naming the key, never the default', async () => {
+  const bytes = new Uint8Array(readFileSync(join(dir, 'tiny.int8.iwt')));
+  const { header, dataStart } = parseWeightsHeader(bytes);
+  for (const key of ['max_seq_length', 'normalize', 'dense_out']) {
+    const head = encodeHeaderBlock({ config: header.config, model: { ...header.model, [key]: null }, dtype: 'int8' }, header.tensors, header.data_bytes);
+    const mutant = new Uint8Array(head.length + header.data_bytes);
+    mutant.set(head);
+    mutant.set(bytes.subarray(dataStart), head.length);
+    await rejects(loadInstructor(mutant), 'BAD_FILE', new RegExp(`model\\.${key}.*null`));
+  }
 });
 
 test('a dtype that a weights file does not hold is refused, never ignored', async () => {

@@ -1,7 +1,8 @@
 // `instructor-wasm embed`: JSON Lines in, one embedding per line (or a float32 .npy) out.
 //
-// Order of work, so that every mistake costs nothing: options, then the destination (created
-// under a temporary name, so an unwritable --output fails at once), then the whole input read and
+// Order of work, so that every mistake costs nothing: options and the model path (a stat, no
+// network), then the destination (created under a temporary name, so an unwritable --output fails
+// at once), then the whole input read and
 // every item checked (errors name the 1-based line of the input, blank lines counted), then the
 // model, then the embeddings, written and renamed into place.
 
@@ -10,7 +11,7 @@ import { lstat, readFile, stat } from 'node:fs/promises';
 import { fail } from '../errors.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
 import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
-import { loadInstructor } from '../io/load-node.js';
+import { classifySource, loadInstructor } from '../io/load-node.js';
 import {
   ClosedPipe, dtypeOption, loadProgress, parseCommandArgs, positiveIntOption, say, seconds, throttled, UsageError, type Command,
 } from './args.js';
@@ -64,6 +65,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
     const dtype = dtypeOption(values.dtype, 'embed');
     const quiet = values.quiet ?? false;
 
+    await classifySource(values.model); // a missing path or a FIFO fails before the input is read
     const out = await openOutput(output);
     try {
       const input = values.input ?? '-';

@@ -91,7 +91,7 @@ export function convertInPlace(folder: CheckpointFolder, options: ConvertOptions
       for await (const t of withProgress(folder, options.onProgress)) {
         const e = entries[i++];
         if (e === undefined || t.name !== e.name) fail('BAD_FILE', `convertInPlace: tensor #${i - 1} is "${t.name}", the layout expects "${e?.name}"`);
-        data.set(encodeTensorBytes(e, t.data), e.offset);
+        encodeTensorBytes(e, t.data, data.subarray(e.offset, e.offset + e.bytes));
       }
       if (i !== entries.length) fail('BAD_FILE', `${folder.meta.source?.name ?? 'checkpoint'}: yielded ${i} tensors, its layout has ${entries.length}`);
     },
