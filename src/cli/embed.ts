@@ -8,7 +8,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { lstat, readFile, stat } from 'node:fs/promises';
-import { fail } from '../errors.js';
+import { fail, InstructorError } from '../errors.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
 import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
 import { classifySource, loadInstructor } from '../io/load-node.js';
@@ -81,6 +81,11 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
         const show = throttled(quiet);
         const result = await model.embed(items, {
           batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
+        }).catch((e: unknown) => {
+          // the library names an input by its index; here every message names its line
+          const m = e instanceof InstructorError ? /^input (\d+):/.exec(e.message) : null;
+          if (m) throw new InstructorError((e as InstructorError).code, `input line ${lines[Number(m[1])]}:${(e as Error).message.slice(m[0].length)}`);
+          throw e;
         });
         const cut = result.truncated.flatMap((n, i) => (n > 0 ? [`${lines[i]} (-${n})`] : []));
         if (cut.length > 0) {

@@ -10,7 +10,7 @@ import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t
 import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports, type WasmBytes, type WasmModule } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
-  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
+  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
 } from '../format/weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
@@ -149,9 +149,15 @@ export class InstructorModel {
    * Loads a model whose data section is written in place: `header` describes it as a weights
    * file's header would, and `fill(data)` writes its `header.data_bytes` bytes straight into wasm
    * memory (a file read, or a checkpoint converted tensor by tensor: see convertInPlace), so the
-   * weights are never held anywhere else.
+   * weights are never held anywhere else. Every tensor must lie inside the data section with the
+   * size its dtype and shape give (BAD_FILE otherwise).
    */
   static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
+    for (const e of header.tensors) {
+      if (e.bytes !== tensorBytes(e.dtype, e.shape) || !(e.offset >= 0 && e.offset + e.bytes <= header.data_bytes)) {
+        fail('BAD_FILE', `tensor "${e.name}": [${e.offset}, ${e.offset + e.bytes}) of ${e.dtype} [${e.shape}] does not fit a data section of ${header.data_bytes} bytes`);
+      }
+    }
     const threads = await resolveThreads(options.threads);
     // 'auto' falls back to one thread where workers cannot start (e.g. a Worker runtime's Node shims)
     const pool = threads > 1 ? await createThreadedKernels({ threads, module: options.threadKernels })
