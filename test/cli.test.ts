@@ -149,9 +149,12 @@ test('failures are one clear line, the right code and a non-zero exit', () => {
     [['synth', '--config', 'huge', '--out', join(dir, 'x')], undefined, 2, /error USAGE: --config "huge" is neither tiny, .* nor an existing file/],
     [['frob'], undefined, 2, /error USAGE: unknown command "frob"/],
     [['--frob'], undefined, 2, /error USAGE: unknown option --frob/],
-    [['convert', join(dir, 'absent'), '--out', join(dir, 'y.iwt')], undefined, 1, /error BAD_CONFIG/],
+    [['convert', join(dir, 'absent'), '--out', join(dir, 'y.iwt')], undefined, 1, /error NOT_FOUND: convert source \S+absent: no such folder/],
+    [['convert', join(dir, 'tiny.int8.iwt'), '--out', join(dir, 'y.iwt')], undefined, 1, /error BAD_INPUT: convert source \S+tiny\.int8\.iwt is a regular file, not a checkpoint folder/],
+    [['convert', join(dir, 'empty-folder'), '--out', join(dir, 'y.iwt')], undefined, 1, /error BAD_CONFIG: .*neither modules\.json nor config\.json/],
     [['embed', '--model', 'hkunlp/instructor-tiny'], '"x"\n', 1, /error OFFLINE: .*not in the cache/],
   ];
+  mkdirSync(join(dir, 'empty-folder'), { recursive: true });
   for (const [args, input, code, pattern] of cases) {
     const r = run(args, input, { HF_HUB_OFFLINE: '1', HF_HUB_CACHE: join(dir, 'empty-cache') });
     oneErrorLine(r, code, pattern, args.join(' '));

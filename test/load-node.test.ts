@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { convertedCachePath } from '../src/io/hub-node.js';
 import { loadInstructor, type LoadEvent } from '../src/io/load-node.js';
+import { loadModelFile } from '../src/io/disk.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
 import { encodeHeaderBlock, parseWeightsHeader } from '../src/format/weights-file.js';
@@ -155,6 +156,8 @@ test('sources that are none of these are typed errors; only a bare org/name asks
     await rejects(loadInstructor(source as string, { hub: { endpoint, cacheDir: join(dir, 'c2'), token: false, retries: 0 } }), code as 'BAD_INPUT', pattern);
   }
   assert.equal(requests, [], 'no request reached the hub');
+  // the weights-file opener itself never blocks on a FIFO (it opens without waiting for a writer)
+  await rejects(loadModelFile(fifo), 'BAD_INPUT', /weights file \S+weights\.fifo is a FIFO, not a regular file/);
   await rejects(loadInstructor('hkunlp/instructor-missing', { hub: { endpoint, cacheDir: join(dir, 'c2'), token: false, retries: 0 } }), 'NOT_FOUND', /config\.json/);
   assert.ok(requests.length > 0, 'a bare org/name is a hub request');
   await rejects(loadInstructor(folder, { dtype: 'int2' as 'int8' }), 'BAD_INPUT', /dtype must be/);

@@ -18,9 +18,9 @@ and trying the pipeline. The weights are synthetic and UNTRAINED: the pipeline i
 similarities and rankings it gives are not. Use a real checkpoint (a hub id) for meaning.
 
 Options:
-  --config NAME|FILE  the model's shape: tiny, tiny-gated, base, large or xl (the hkunlp sizes;
-                      xl writes about 5 GB), or a JSON file of Hugging Face config.json keys plus
-                      "dense_out" (the embedding size)
+  --config NAME|FILE  the model's shape: tiny or tiny-gated (test sizes), base, large or xl (the
+                      hkunlp sizes; xl writes about 5 GB), or a JSON file of Hugging Face
+                      config.json keys plus "dense_out" (the embedding size)
   --out DIR           the folder to write (created if needed; its files are replaced)
   --quiet             no progress on stderr
   -h, --help          this text`,

@@ -1,8 +1,10 @@
 // Node / Deno / Bun: checkpoint folder on disk -> weights file on disk, streaming. Memory stays
 // at about one tensor (the largest float32 tensor plus its encoding), whatever the model size.
 
+import { stat } from 'node:fs/promises';
 import { dirFiles } from './checkpoint/files-node.js';
-import { reserveOutputFile } from '../io/fs-node.js';
+import { fail } from '../errors.js';
+import { kindOf, reserveOutputFile } from '../io/fs-node.js';
 import { openCheckpointFolder } from './checkpoint/folder.js';
 import { checkConvertOptions, weightsFileOptionsOf, withProgress, type ConvertOptions } from './convert.js';
 import type { T5Config } from '../engine/config.js';
@@ -23,6 +25,11 @@ export async function convertCheckpoint(
   srcDir: string, outFile: string, options: ConvertOptions,
 ): Promise<{ config: T5Config; meta: ModelMeta; tensors: number }> {
   checkConvertOptions(options);
+  const src = await stat(srcDir).catch(() => null);
+  if (src === null) fail('NOT_FOUND', `convert source ${srcDir}: no such folder`);
+  if (!src.isDirectory()) {
+    fail('BAD_INPUT', `convert source ${srcDir} is ${kindOf(src)}, not a checkpoint folder${src.isFile() ? ' (a weights file needs no conversion; a checkpoint is the folder around model.safetensors)' : ''}`);
+  }
   const out = await reserveOutputFile(outFile, 'convert output', { makeParents: true });
   let folder;
   try {
