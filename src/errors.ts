@@ -6,6 +6,7 @@ export type InstructorErrorCode =
   | 'BAD_INPUT' // a caller argument of the wrong type, shape or value
   | 'BAD_CONFIG' // a config.json / modules.json we do not understand or support
   | 'BAD_FILE' // a weights file that is corrupt, truncated, foreign or of another version
+  | 'BAD_OUTPUT' // a destination that cannot be written: a missing or read-only folder, a target that is not a regular file, a failed write
   | 'UNKNOWN_TENSOR' // a tensor name we do not know, or a missing one
   | 'BAD_SHAPE' // a tensor whose shape does not match the config
   | 'NO_SIMD' // the JavaScript runtime has no WebAssembly SIMD

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
@@ -118,7 +118,9 @@ test('an interrupted convert leaves no half file and keeps the previous output',
 test('convert: bad options and bad folders', async () => {
   const out = join(work, 'bad.instr');
   await rejects(convertCheckpoint(join(GOLDEN, 'tiny-st-bin'), out, { dtype: 'fp16' as 'fp32' }), 'BAD_INPUT', /dtype "fp16"/);
-  await rejects(convertCheckpoint(join(work, 'nothing-here'), out, { dtype: 'int8' }), 'BAD_CONFIG', /neither modules\.json nor config\.json/);
+  await rejects(convertCheckpoint(join(work, 'nothing-here'), out, { dtype: 'int8' }), 'NOT_FOUND', /nothing-here: no such folder/);
+  mkdirSync(join(work, 'empty-folder'), { recursive: true });
+  await rejects(convertCheckpoint(join(work, 'empty-folder'), out, { dtype: 'int8' }), 'BAD_CONFIG', /neither modules\.json nor config\.json/);
   await rejects(convertCheckpointToBytes(dirFiles(join(work, 'nothing-here')), { dtype: 'int8' }), 'BAD_CONFIG', /not an? |neither/);
   assert.ok(!existsSync(out));
   assert.equal(temporaries(out), []);

@@ -3,17 +3,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { InstructorError } from '../src/errors.js';
 import { convertedCachePath } from '../src/io/hub-node.js';
 import { loadInstructor, type LoadEvent } from '../src/io/load-node.js';
+import { loadModelFile } from '../src/io/disk.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
+import { encodeHeaderBlock, parseWeightsHeader } from '../src/format/weights-file.js';
 import { cosine, readGz } from './support/golden.js';
-import { FP32_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
+import { FP32_MIN_COSINE } from './support/tolerances.js';
+import { rejects, sameBits } from './support/assert.js';
 
 
 interface GoldenText {
@@ -86,43 +89,78 @@ test('a hub id downloads into the HF cache, converts once, then loads from the c
   offline.dispose();
 });
 
-test('a folder, a weights file and bytes give the same model', async () => {
-  const file = join(dir, 'tiny.int8.iwt');
-  await convertCheckpoint(folder, file, { dtype: 'int8' });
-  const fromFolder = await loadInstructor(folder, { dtype: 'int8' });
-  const fromFile = await loadInstructor(file);
-  const fromBytes = await loadInstructor(new Uint8Array(readFileSync(file)));
-  const [a, b, c] = await Promise.all([fromFolder.encode(inputs), fromFile.encode(inputs), fromBytes.encode(inputs)]);
-  for (let i = 0; i < inputs.length; i++) {
-    assert.ok(cosine(a[i], b[i]) >= SAME_IDS_MIN_COSINE);
-    assert.equal(Array.from(b[i]), Array.from(c[i]));
+test('a folder (converted into wasm memory as it streams), a weights file and bytes give the same model, bit for bit', async () => {
+  for (const dtype of ['int8', 'int4', 'fp32'] as const) {
+    const file = join(dir, `tiny.${dtype}.iwt`);
+    await convertCheckpoint(folder, file, { dtype });
+    const events: LoadEvent[] = [];
+    const fromFolder = await loadInstructor(folder, { dtype, onProgress: (e) => events.push(e) });
+    const fromFile = await loadInstructor(file);
+    const fromBytes = await loadInstructor(new Uint8Array(readFileSync(file)), { dtype });
+    assert.is(fromFolder.info.dtype, dtype);
+    assert.is(fromFile.info.dtype, dtype);
+    assert.ok(events.some((e) => e.phase === 'convert' && e.done === e.total), 'conversion progress');
+    const [a, b, c] = await Promise.all([fromFolder.encode(inputs), fromFile.encode(inputs), fromBytes.encode(inputs)]);
+    for (let i = 0; i < inputs.length; i++) {
+      sameBits(a[i], b[i], `${dtype} folder vs file, input ${i}`);
+      sameBits(c[i], b[i], `${dtype} bytes vs file, input ${i}`);
+    }
+    for (const m of [fromFolder, fromFile, fromBytes]) m.dispose();
   }
-  for (const m of [fromFolder, fromFile, fromBytes]) m.dispose();
 });
 
-test('sources that are none of these are typed errors', async () => {
+test('model.info is a compact summary; the tokenizer config stays reachable on the tokenizer', async () => {
+  const model = await loadInstructor(join(dir, 'tiny.int8.iwt'));
+  const printed = JSON.stringify(model.info);
+  assert.not.match(printed, /extra_id/);
+  assert.ok(printed.length < 1000, `${printed.length} characters: ${printed.slice(0, 200)}...`);
+  assert.equal(Object.keys(model.info.model).sort(), ['dense_out', 'max_seq_length', 'normalize', 'source']);
+  const special = model.tokenizer.config?.additional_special_tokens as string[];
+  assert.is(special.length, 100);
+  assert.is(special[0], '<extra_id_0>');
+  model.dispose();
+});
+
+test('a null in a weights file\'s model metadata is BAD_FILE naming the key, never the default', async () => {
+  const bytes = new Uint8Array(readFileSync(join(dir, 'tiny.int8.iwt')));
+  const { header, dataStart } = parseWeightsHeader(bytes);
+  for (const key of ['max_seq_length', 'normalize', 'dense_out']) {
+    const head = encodeHeaderBlock({ config: header.config, model: { ...header.model, [key]: null }, dtype: 'int8' }, header.tensors, header.data_bytes);
+    const mutant = new Uint8Array(head.length + header.data_bytes);
+    mutant.set(head);
+    mutant.set(bytes.subarray(dataStart), head.length);
+    await rejects(loadInstructor(mutant), 'BAD_FILE', new RegExp(`model\\.${key}.*null`));
+  }
+});
+
+test('a dtype that a weights file does not hold is refused, never ignored', async () => {
+  const file = join(dir, 'tiny.int8.iwt');
+  await rejects(loadInstructor(file, { dtype: 'fp32' }), 'BAD_INPUT', /dtype "fp32" was asked for, but the weights file holds int8 weights/);
+  await rejects(loadInstructor(new Uint8Array(readFileSync(file)), { dtype: 'int4' }), 'BAD_INPUT', /dtype "int4" was asked for, but the weights file holds int8/);
+});
+
+test('sources that are none of these are typed errors; only a bare org/name asks the hub', async () => {
+  const fifo = join(dir, 'weights.fifo');
+  execFileSync('mkfifo', [fifo]);
   const bad: Array<[unknown, string, RegExp]> = [
-    [join(dir, 'absent.iwt'), 'BAD_INPUT', /not a file, a folder or a hub id/],
-    ['../etc/passwd', 'BAD_INPUT', /not a file, a folder or a hub id/],
+    [join(dir, 'absent.iwt'), 'NOT_FOUND', /absent\.iwt: no such file or folder/],
+    ['../etc/passwd', 'NOT_FOUND', /\.\.\/etc\/passwd: no such file or folder/],
+    ['nope/model.iwt', 'NOT_FOUND', /nope\/model\.iwt: no such file or folder \(it reads as a path, so the hub was not asked/],
+    [`${relative(process.cwd(), dir)}/absent`, 'NOT_FOUND', /absent: no such file or folder/], // first segment exists here
+    [fifo, 'BAD_INPUT', /weights\.fifo is a FIFO; a model is a weights file, a checkpoint folder or a hub id/],
     [42, 'BAD_INPUT', /got number/],
-    ['hkunlp/instructor-missing', 'NOT_FOUND', /config\.json/],
+    ['', 'BAD_INPUT', /got an empty string/],
   ];
+  requests.length = 0;
   for (const [source, code, pattern] of bad) {
-    try {
-      await loadInstructor(source as string, { hub: { endpoint, cacheDir: join(dir, 'c2'), token: false, retries: 0 } });
-      assert.unreachable(`${String(source)} loaded`);
-    } catch (e) {
-      assert.instance(e, InstructorError, String(e));
-      assert.is((e as InstructorError).code, code, (e as Error).message);
-      assert.match((e as Error).message, pattern);
-    }
+    await rejects(loadInstructor(source as string, { hub: { endpoint, cacheDir: join(dir, 'c2'), token: false, retries: 0 } }), code as 'BAD_INPUT', pattern);
   }
-  try {
-    await loadInstructor(folder, { dtype: 'int2' as 'int8' });
-    assert.unreachable();
-  } catch (e) {
-    assert.is((e as InstructorError).code, 'BAD_INPUT');
-  }
+  assert.equal(requests, [], 'no request reached the hub');
+  // the weights-file opener itself never blocks on a FIFO (it opens without waiting for a writer)
+  await rejects(loadModelFile(fifo), 'BAD_INPUT', /weights file \S+weights\.fifo is a FIFO, not a regular file/);
+  await rejects(loadInstructor('hkunlp/instructor-missing', { hub: { endpoint, cacheDir: join(dir, 'c2'), token: false, retries: 0 } }), 'NOT_FOUND', /config\.json/);
+  assert.ok(requests.length > 0, 'a bare org/name is a hub request');
+  await rejects(loadInstructor(folder, { dtype: 'int2' as 'int8' }), 'BAD_INPUT', /dtype must be/);
 });
 
 test.run();

@@ -162,7 +162,7 @@ test('a weights file on disk loads straight into wasm memory and embeds as the i
     for (let i = 0; i < seqs.length; i++) assert.equal(Array.from(a[i]), Array.from(b[i]), `sequence ${i}`);
     truncateSync(path, 5000);
     await rejects(loadModelFile(path), 'BAD_FILE', /truncated/);
-    await rejects(loadModelFile(join(dir, 'absent.iwt')), 'BAD_INPUT', /cannot open.*ENOENT/);
+    await rejects(loadModelFile(join(dir, 'absent.iwt')), 'NOT_FOUND', /cannot open weights file .*absent\.iwt: ENOENT/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

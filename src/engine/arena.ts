@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import type { KernelExports } from './wasm.js';
+import type { KernelExports, WasmMemory } from './wasm.js';
 
 const PAGE = 65536;
 const ALIGN = 64; // a cache line: every buffer starts on one, so SIMD loads never straddle two
@@ -18,7 +18,7 @@ export class Arena {
     this.top = align(wasm.heap_base());
   }
 
-  get memory(): WebAssembly.Memory { return this.wasm.memory; }
+  get memory(): WasmMemory { return this.wasm.memory; }
   get used(): number { return this.top; }
 
   alloc(bytes: number): number {

@@ -37,8 +37,16 @@ function cfg(
   };
 }
 
+/**
+ * `json[key]`, or `fallback` when the key is absent. A key that is present keeps its value, null
+ * included: a `null` in a config never silently becomes the default (its check then names the key).
+ */
+export function configValue(json: Record<string, unknown>, key: string, fallback: unknown): unknown {
+  return Object.prototype.hasOwnProperty.call(json, key) ? json[key] : fallback;
+}
+
 function positiveInt(json: Record<string, unknown>, key: string, fallback?: number): number {
-  const v = json[key] ?? fallback;
+  const v = configValue(json, key, fallback);
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     fail('BAD_CONFIG', `config.json: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
   }
@@ -58,11 +66,11 @@ export function parseT5Config(json: unknown): T5Config {
   if (j.model_type !== undefined && j.model_type !== 't5') {
     fail('BAD_CONFIG', `config.json: model_type "${String(j.model_type)}" is not supported, expected "t5"`);
   }
-  const proj = j.feed_forward_proj ?? 'relu';
+  const proj = configValue(j, 'feed_forward_proj', 'relu');
   if (proj !== 'relu' && proj !== 'gated-gelu') {
     fail('BAD_CONFIG', `config.json: feed_forward_proj ${JSON.stringify(proj)} is not supported, expected "relu" or "gated-gelu"`);
   }
-  const eps = j.layer_norm_epsilon ?? 1e-6;
+  const eps = configValue(j, 'layer_norm_epsilon', 1e-6);
   if (typeof eps !== 'number' || !(eps > 0) || !(eps < 1)) {
     fail('BAD_CONFIG', `config.json: layer_norm_epsilon must be a number in (0, 1), got ${JSON.stringify(eps)}`);
   }

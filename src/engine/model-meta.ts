@@ -2,6 +2,7 @@
 // needs around the encoder, so that one file is a complete, self-contained model.
 
 import { fail } from '../errors.js';
+import { configValue } from './config.js';
 
 export interface ModelMeta {
   /** Output size of the Dense head (2_Dense/config.json out_features). */
@@ -15,7 +16,7 @@ export interface ModelMeta {
    * once an `Instructor` has built its tokenizer from it.
    */
   tokenizer?: unknown;
-  /** tokenizer_config.json, parsed, when the checkpoint has one. */
+  /** tokenizer_config.json, parsed, when the checkpoint has one (moved to `Instructor.tokenizer.config` once built). */
   tokenizer_config?: unknown;
   /** Where the weights came from, for people reading the file. */
   source?: { kind: 'synth' | 'folder' | 'hub'; name?: string; revision?: string; commit?: string };
@@ -27,13 +28,13 @@ export function parseModelMeta(json: unknown, denseRows: number): ModelMeta {
     fail('BAD_FILE', `weights file: "model" must be an object, got ${json === null ? 'null' : typeof json}`);
   }
   const j = json as Record<string, unknown>;
-  const denseOut = j.dense_out ?? denseRows;
+  const denseOut = configValue(j, 'dense_out', denseRows);
   if (denseOut !== denseRows) fail('BAD_FILE', `weights file: model.dense_out is ${String(denseOut)}, but the Dense weight has ${denseRows} rows`);
-  const maxSeq = j.max_seq_length ?? 512;
+  const maxSeq = configValue(j, 'max_seq_length', 512);
   if (typeof maxSeq !== 'number' || !Number.isInteger(maxSeq) || maxSeq < 1) {
     fail('BAD_FILE', `weights file: model.max_seq_length must be a positive integer, got ${JSON.stringify(maxSeq)}`);
   }
-  const normalize = j.normalize ?? true;
+  const normalize = configValue(j, 'normalize', true);
   if (typeof normalize !== 'boolean') fail('BAD_FILE', `weights file: model.normalize must be a boolean, got ${JSON.stringify(normalize)}`);
   return { ...(j as Partial<ModelMeta>), dense_out: denseRows, max_seq_length: maxSeq, normalize };
 }

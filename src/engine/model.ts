@@ -7,10 +7,10 @@ import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
-import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
+import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports, type WasmBytes, type WasmModule } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
-  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
+  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
 } from '../format/weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
@@ -36,7 +36,7 @@ export interface EmbedIdsResult {
   dense?: Float32Array[];
 }
 
-export type KernelSource = BufferSource | WebAssembly.Module | KernelExports;
+export type KernelSource = WasmBytes | WasmModule | KernelExports;
 
 export interface LoadOptions {
   /** The kernels: wasm bytes, a compiled WebAssembly.Module, or an instance's exports. */
@@ -51,7 +51,13 @@ export interface LoadOptions {
    */
   threads?: number | 'auto';
   /** kernels-mt.wasm (bytes or a compiled module) for threads > 1. Default: read / fetched next to the package's dist/. */
-  threadKernels?: BufferSource | WebAssembly.Module;
+  threadKernels?: WasmBytes | WasmModule;
+  /**
+   * The dtype the caller expects the weights file to hold ('int8', 'int4' or 'fp32'): a file
+   * stored otherwise is refused with BAD_INPUT before its data is read (a weights file loads as it
+   * is stored; convert the checkpoint again for another dtype). Default: whatever the file holds.
+   */
+  dtype?: 'int8' | 'int4' | 'fp32';
 }
 
 /** Random access to a weights file: `read` for the small header, `readInto` for the data. */
@@ -126,6 +132,32 @@ export class InstructorModel {
         ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
         : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
     }
+    if (options.dtype !== undefined) {
+      if (options.dtype !== 'int8' && options.dtype !== 'int4' && options.dtype !== 'fp32') {
+        fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(options.dtype)}`);
+      }
+      const stored = storedWeightsDtype(header);
+      if (stored !== options.dtype) {
+        fail('BAD_INPUT', `dtype "${options.dtype}" was asked for, but the weights file holds ${stored} weights (a weights file loads as it is stored: convert the checkpoint with dtype "${options.dtype}", or leave dtype out)`);
+      }
+    }
+    const verify = options.verify ?? true ? header.tensors : [];
+    return InstructorModel.fromDataWriter(header, (data) => readAndVerify(reader, dataStart, data, verify), options);
+  }
+
+  /**
+   * Loads a model whose data section is written in place: `header` describes it as a weights
+   * file's header would, and `fill(data)` writes its `header.data_bytes` bytes straight into wasm
+   * memory (a file read, or a checkpoint converted tensor by tensor: see convertInPlace), so the
+   * weights are never held anywhere else. Every tensor must lie inside the data section with the
+   * size its dtype and shape give (BAD_FILE otherwise).
+   */
+  static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
+    for (const e of header.tensors) {
+      if (e.bytes !== tensorBytes(e.dtype, e.shape) || !(e.offset >= 0 && e.offset + e.bytes <= header.data_bytes)) {
+        fail('BAD_FILE', `tensor "${e.name}": [${e.offset}, ${e.offset + e.bytes}) of ${e.dtype} [${e.shape}] does not fit a data section of ${header.data_bytes} bytes`);
+      }
+    }
     const threads = await resolveThreads(options.threads);
     // 'auto' falls back to one thread where workers cannot start (e.g. a Worker runtime's Node shims)
     const pool = threads > 1 ? await createThreadedKernels({ threads, module: options.threadKernels })
@@ -135,7 +167,7 @@ export class InstructorModel {
       const arena = new Arena(kernels);
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
-      await readAndVerify(reader, dataStart, arena.u8(base, header.data_bytes), options.verify ?? true ? header.tensors : []);
+      await fill(arena.u8(base, header.data_bytes));
       const model = InstructorModel.assemble(header, arena, base);
       model.pool = pool;
       return model;
@@ -193,8 +225,7 @@ export class InstructorModel {
     const dense = matrix(DENSE_WEIGHT);
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     const gemmScratch = packQ8(arena, [...layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]), dense]);
-    const probe = [weights.embedding, ...(weights.layers[0] ? [weights.layers[0].q] : [])];
-    const dtype = probe.some((m) => m.dtype === 'q4') ? 'int4' : probe.some((m) => m.dtype === 'q8') ? 'int8' : 'fp32';
+    const dtype = storedWeightsDtype(header);
     const model = parseModelMeta(header.model ?? {}, dense.rows);
     const info: ModelInfo = { config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes };
     return new InstructorModel(info, { arena, encoder: new T5Encoder(config, weights, arena, gemmScratch), dense, gemmScratch });
@@ -310,6 +341,14 @@ export class InstructorModel {
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
   }
+}
+
+/** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */
+export function storedWeightsDtype(header: WeightsHeader): 'int8' | 'int4' | 'fp32' {
+  const config = parseT5Config(header.config);
+  const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
+  const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
+  return dtypes.includes('q4') ? 'int4' : dtypes.includes('q8') ? 'int8' : 'fp32';
 }
 
 /** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */

@@ -1,8 +1,22 @@
 import { fail } from '../errors.js';
 
+// The WebAssembly names the public API spells. TypeScript declares the WebAssembly namespace and
+// BufferSource in lib.dom only (@types/node has neither), so .d.ts files that named them would not
+// type-check in a Node project without the DOM lib. These are the same shapes, declared once here.
+
+/** Bytes: an ArrayBuffer or a view of one (lib.dom's BufferSource). */
+export type WasmBytes = ArrayBuffer | ArrayBufferView;
+/** A compiled `WebAssembly.Module` (lib.dom declares it as an empty interface: any object is one to the type system). */
+export type WasmModule = object;
+/** A `WebAssembly.Memory`, as far as the API uses one. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(delta: number): number;
+}
+
 /** The kernels' exports (see assembly/*.ts for each contract). Pointers are byte offsets. */
 export interface KernelExports {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   heap_base(): number;
   quantize_rows_i16(x: number, xq: number, xs: number, T: number, K: number): void;
   quantize_rows_i16_scalar(x: number, xq: number, xs: number, T: number, K: number): void;
@@ -61,12 +75,12 @@ const REQUIRED_EXPORTS = [
  * `memory`: the shared memory that kernels-mt.wasm (the threads build) imports as env.memory;
  * omit it for kernels.wasm, which has its own.
  */
-export async function instantiateKernels(source: BufferSource | WebAssembly.Module, memory?: WebAssembly.Memory): Promise<KernelExports> {
+export async function instantiateKernels(source: WasmBytes | WasmModule, memory?: WasmMemory): Promise<KernelExports> {
   if (!hasWasmSimd()) {
     fail('NO_SIMD', 'this JavaScript runtime has no WebAssembly SIMD (fixed-width SIMD128), which instructor-wasm requires');
   }
-  const imports: WebAssembly.Imports = memory ? { env: { memory } } : {};
-  const instance = await WebAssembly.instantiate(await compileKernels(source), imports).catch((e: unknown) =>
+  const imports: WebAssembly.Imports = memory ? { env: { memory: memory as WebAssembly.Memory } } : {};
+  const instance = await WebAssembly.instantiate(await compileKernels(source) as WebAssembly.Module, imports).catch((e: unknown) =>
     fail('BAD_FILE', `kernels wasm does not instantiate${memory ? ' over a shared memory (is it kernels-mt.wasm?)' : ' (is it kernels.wasm, not kernels-mt.wasm?)'}: ${(e as Error).message}`));
   const exports = instance.exports as Record<string, unknown>;
   for (const name of REQUIRED_EXPORTS) {
@@ -76,10 +90,10 @@ export async function instantiateKernels(source: BufferSource | WebAssembly.Modu
 }
 
 /** The kernels' bytes compiled (a `WebAssembly.Module` is returned as is). */
-export async function compileKernels(source: BufferSource | WebAssembly.Module): Promise<WebAssembly.Module> {
+export async function compileKernels(source: WasmBytes | WasmModule): Promise<WasmModule> {
   if (source instanceof WebAssembly.Module) return source;
   if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
-    return WebAssembly.compile(source).catch((e: unknown) =>
+    return WebAssembly.compile(source as BufferSource).catch((e: unknown) =>
       fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
   }
   return fail('BAD_INPUT', `instantiateKernels: expected wasm bytes or a WebAssembly.Module, got ${typeof source}`);

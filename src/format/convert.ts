@@ -1,12 +1,16 @@
 // Checkpoint folder -> the project's weights file, in memory (runtime-neutral: browsers,
-// Workers, small models). For big models on disk use convertCheckpoint (convert-node.ts), which
-// streams with memory bounded to about one tensor.
+// Workers, small models), or straight into the memory that will hold it (convertInPlace: wasm
+// memory, for loading a folder). For big models on disk use convertCheckpoint (convert-node.ts),
+// which streams with memory bounded to about one tensor.
 
 import { toHfConfig } from '../engine/config.js';
 import { fail } from '../errors.js';
 import { openCheckpointFolder, type CheckpointFolder, type CheckpointTensor } from './checkpoint/folder.js';
 import type { CheckpointFiles } from './checkpoint/files.js';
-import { encodeWeightsFile, type WeightsDtype, type WeightsFileOptions } from './weights-file.js';
+import {
+  configLayers, encodeTensorBytes, encodeWeightsFile, planLayout, WEIGHTS_FORMAT, WEIGHTS_VERSION,
+  type WeightsDtype, type WeightsFileOptions, type WeightsHeader,
+} from './weights-file.js';
 
 export interface ConvertOptions {
   /**
@@ -55,4 +59,41 @@ export async function convertCheckpointToBytes(files: CheckpointFiles, options: 
   } finally {
     await folder.close();
   }
+}
+
+/**
+ * A checkpoint folder converted in place: the weights-file header it would get for `dtype`, and
+ * `fill(data)`, which reads the folder's tensors one at a time, encodes each straight into `data`
+ * (the data section, `header.data_bytes` long: wasm memory for InstructorModel.fromDataWriter) and
+ * drops it. Memory beyond the data section stays at about one float32 tensor and its encoding.
+ * The header's CRCs stay placeholders: these bytes never leave memory, so nothing checks them.
+ * `fill` may run once; the caller closes the folder.
+ */
+export function convertInPlace(folder: CheckpointFolder, options: ConvertOptions): { header: WeightsHeader; fill(data: Uint8Array): Promise<void> } {
+  checkConvertOptions(options);
+  const opts = weightsFileOptionsOf(folder, options.dtype);
+  const { entries, dataBytes } = planLayout(folder.layout, options.dtype, configLayers(opts.config));
+  const header: WeightsHeader = {
+    format: WEIGHTS_FORMAT, version: WEIGHTS_VERSION,
+    config: opts.config as Record<string, unknown>, model: opts.model as Record<string, unknown>,
+    tensors: entries, data_bytes: dataBytes,
+  };
+  let used = false;
+  return {
+    header,
+    async fill(data) {
+      if (used) fail('BAD_INPUT', 'convertInPlace: fill() may run once (it reads the folder\'s tensors)');
+      used = true;
+      if (!(data instanceof Uint8Array) || data.length !== dataBytes) {
+        fail('BAD_INPUT', `convertInPlace: fill() needs a Uint8Array of ${dataBytes} bytes, got ${data instanceof Uint8Array ? data.length + ' bytes' : typeof data}`);
+      }
+      let i = 0;
+      for await (const t of withProgress(folder, options.onProgress)) {
+        const e = entries[i++];
+        if (e === undefined || t.name !== e.name) fail('BAD_FILE', `convertInPlace: tensor #${i - 1} is "${t.name}", the layout expects "${e?.name}"`);
+        encodeTensorBytes(e, t.data, data.subarray(e.offset, e.offset + e.bytes));
+      }
+      if (i !== entries.length) fail('BAD_FILE', `${folder.meta.source?.name ?? 'checkpoint'}: yielded ${i} tensors, its layout has ${entries.length}`);
+    },
+  };
 }

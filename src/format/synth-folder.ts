@@ -3,18 +3,24 @@
 // converter is tested and benchmarked offline: the folder looks like hkunlp/instructor-xl to
 // every reader, and its weights are regenerated bit for bit by synthModel.
 
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SYNTH_CONFIGS, validateT5Config, type T5Config } from '../engine/config.js';
 import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, t5TensorShapes } from '../engine/tensors.js';
 import { fail } from '../errors.js';
+import { checkReplaceable, makeDirs } from '../io/fs-node.js';
 import { writeSafetensors } from './checkpoint/safetensors-write-node.js';
 import { synthModel, synthTensor } from './synth.js';
 
 /** The package's T5 tokenizer files (dist/src/format/synth-folder.js -> ../../../tokenizer/t5/). */
 export const TOKENIZER_DIR_URL = new URL('../../../tokenizer/t5/', import.meta.url);
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'spiece.model'];
+/** Every file writeSynthCheckpoint writes, relative to its folder. */
+const WRITTEN = [
+  'config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json', '2_Dense/config.json',
+  '2_Dense/model.safetensors', 'model.safetensors', ...TOKENIZER_FILES,
+];
 
 export interface WriteSynthCheckpointOptions {
   /** Called after each encoder tensor is written: `done` of `total` tensors, `name` the last one. */
@@ -66,6 +72,7 @@ const pretty = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
 /**
  * Writes the synth-v1 model `config` (a name of SYNTH_CONFIGS, e.g. 'tiny' or 'xl', or a config
  * with its Dense out size) to the folder `outDir` (created if needed) in the hkunlp layout.
+ * The weights are synthetic and untrained: the pipeline is real, similarities between texts are not.
  * model.safetensors (float32) is written streaming: memory stays at about one tensor, so the
  * 5 GB xl needs a few hundred MB.
  */
@@ -86,8 +93,11 @@ export async function writeSynthCheckpoint(
   if (!Number.isInteger(c.denseOut) || c.denseOut <= 0) fail('BAD_INPUT', `writeSynthCheckpoint: denseOut must be a positive integer, got ${JSON.stringify(c.denseOut)}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') fail('BAD_INPUT', 'writeSynthCheckpoint: onProgress must be a function');
 
-  await mkdir(outDir, { recursive: true });
-  for (const d of ['1_Pooling', '2_Dense', '3_Normalize']) await mkdir(join(outDir, d), { recursive: true });
+  // Every destination is checked before anything is written: a folder that cannot be created,
+  // or a file of ours that exists as a FIFO, device or link, fails at once (BAD_OUTPUT).
+  const what = 'synth output';
+  for (const d of ['1_Pooling', '2_Dense', '3_Normalize']) await makeDirs(join(outDir, d), what, outDir);
+  for (const f of WRITTEN) await checkReplaceable(join(outDir, f), what);
   await writeFile(join(outDir, 'config.json'), pretty(hubStyleConfig(c)));
   await writeFile(join(outDir, 'modules.json'), pretty(MODULES));
   await writeFile(join(outDir, 'sentence_bert_config.json'), pretty({ max_seq_length: 512, do_lower_case: false }));

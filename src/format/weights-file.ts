@@ -206,39 +206,52 @@ export function planLayout(
 
 /**
  * The stored bytes of one tensor (exactly `entry.bytes`: for q8 / q4 including the padding between
- * the codes and the scales). An f32 tensor on a little-endian machine is a view of `data`.
+ * the codes and the scales). An f32 tensor on a little-endian machine is a view of `data`. With
+ * `into` (exactly `entry.bytes` long, e.g. the tensor's place in wasm memory) the bytes are
+ * encoded there and `into` is returned, so no second copy of the tensor is made.
  */
-export function encodeTensorBytes(entry: TensorEntry, data: Float32Array): Uint8Array {
+export function encodeTensorBytes(entry: TensorEntry, data: Float32Array, into?: Uint8Array): Uint8Array {
   const n = entry.shape.reduce((p, d) => p * d, 1);
   if (!(data instanceof Float32Array) || data.length !== n) {
     fail('BAD_INPUT', `weights file: tensor "${entry.name}" data must be a Float32Array of ${n} values (shape ${JSON.stringify(entry.shape)}), got ${data instanceof Float32Array ? data.length + ' values' : typeof data}`);
   }
+  if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== entry.bytes || into.byteOffset % 4 !== 0)) {
+    fail('BAD_INPUT', `weights file: tensor "${entry.name}" needs a 4-aligned destination of ${entry.bytes} bytes, got ${into instanceof Uint8Array ? `${into.length} bytes at offset ${into.byteOffset}` : typeof into}`);
+  }
   if (entry.dtype === 'f32') {
-    if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const out = new Uint8Array(4 * n);
-    const dv = new DataView(out.buffer);
+    if (LITTLE_ENDIAN) {
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (!into) return bytes;
+      into.set(bytes);
+      return into;
+    }
+    const out = into ?? new Uint8Array(4 * n);
+    const dv = new DataView(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < n; i++) dv.setFloat32(4 * i, data[i], true);
     return out;
   }
   const [rows, cols] = entry.shape;
-  const out = new Uint8Array(entry.bytes);
+  const out = into ?? new Uint8Array(entry.bytes);
+  const at = out.byteOffset;
   if (entry.dtype === 'q4') {
-    const q4At = align64(rows * cols / 2), ns = rows * cols / Q4_GROUP;
-    const q = out.subarray(0, rows * cols / 2);
-    const { scales } = quantizeGroupsQ4(data, rows, cols, Q4_GROUP, { q, scales: LITTLE_ENDIAN ? new Float32Array(out.buffer, q4At, ns) : new Float32Array(ns) });
+    const codes = rows * cols / 2, q4At = align64(codes), ns = rows * cols / Q4_GROUP;
+    if (into) out.fill(0, codes, q4At);
+    const q = out.subarray(0, codes);
+    const { scales } = quantizeGroupsQ4(data, rows, cols, Q4_GROUP, { q, scales: LITTLE_ENDIAN ? new Float32Array(out.buffer, at + q4At, ns) : new Float32Array(ns) });
     if (!LITTLE_ENDIAN) {
-      const dv = new DataView(out.buffer);
+      const dv = new DataView(out.buffer, at, out.length);
       for (let i = 0; i < ns; i++) dv.setFloat32(q4At + 4 * i, scales[i], true);
     }
     return out;
   }
   const scalesAt = align64(rows * cols);
-  const q = new Int8Array(out.buffer, 0, rows * cols);
+  if (into) out.fill(0, rows * cols, scalesAt);
+  const q = new Int8Array(out.buffer, at, rows * cols);
   if (LITTLE_ENDIAN) {
-    quantizeRowsQ8(data, rows, cols, { q, scales: new Float32Array(out.buffer, scalesAt, rows) });
+    quantizeRowsQ8(data, rows, cols, { q, scales: new Float32Array(out.buffer, at + scalesAt, rows) });
   } else {
     const { scales } = quantizeRowsQ8(data, rows, cols, { q, scales: new Float32Array(rows) });
-    const dv = new DataView(out.buffer);
+    const dv = new DataView(out.buffer, at, out.length);
     for (let r = 0; r < rows; r++) dv.setFloat32(scalesAt + 4 * r, scales[r], true);
   }
   return out;

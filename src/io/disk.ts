@@ -1,8 +1,10 @@
 // Node / Deno / Bun: the kernels from the package's build/ folder, weights files from disk.
+import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { kindOf } from './fs-node.js';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
-import { compileKernels, instantiateKernels, type KernelExports } from '../engine/wasm.js';
+import { compileKernels, instantiateKernels, type KernelExports, type WasmModule } from '../engine/wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
@@ -14,7 +16,7 @@ export async function loadKernelsFromDisk(): Promise<KernelExports> {
 export const KERNELS_MT_WASM_URL = new URL('../../../build/kernels-mt.wasm', import.meta.url);
 
 /** kernels-mt.wasm from the package's build/ folder, compiled (a module can be sent to workers). */
-export async function loadThreadKernelsFromDisk(): Promise<WebAssembly.Module> {
+export async function loadThreadKernelsFromDisk(): Promise<WasmModule> {
   return compileKernels(await readFile(KERNELS_MT_WASM_URL));
 }
 
@@ -22,12 +24,19 @@ const CHUNK = 1 << 30; // one fs read moves at most 2 GiB; stay well below
 
 /**
  * Opens a weights file for `InstructorModel.fromWeightsReader`: reads go straight from the file
- * into the destination (wasm memory), with no intermediate buffer.
+ * into the destination (wasm memory), with no intermediate buffer. Only a regular file is a
+ * weights file: the open does not block (a FIFO's would, until a writer came), and anything else
+ * is refused at once.
  */
 export async function openWeightsFile(path: string): Promise<WeightsReader & { close(): Promise<void> }> {
-  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) =>
-    fail('BAD_INPUT', `cannot open weights file ${path}: ${e.code ?? e.message}`));
-  const { size } = await fh.stat();
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) =>
+    fail(e.code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_INPUT', `cannot open weights file ${path}: ${e.code ?? e.message}`));
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    fail('BAD_INPUT', `weights file ${path} is ${kindOf(st)}, not a regular file`);
+  }
+  const { size } = st;
   const readInto = async (offset: number, dest: Uint8Array) => {
     for (let done = 0; done < dest.length;) {
       const n = Math.min(CHUNK, dest.length - done);

@@ -6,11 +6,11 @@
 // so that caches filled by Python's huggingface_hub and by this library are interchangeable.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fail, InstructorError } from '../errors.js';
-import { tmpName } from './fs-node.js';
+import { makeDirs, tmpName } from './fs-node.js';
 import {
   downloadToSink, envGet, envIsTrue, etagDigest, gitBlobHeader, headHubFile, hubEndpoint, hubOffline, hubTokenFromEnv,
   abortedError, isCommitHash, parseRepoId, requestContext, resolveRepoRevision, sleep, throwIfAborted, validateRepo, validateRepoPath,
@@ -121,7 +121,7 @@ async function exists(p: string): Promise<boolean> {
 
 
 async function writeAtomic(p: string, text: string): Promise<void> {
-  await mkdir(dirname(p), { recursive: true });
+  await makeDirs(dirname(p), 'hub cache');
   const tmp = tmpName(p);
   await writeFile(tmp, text);
   try {
@@ -152,7 +152,7 @@ const noExistPath = (paths: HubCachePaths, commit: string, file: string) => join
 
 /** snapshots/{commit}/{file} -> relative symlink to the blob; hard link, then copy, where symlinks fail (Windows without developer mode). */
 async function linkPointer(blob: string, pointer: string): Promise<void> {
-  await mkdir(dirname(pointer), { recursive: true });
+  await makeDirs(dirname(pointer), 'hub cache');
   const tmp = tmpName(pointer);
   try {
     try {
@@ -327,7 +327,7 @@ async function ensureBlob(s: Session, meta: HubFileMetadata, file: string, opts:
   const blob = join(s.paths.blobs, meta.etag);
   // Under the cross-process lock, and only if no other process got the blob meanwhile.
   const lockedDownload = async () => {
-    await mkdir(dirname(blob), { recursive: true });
+    await makeDirs(dirname(blob), 'hub cache');
     const release = await lockBlob(blob, requestContext(s.repo, label, file, opts));
     if (!release) return;
     try {
@@ -404,7 +404,7 @@ async function fetchOne(s: Session, revision: string, file: string, optional: bo
     const c = head.commit;
     if (c && head.errorCode !== 'RepoNotFound' && head.errorCode !== 'RevisionNotFound') {
       const marker = noExistPath(s.paths, c, file);
-      await mkdir(dirname(marker), { recursive: true });
+      await makeDirs(dirname(marker), 'hub cache');
       await writeFile(marker, '', { flag: 'a' });
       await writeRef(s.paths, revision, c);
     }

@@ -3,13 +3,15 @@
 
 import { stat } from 'node:fs/promises';
 import { dirFiles } from '../format/checkpoint/files-node.js';
-import { convertCheckpointToBytes } from '../format/convert.js';
+import { openCheckpointFolder } from '../format/checkpoint/folder.js';
+import { convertInPlace } from '../format/convert.js';
 import { convertCheckpoint } from '../format/convert-node.js';
 import { fail } from '../errors.js';
+import { kindOf } from './fs-node.js';
 import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress } from './hub-node.js';
 import { Instructor } from '../text/instructor.js';
 import { loadKernelsFromDisk, openWeightsFile } from './disk.js';
-import { InstructorModel, type KernelSource } from '../engine/model.js';
+import { InstructorModel, type KernelSource, type LoadOptions } from '../engine/model.js';
 import { parseRepoId } from './hub.js';
 
 export type LoadEvent =
@@ -18,7 +20,11 @@ export type LoadEvent =
   | { phase: 'load'; source: string };
 
 export interface LoadInstructorOptions {
-  /** Weights precision when converting a checkpoint: 'int8' (default), 'int4' (4-bit, grouped) or 'fp32'. */
+  /**
+   * Weights precision: a checkpoint (folder or hub) is converted to it, 'int8' by default; a
+   * weights file (path or bytes) loads as it is stored, and a `dtype` it does not hold is refused
+   * (BAD_INPUT) rather than ignored.
+   */
   dtype?: 'int8' | 'int4' | 'fp32';
   /** Hub settings (endpoint, token, offline, cache folder); the HF_* variables by default. */
   hub?: Omit<HubOptions, 'onProgress' | 'signal'>;
@@ -40,56 +46,88 @@ const HUB_FILES = [
 ];
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+(@[\w./-]+)?$/;
+/** Names that end like a file, not a repository: `nope/model.iwt` is a mistyped path, never a hub request. */
+const FILE_LIKE = /\.(iwt|bin|safetensors|json|jsonl|pt|pth|ckpt|onnx|gguf|npy|npz|h5|msgpack|txt|gz|zip|tar)$/i;
 
-async function kind(path: string): Promise<'file' | 'dir' | null> {
-  const s = await stat(path).catch(() => null);
-  return s === null ? null : s.isDirectory() ? 'dir' : 'file';
+export type ModelSource = { kind: 'file'; path: string } | { kind: 'dir'; path: string } | { kind: 'hub'; id: string };
+
+/**
+ * What a model source string names. An existing path is a weights file (a regular file) or a
+ * checkpoint folder; any other kind of file (a FIFO, a device, a socket) is refused, since opening
+ * it could block. A path that does not exist is NOT_FOUND, unless it is a bare hub id
+ * `org/name[@revision]`: only that goes to the network, and not when it looks like a path (its
+ * first segment exists here, or its name ends like a file, as in `nope/model.iwt`).
+ */
+export async function classifySource(source: string): Promise<ModelSource> {
+  const s = await stat(source).catch((e: NodeJS.ErrnoException) =>
+    e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : fail('BAD_INPUT', `model source ${source}: cannot use it: ${e.code ?? e.message}`));
+  if (s !== null) {
+    if (s.isFile()) return { kind: 'file', path: source };
+    if (s.isDirectory()) return { kind: 'dir', path: source };
+    fail('BAD_INPUT', `model source ${source} is ${kindOf(s)}; a model is a weights file, a checkpoint folder or a hub id`);
+  }
+  const at = source.indexOf('@');
+  const repo = at < 0 ? source : source.slice(0, at);
+  const pathLike = !REPO_ID.test(source) || source.includes('..') || FILE_LIKE.test(repo)
+    || (await stat(repo.split('/')[0]).then(() => true, () => false));
+  if (pathLike) {
+    const hint = REPO_ID.test(source) ? ' (it reads as a path, so the hub was not asked; a hub id is org/name or org/name@revision)' : '';
+    fail('NOT_FOUND', `model source ${source}: no such file or folder${hint}`);
+  }
+  return { kind: 'hub', id: source };
 }
 
 /**
  * Loads an Instructor from `source`:
  * - bytes of a weights file;
  * - a path to a weights file (read straight into wasm memory) or to a checkpoint folder in the
- *   hkunlp layout (converted in memory to `dtype`);
+ *   hkunlp layout (converted to `dtype` straight into wasm memory, tensor by tensor: memory stays
+ *   within the converted weights plus about one float32 tensor);
  * - a hub id `org/name` or `org/name@revision`: the checkpoint is downloaded into the Hugging
  *   Face cache, converted once to `dtype`, and the converted file is cached next to it.
+ * A path that does not exist is NOT_FOUND (see classifySource).
  */
 export async function loadInstructor(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<Instructor> {
-  const dtype = options.dtype ?? 'int8';
-  if (dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(dtype)}`);
+  const asked = options.dtype;
+  if (asked !== undefined && asked !== 'int8' && asked !== 'int4' && asked !== 'fp32') {
+    fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(asked)}`);
+  }
+  const dtype = asked ?? 'int8';
+  if (!(source instanceof Uint8Array) && (typeof source !== 'string' || source.length === 0)) {
+    fail('BAD_INPUT', `model source must be a hub id, a path or bytes, got ${source === null ? 'null' : typeof source === 'string' ? 'an empty string' : typeof source}`);
+  }
+  const where = source instanceof Uint8Array ? null : await classifySource(source);
   const kernels = options.kernels ?? (await loadKernelsFromDisk());
-  const verify = options.verify;
-  const threads = options.threads;
+  const load = { kernels, verify: options.verify, threads: options.threads };
   const progress = options.onProgress;
 
-  if (source instanceof Uint8Array) return Instructor.fromWeightsFile(source, { kernels, verify, threads });
-  if (typeof source !== 'string' || source.length === 0) {
-    fail('BAD_INPUT', `model source must be a hub id, a path or bytes, got ${source === null ? 'null' : typeof source}`);
+  if (where === null) {
+    return fromModel(await InstructorModel.fromWeightsFile(source as Uint8Array, { ...load, dtype: asked }));
   }
-
-  const k = await kind(source);
-  if (k === 'file') return loadWeightsPath(source, kernels, { verify, threads }, progress);
-  if (k === 'dir') {
-    progress?.({ phase: 'load', source });
-    const bytes = await convertCheckpointToBytes(dirFiles(source), {
-      dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
-    });
-    return Instructor.fromWeightsFile(bytes, { kernels, verify: false, threads }); // just written, in memory
-  }
-  if (!REPO_ID.test(source) || source.includes('..')) {
-    fail('BAD_INPUT', `model source "${source}" is not a file, a folder or a hub id (org/name or org/name@revision)`);
+  if (where.kind === 'file') return loadWeightsPath(where.path, { ...load, dtype: asked }, progress);
+  if (where.kind === 'dir') {
+    progress?.({ phase: 'load', source: where.path });
+    const folder = await openCheckpointFolder(dirFiles(where.path));
+    try {
+      const { header, fill } = convertInPlace(folder, {
+        dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
+      });
+      return fromModel(await InstructorModel.fromDataWriter(header, fill, load));
+    } finally {
+      await folder.close();
+    }
   }
 
   // Hub: pin a commit with the small files, then fetch one weights format.
-  const { repo } = parseRepoId(source);
+  const { repo } = parseRepoId(where.id);
   const hub: HubOptions = {
     ...options.hub, signal: options.signal,
     onProgress: (p: HubProgress) => progress?.({ phase: 'download', file: p.file, loaded: p.loaded, total: p.total }),
   };
-  const snap = await downloadSnapshot(source, HUB_FILES, hub);
+  const snap = await downloadSnapshot(where.id, HUB_FILES, hub);
   const pinned = `${repo}@${snap.commit}`;
   const cached = convertedCachePath(repo, snap.commit, dtype, options.hub?.cacheDir);
-  if ((await kind(cached)) === 'file') return loadWeightsPath(cached, kernels, { verify, threads }, progress);
+  if ((await stat(cached).catch(() => null))?.isFile()) return loadWeightsPath(cached, load, progress);
   for (const [preferred, fallback] of [['model.safetensors', 'pytorch_model.bin'], ['2_Dense/model.safetensors', '2_Dense/pytorch_model.bin']]) {
     const got = await downloadSnapshot(pinned, [{ path: preferred, optional: true }], hub);
     if (got.missing.length > 0) await downloadSnapshot(pinned, [fallback], hub);
@@ -97,16 +135,24 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
   await convertCheckpoint(snap.dir, cached, {
     dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
   });
-  return loadWeightsPath(cached, kernels, { verify, threads }, progress);
+  return loadWeightsPath(cached, load, progress);
 }
 
-async function loadWeightsPath(
-  path: string, kernels: KernelSource, load: Pick<LoadInstructorOptions, 'verify' | 'threads'>, progress: LoadInstructorOptions['onProgress'],
-): Promise<Instructor> {
+/** Instructor.fromModel, disposing the model if that throws (a file without a tokenizer). */
+function fromModel(model: InstructorModel): Instructor {
+  try {
+    return Instructor.fromModel(model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+async function loadWeightsPath(path: string, load: LoadOptions, progress: LoadInstructorOptions['onProgress']): Promise<Instructor> {
   progress?.({ phase: 'load', source: path });
   const reader = await openWeightsFile(path);
   try {
-    return Instructor.fromModel(await InstructorModel.fromWeightsReader(reader, { kernels, ...load }));
+    return fromModel(await InstructorModel.fromWeightsReader(reader, load));
   } finally {
     await reader.close();
   }

@@ -9,6 +9,7 @@
 // examples/browser/). Host the file elsewhere by passing its URL: `loadKernels('/kernels.wasm')`.
 import { fail } from '../errors.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
+import type { WasmModule } from '../engine/wasm.js';
 import { compiledOnce, compileKernelBytes, type LoadKernels } from './loader.js';
 
 export * from '../index.js';
@@ -16,7 +17,7 @@ export * from './exports.js';
 
 export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
-async function compileUrl(url: string | URL): Promise<WebAssembly.Module> {
+async function compileUrl(url: string | URL): Promise<WasmModule> {
   const href = String(url);
   const res = await fetch(url).catch((e: Error) => fail('NETWORK', `cannot fetch the kernels ${href}: ${e.message}`));
   if (!res.ok) fail('NETWORK', `cannot fetch the kernels ${href}: HTTP ${res.status}`);

@@ -3,6 +3,7 @@
 // build/ with Bun.file, and createInstructor.
 import { fail } from '../errors.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
+import type { WasmModule } from '../engine/wasm.js';
 import { compiledOnce, compileKernelBytes, fetchKernelBytes, type LoadKernels } from './loader.js';
 
 export * from '../index.js';
@@ -12,7 +13,7 @@ export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.ur
 
 interface BunLike { file(path: string | URL): { arrayBuffer(): Promise<ArrayBuffer> } }
 
-async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
+async function compileFile(path: string | URL): Promise<WasmModule> {
   const bun = (globalThis as { Bun?: BunLike }).Bun;
   const bytes = bun
     ? await bun.file(path).arrayBuffer().catch((e: Error) => fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.message}`))

@@ -4,6 +4,7 @@
 // folder), and createInstructor.
 import { fail } from '../errors.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
+import type { WasmModule } from '../engine/wasm.js';
 import { compiledOnce, compileKernelBytes, fetchKernelBytes, type LoadKernels } from './loader.js';
 
 export * from '../index.js';
@@ -13,7 +14,7 @@ export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.ur
 
 interface DenoLike { readFile(path: string | URL): Promise<Uint8Array<ArrayBuffer>> }
 
-async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
+async function compileFile(path: string | URL): Promise<WasmModule> {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   const bytes = deno
     ? await deno.readFile(path).catch((e: Error) => fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.message}`))

@@ -1,15 +1,16 @@
 // What every runtime's default kernel loader shares: the package's own build compiled once and
 // then shared, another build compiled on request, one compile error, a fetch fallback.
 import { fail } from '../errors.js';
+import type { WasmBytes, WasmModule } from '../engine/wasm.js';
 
-export type LoadKernels = (path?: string | URL) => Promise<WebAssembly.Module>;
+export type LoadKernels = (path?: string | URL) => Promise<WasmModule>;
 
 /**
  * `loadKernels(path?)` over `compile`: without a path, the build at `defaultUrl`, compiled once per
  * isolate (a failed attempt is forgotten, so the next call retries); with one, that build.
  */
-export function compiledOnce(defaultUrl: URL, compile: (path: string | URL) => Promise<WebAssembly.Module>): LoadKernels {
-  let compiled: Promise<WebAssembly.Module> | undefined;
+export function compiledOnce(defaultUrl: URL, compile: (path: string | URL) => Promise<WasmModule>): LoadKernels {
+  let compiled: Promise<WasmModule> | undefined;
   return (path) => {
     if (path !== undefined) return compile(path);
     compiled ??= compile(defaultUrl).catch((e) => { compiled = undefined; throw e; });
@@ -18,8 +19,8 @@ export function compiledOnce(defaultUrl: URL, compile: (path: string | URL) => P
 }
 
 /** WebAssembly.compile, failing with BAD_FILE. */
-export function compileKernelBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
-  return WebAssembly.compile(bytes).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
+export function compileKernelBytes(bytes: WasmBytes): Promise<WasmModule> {
+  return WebAssembly.compile(bytes as BufferSource).catch((e: unknown) => fail('BAD_FILE', `kernels.wasm does not compile: ${(e as Error).message}`));
 }
 
 /** The kernels' bytes over fetch, for runtimes whose file API is missing (BAD_FILE on failure). */

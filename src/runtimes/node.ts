@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { fail } from '../errors.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
+import type { WasmModule } from '../engine/wasm.js';
 import { compiledOnce, compileKernelBytes, type LoadKernels } from './loader.js';
 
 export * from '../node-index.js';
@@ -12,7 +13,7 @@ export * from './exports.js';
 /** Where the package keeps its kernels (a file: URL next to dist/). */
 export const KERNELS_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
-async function compileFile(path: string | URL): Promise<WebAssembly.Module> {
+async function compileFile(path: string | URL): Promise<WasmModule> {
   const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) =>
     fail('BAD_FILE', `cannot read the kernels ${String(path)}: ${e.code ?? e.message} (run \`npm run build:wasm\` in a source checkout)`));
   return compileKernelBytes(bytes as Uint8Array<ArrayBuffer>);

@@ -7,12 +7,13 @@
 // lists it as a `wasm` module (examples/worker/workerd.capnp).
 import kernels from '../../../build/kernels.wasm';
 import { createInstructorWith } from '../io/fetch-weights.js';
+import type { WasmModule } from '../engine/wasm.js';
 
 export * from '../index.js';
 export * from './exports.js';
 
 /** The kernels as the compiled `WebAssembly.Module` the Worker was deployed with. */
-export function loadKernels(): Promise<WebAssembly.Module> {
+export function loadKernels(): Promise<WasmModule> {
   return Promise.resolve(kernels);
 }
 

@@ -87,23 +87,16 @@ function describe(v: unknown): string {
   return keys.length === 0 ? 'an object with no keys' : `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', ...' : ''}`;
 }
 
+/** An input's form and strings, checked (no tokenizer needed). */
+export type InputForm = { mode: 'plain'; text: string } | { mode: 'pair' | 'legacy'; instruction: string; text: string };
+
 /**
- * Turns one `EmbedInput` into ids and nInstr exactly as the reference does.
- * @param index position of the input in the caller's batch (named in error messages)
- * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
+ * Checks that `input` is one of the accepted forms (BAD_INPUT naming `where` otherwise) and
+ * returns its parts. Needs no tokenizer, so callers can check every input before loading a model.
  */
-export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
-  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
-    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
-  }
-  const where = `input ${index}`;
-
-  if (typeof input === 'string') {
-    const { ids, truncated } = tok.encode(pyStrip(input), maxSeqLength);
-    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
-  }
-
-  let instruction: unknown, text: unknown, mode: InputMode;
+export function checkInputForm(input: unknown, where: string): InputForm {
+  if (typeof input === 'string') return { mode: 'plain', text: input };
+  let instruction: unknown, text: unknown, mode: 'pair' | 'legacy';
   if (Array.isArray(input)) {
     if (input.length === 2) {
       [instruction, text] = input;
@@ -127,13 +120,26 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
   } else {
     fail('BAD_INPUT', `${where}: got ${describe(input)}, ${EXPECTED}`);
   }
-  if (typeof instruction !== 'string') {
-    fail('BAD_INPUT', `${where}: instruction is ${describe(instruction)}, expected a string`);
-  }
-  if (typeof text !== 'string') {
-    fail('BAD_INPUT', `${where}: text is ${describe(text)}, expected a string`);
-  }
+  if (typeof instruction !== 'string') fail('BAD_INPUT', `${where}: instruction is ${describe(instruction)}, expected a string`);
+  if (typeof text !== 'string') fail('BAD_INPUT', `${where}: text is ${describe(text)}, expected a string`);
+  return { mode, instruction, text };
+}
 
+/**
+ * Turns one `EmbedInput` into ids and nInstr exactly as the reference does.
+ * @param index position of the input in the caller's batch (named in error messages)
+ * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
+ */
+export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
+  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
+    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
+  }
+  const form = checkInputForm(input, `input ${index}`);
+  if (form.mode === 'plain') {
+    const { ids, truncated } = tok.encode(pyStrip(form.text), maxSeqLength);
+    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
+  }
+  const { mode, instruction, text } = form;
   const instr = pyStrip(instruction);
   const joined = mode === 'pair' ? pyStrip(instr + pyStrip(text)) : pyStrip(instruction + pyStrip(text));
   const { ids, truncated } = tok.encode(joined, maxSeqLength);

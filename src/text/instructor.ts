@@ -28,6 +28,7 @@ import { fail, InstructorError } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo } from '../engine/model.js';
 import { T5Tokenizer } from './tokenizer.js';
+import type { WasmBytes, WasmModule } from '../engine/wasm.js';
 
 export type { EmbedInput } from './inputs.js';
 
@@ -82,7 +83,7 @@ export interface InstructorLoadOptions {
   /** Threads for the kernels (1 by default, a number, or 'auto'); see `LoadOptions.threads`. */
   threads?: number | 'auto';
   /** kernels-mt.wasm for threads > 1; see `LoadOptions.threadKernels`. */
-  threadKernels?: BufferSource | WebAssembly.Module;
+  threadKernels?: WasmBytes | WasmModule;
 }
 
 const DEFAULT_BATCH_SIZE = 32;
@@ -104,7 +105,10 @@ export class Instructor {
     // The tokenizer keeps the parts of tokenizer.json it uses; info need not hold the parse too
     // (fromWeightsFile builds the tokenizer from its own parse of the header, so info's is a
     // second copy: about 4 MiB of JS heap for T5's 32k pieces, for the model's lifetime).
+    // tokenizer_config.json (T5's lists 100 <extra_id_N> tokens) stays reachable as
+    // `tokenizer.config`, so that `info` is a summary one can print.
     delete model.info.model.tokenizer;
+    delete model.info.model.tokenizer_config;
   }
 
   /**

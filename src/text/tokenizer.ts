@@ -341,6 +341,8 @@ export class T5Tokenizer {
   readonly unkId: number;
   /** Vocabulary size of the model (without added tokens beyond it). */
   readonly vocabSize: number;
+  /** The parsed `tokenizer_config.json` it was built with (special tokens, model_max_length...), if any. */
+  readonly config: Readonly<Record<string, unknown>> | undefined;
   private readonly tok: HfTokenizer;
 
   /**
@@ -387,6 +389,7 @@ export class T5Tokenizer {
     this.padId = typeof pad === 'number' ? pad : 0;
     this.unkId = unkId;
     this.vocabSize = vocab.length;
+    this.config = isObj(tokenizerConfig) ? tokenizerConfig : undefined;
   }
 
   /** Ids of `text` without special tokens added (special tokens written in the text are kept). */

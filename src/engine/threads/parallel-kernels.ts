@@ -17,7 +17,7 @@
 // Small calls run on the calling thread alone (a hand-off costs ~10-50 us).
 
 import { fail } from '../../errors.js';
-import { attentionScratchFloats, compileKernels, gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from '../wasm.js';
+import { attentionScratchFloats, compileKernels, gemmQ8ScratchBytes, instantiateKernels, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { f32ToBits, type RawKernels } from './exec.js';
 import { ThreadPool, type SpawnWorker } from './pool.js';
 import { CONTROL_BYTES, Op } from './protocol.js';
@@ -41,7 +41,7 @@ export interface ThreadedKernelsOptions {
   /** Threads in all, the calling thread included (>= 2). */
   threads: number;
   /** kernels-mt.wasm: bytes or a compiled module. Default: fetched / read from kernelsMtWasmUrl(). */
-  module?: BufferSource | WebAssembly.Module;
+  module?: WasmBytes | WasmModule;
   /** Starts a worker; default: Web Worker if `Worker` exists, else node:worker_threads. */
   spawn?: SpawnWorker;
 }

@@ -14,11 +14,11 @@
 // Everything is validated when the folder is opened (configs, every tensor's name, shape and
 // dtype), before a single tensor is read; `tensors()` then reads them one at a time.
 
-import { parseT5Config, type T5Config } from '../../engine/config.js';
+import { configValue, parseT5Config, type T5Config } from '../../engine/config.js';
 import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
 import { fail, InstructorError } from '../../errors.js';
 import type { ModelMeta } from '../../engine/model-meta.js';
-import type { CheckpointFiles } from './files.js';
+import { checkRelativePath, type CheckpointFiles } from './files.js';
 import { openCheckpointFile, type CheckpointKind, type TensorInfo, type TensorReader } from './index.js';
 import { isFloatDtype } from './safetensors.js';
 import type { ByteSource } from './source.js';
@@ -69,6 +69,16 @@ function shapeStr(s: readonly number[]): string {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** A path named by a config file must stay inside the folder: otherwise the config is at fault (BAD_CONFIG), not the caller. */
+function insideFolder(path: string, what: string): void {
+  try {
+    checkRelativePath(path);
+  } catch (e) {
+    if (e instanceof InstructorError) fail('BAD_CONFIG', `${what} ${JSON.stringify(path)} must be a relative path inside the folder (no "..", ".", empty segments, leading "/" or backslashes)`);
+    throw e;
+  }
 }
 
 interface Located {
@@ -144,6 +154,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       const shards = new Map<string, Set<string>>();
       for (const [name, shard] of Object.entries(map)) {
         if (typeof shard !== 'string') fail('BAD_CONFIG', `${where(indexPath)}: weight_map["${name}"] must be a file name, got ${JSON.stringify(shard)}`);
+        insideFolder(shard, `${where(indexPath)}: weight_map["${name}"]`);
         if (!shards.has(shard)) shards.set(shard, new Set());
         shards.get(shard)!.add(name);
       }
@@ -178,10 +189,12 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       if (!kind) {
         fail('BAD_CONFIG', `${where('modules.json')}: module #${i} has type "${m.type}", which is not supported (expected sentence_transformers.models.Transformer, Pooling, Dense, Normalize, or InstructorEmbedding's INSTRUCTOR_Transformer / INSTRUCTOR_Pooling)`);
       }
-      const p = m.path ?? '';
+      const p = configValue(m, 'path', '');
       if (typeof p !== 'string') fail('BAD_CONFIG', `${where('modules.json')}: module #${i} ("${m.type}") has path ${JSON.stringify(p)}, expected a string`);
       kinds.push(kind);
-      paths.push(p.replace(/^\.\/?/, '').replace(/\/+$/, ''));
+      const dir = p === '.' || p === './' ? '' : p.replace(/^\.\//, '').replace(/\/+$/, '');
+      if (dir !== '') insideFolder(dir, `${where('modules.json')}: module #${i} ("${m.type}") path`);
+      paths.push(dir);
     }
     const order = kinds.join(', ');
     if (order !== 'Transformer, Pooling, Dense, Normalize' && order !== 'Transformer, Pooling, Dense') {
@@ -206,7 +219,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     let maxSeq = 512;
     if (sb !== undefined) {
       if (!isObject(sb)) fail('BAD_CONFIG', `${where(sbPath)}: expected a JSON object`);
-      const v = sb.max_seq_length ?? 512;
+      const v = configValue(sb, 'max_seq_length', 512);
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('BAD_CONFIG', `${where(sbPath)}: max_seq_length must be a positive integer, got ${JSON.stringify(v)}`);
       maxSeq = v;
       if (sb.do_lower_case === true) fail('BAD_CONFIG', `${where(sbPath)}: do_lower_case true is not supported (INSTRUCTOR models use false)`);
@@ -226,7 +239,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       fail('BAD_CONFIG', `${where(poolPath)}: pooling_mode_mean_tokens is ${JSON.stringify(pool.pooling_mode_mean_tokens)}, expected true (INSTRUCTOR pools by mean)`);
     }
     for (const [k, v] of Object.entries(pool)) {
-      if (k.startsWith('pooling_mode_') && k !== 'pooling_mode_mean_tokens' && v !== false && v !== null) {
+      if (k.startsWith('pooling_mode_') && k !== 'pooling_mode_mean_tokens' && v !== false) {
         fail('BAD_CONFIG', `${where(poolPath)}: ${k} is ${JSON.stringify(v)}; only mean pooling (pooling_mode_mean_tokens alone) is supported`);
       }
     }

@@ -1,12 +1,12 @@
 // Node / Deno / Bun: write a float32 `.safetensors` file streaming, one tensor at a time.
 // The header is computed from the layout first (every offset is known up front), then each
 // tensor's bytes are written as it comes, so memory stays at about one tensor whatever the file
-// size. The file is written to `${path}.tmp` and renamed at the end: an interrupted write never
+// size. The file is written to a temporary name of this process beside it and renamed at the end: an interrupted write never
 // leaves a half file under `path`.
 
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { fail } from '../../errors.js';
-import { writeAllAt } from '../../io/fs-node.js';
+import { tmpName, writeAllAt } from '../../io/fs-node.js';
 
 export interface SafetensorsLayoutEntry {
   name: string;
@@ -62,8 +62,8 @@ export async function writeSafetensors(
   options: WriteSafetensorsOptions = {},
 ): Promise<void> {
   const { header, offsets } = safetensorsHeader(layout, options.metadata);
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  const tmp = tmpName(path);
+  const fh = await open(tmp, 'wx');
   let ok = false;
   try {
     await writeAllAt(fh, header, 0, 'safetensors writer');

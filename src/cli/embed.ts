@@ -1,0 +1,273 @@
+// `instructor-wasm embed`: JSON Lines in, one embedding per line (or a float32 .npy) out.
+//
+// Order of work, so that every mistake costs nothing: options and the model path (a stat, no
+// network), then the destination (created under a temporary name, so an unwritable --output fails
+// at once), then the whole input read and
+// every item checked (errors name the 1-based line of the input, blank lines counted), then the
+// model, then the embeddings, written and renamed into place.
+
+import { createWriteStream } from 'node:fs';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { fail, InstructorError } from '../errors.js';
+import { checkInputForm, type EmbedInput } from '../text/inputs.js';
+import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
+import { classifySource, loadInstructor } from '../io/load-node.js';
+import {
+  ClosedPipe, dtypeOption, loadProgress, parseCommandArgs, positiveIntOption, say, seconds, throttled, UsageError, type Command,
+} from './args.js';
+
+export const embed: Command = {
+  name: 'embed',
+  summary: 'embed JSON Lines with a weights file, a checkpoint folder or a hub model',
+  help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
+                              [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
+                              [--threads N|auto] [--quiet]
+
+Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
+["instruction", "text", 0] (the model card's form) or {"instruction": "...", "text": "..."};
+blank lines are skipped (line numbers in messages count them). Output: one
+{"index": i, "embedding": [...]} line per item in input order (i counts items from 0), or a
+float32 .npy of shape (items, dim).
+
+Options:
+  --model SRC        a weights file (.iwt), a checkpoint folder, or a hub id
+                     (hkunlp/instructor-large[@revision]: downloaded into the Hugging Face cache
+                     and converted once)
+  --input FILE|-     JSON Lines to embed (default -, stdin)
+  --output FILE|-    where to write (default -, stdout); a file is written under a temporary
+                     name and renamed when complete
+  --format F         jsonl (default) or npy
+  --instruction T    an instruction for the plain-string items
+  --dtype TYPE       for a folder or hub id, convert to int8 (default), int4 or fp32; for a
+                     weights file, the dtype it must hold (it loads as it is stored)
+  --batch-size N     items per batch (default 32)
+  --threads N|auto   threads for the kernels (default 1; auto: one per core)
+  --quiet            no progress on stderr (cut inputs are still reported)
+  -h, --help         this text
+
+Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
+
+  async run(argv) {
+    const { values } = parseCommandArgs('embed', argv, {
+      model: { type: 'string' }, dtype: { type: 'string' }, instruction: { type: 'string' },
+      input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
+      'batch-size': { type: 'string' }, threads: { type: 'string' },
+    });
+    if (values.model === undefined) throw new UsageError('needs --model SRC', 'embed');
+    const format = values.format ?? 'jsonl';
+    if (format !== 'jsonl' && format !== 'npy') throw new UsageError(`--format must be jsonl or npy, got "${format}"`, 'embed');
+    const output = values.output ?? '-';
+    if (format === 'npy' && output === '-' && process.stdout.isTTY) throw new UsageError('--format npy writes binary: give --output FILE or redirect stdout', 'embed');
+    const batchSize = positiveIntOption(values['batch-size'], '--batch-size', 32, 'embed');
+    const threads = values.threads === undefined || values.threads === 'auto'
+      ? (values.threads as 'auto' | undefined)
+      : positiveIntOption(values.threads, '--threads', 1, 'embed', ' or auto');
+    const dtype = dtypeOption(values.dtype, 'embed');
+    const quiet = values.quiet ?? false;
+
+    await classifySource(values.model); // a missing path or a FIFO fails before the input is read
+    const out = await openOutput(output);
+    try {
+      const input = values.input ?? '-';
+      if (input === '-' && process.stdin.isTTY) {
+        say(quiet, 'instructor-wasm: reading JSON Lines from the terminal, one item per line; end with Ctrl-D (--input FILE reads a file)');
+      }
+      const { items, lines } = parseJsonLines(await readInput(input));
+      items.forEach((item, i) => checkInputForm(item, `input line ${lines[i]}`));
+
+      const model = await loadInstructor(values.model, { dtype, threads, onProgress: loadProgress(quiet) });
+      try {
+        const t0 = Date.now();
+        const show = throttled(quiet);
+        const result = await model.embed(items, {
+          batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
+        }).catch((e: unknown) => {
+          // the library names an input by its index; here every message names its line
+          const m = e instanceof InstructorError ? /^input (\d+):/.exec(e.message) : null;
+          if (m) throw new InstructorError((e as InstructorError).code, `input line ${lines[Number(m[1])]}:${(e as Error).message.slice(m[0].length)}`);
+          throw e;
+        });
+        const cut = result.truncated.flatMap((n, i) => (n > 0 ? [`${lines[i]} (-${n})`] : []));
+        if (cut.length > 0) {
+          process.stderr.write(`instructor-wasm: ${cut.length} input(s) cut to ${model.maxSeqLength} tokens: line (tokens dropped) ${cut.slice(0, 10).join(', ')}${cut.length > 10 ? ', ...' : ''}\n`);
+        }
+        if (result.emptyPool.length > 0) {
+          const shown = result.emptyPool.slice(0, 10).map((i) => lines[i]).join(', ');
+          process.stderr.write(`instructor-wasm: ${result.emptyPool.length} input(s) had no tokens after the instruction (zero embedding, as the reference): line ${shown}${result.emptyPool.length > 10 ? ', ...' : ''}\n`);
+        }
+        const tokens = result.tokens.reduce((a, b) => a + b, 0);
+        say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}`);
+        if (format === 'npy') {
+          await out.write(npyBytes(result.embeddings, model.dim));
+        } else {
+          for (let i = 0; i < result.embeddings.length; i++) {
+            await out.write(JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
+          }
+        }
+      } finally {
+        model.dispose();
+      }
+      await out.finish();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+  },
+};
+
+/** Parses JSON Lines: every non-blank line one item; `lines[i]` is item i's 1-based line (blank lines counted). */
+export function parseJsonLines(text: string): { items: EmbedInput[]; lines: number[] } {
+  const items: EmbedInput[] = [];
+  const lines: number[] = [];
+  const all = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split('\n'); // a UTF-8 BOM, as JSON tools skip it
+  for (let i = 0; i < all.length; i++) {
+    const line = all[i].endsWith('\r') ? all[i].slice(0, -1) : all[i];
+    if (line.trim() === '') continue;
+    try {
+      items.push(JSON.parse(line));
+    } catch (e) {
+      fail('BAD_INPUT', `input line ${i + 1}: not JSON (${(e as Error).message})`);
+    }
+    lines.push(i + 1);
+  }
+  return { items, lines };
+}
+
+/** A float32 .npy (format 1.0) of `rows` vectors of length `dim`. */
+export function npyBytes(rows: Float32Array[], dim: number): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows.length}, ${dim}), }`;
+  const unpadded = 10 + header.length + 1;
+  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + rows.length * dim * 4);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY v1.0
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  const body = new Float32Array(out.buffer, 10 + header.length, rows.length * dim);
+  rows.forEach((r, i) => body.set(r, i * dim));
+  return out;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The whole input as text; bytes that are not UTF-8 are an error naming their line, never replaced silently. */
+async function readInput(path: string): Promise<string> {
+  let bytes: Uint8Array;
+  if (path === '-') {
+    const chunks: Uint8Array[] = [];
+    for await (const c of process.stdin) chunks.push(c as Uint8Array);
+    bytes = concat(chunks);
+  } else {
+    const b = await readFile(path).catch((e: NodeJS.ErrnoException) =>
+      fail(e.code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_INPUT', `--input ${path}: cannot read it: ${e.code ?? e.message}`));
+    bytes = new Uint8Array(b.buffer, b.byteOffset, b.length);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    let line = 1, start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        utf8.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    return fail('BAD_INPUT', `input line ${line}: not UTF-8 text`);
+  }
+}
+
+interface Output {
+  /** Queues `data`; written in chunks of about a megabyte. */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Writes what is queued, closes, and renames a file into place. */
+  finish(): Promise<void>;
+  /** Drops the output (after a failure): a temporary file is removed. */
+  abort(): Promise<void>;
+}
+
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * The destination, checked before any work. `-` is stdout (a reader that goes away ends the
+ * command quietly: ClosedPipe). A new or regular file is written under a temporary name and
+ * renamed when complete; anything else that can be written (a FIFO, /dev/null, /dev/stdout) is
+ * written in place; a folder is refused.
+ */
+async function openOutput(path: string): Promise<Output> {
+  const what = '--output';
+  let reserved: ReservedOutput | null = null;
+  if (path !== '-') {
+    const link = await lstat(path).catch(() => null);
+    if (link === null || link.isFile()) {
+      reserved = await reserveOutputFile(path, what);
+    } else {
+      const target = await stat(path).catch(() => null);
+      if (target?.isDirectory()) fail('BAD_OUTPUT', `${what} ${path}: is ${kindOf(target)}, not a file`);
+    }
+  }
+  let stream: NodeJS.WritableStream & { errored?: Error | null; closed?: boolean; destroy(): void } | null = null;
+  const open = () => {
+    if (stream) return stream;
+    if (path === '-') return (stream = process.stdout);
+    const s = createWriteStream(reserved?.tmp ?? path);
+    s.on('error', () => {}); // reported by the write or end that meets it
+    return (stream = s);
+  };
+  const failed = (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (path === '-' && (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED')) throw new ClosedPipe('stdout was closed');
+    return fail('BAD_OUTPUT', `${path === '-' ? 'stdout' : `${what} ${path}`}: write failed: ${code ?? (e as Error).message}`);
+  };
+  let queued: Array<string | Uint8Array> = [];
+  let queuedBytes = 0;
+  const flush = async () => {
+    if (queued.length === 0) return;
+    const chunk = queued.every((q) => typeof q === 'string') ? queued.join('')
+      : concat(queued.map((q) => (typeof q === 'string' ? new TextEncoder().encode(q) : q)));
+    queued = [];
+    queuedBytes = 0;
+    const s = open();
+    if (s.errored) failed(s.errored);
+    await new Promise<void>((resolve, reject) => s.write(chunk, (e) => (e ? reject(e) : resolve()))).catch(failed);
+  };
+  return {
+    async write(data) {
+      queued.push(data);
+      queuedBytes += data.length;
+      if (queuedBytes >= CHUNK_BYTES) await flush();
+    },
+    async finish() {
+      await flush();
+      if (path === '-') return;
+      const s = open();
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.end(() => resolve());
+      }).catch(failed);
+      await reserved?.commit();
+    },
+    async abort() {
+      const s = stream;
+      if (s && s !== process.stdout && !s.closed) {
+        await new Promise<void>((resolve) => {
+          s.once('close', () => resolve());
+          s.destroy();
+        });
+      }
+      await reserved?.abort();
+    },
+  };
+}
