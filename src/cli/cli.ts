@@ -1,5 +1,5 @@
-// instructor-wasm command line: synth, convert, embed. Progress goes to stderr, results to
-// stdout or --output; any failure is one line on stderr and a non-zero exit.
+// instructor-wasm command line: synth, convert, embed, serve (serve.ts). Progress goes to stderr,
+// results to stdout or --output; any failure is one line on stderr and a non-zero exit.
 
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { fail, InstructorError } from '../errors.js';
 import type { EmbedInput } from '../text/inputs.js';
 import { loadInstructor, type LoadEvent } from '../io/load-node.js';
 import { writeSynthCheckpoint } from '../format/synth-folder.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 
 const HELP = `instructor-wasm: INSTRUCTOR text embeddings in WebAssembly
 
@@ -28,6 +29,7 @@ Usage:
       a checkpoint folder or a hub id (hkunlp/instructor-large[@revision]). Output: one
       {"index": i, "embedding": [...]} line per input in input order, or a float32 .npy.
       --instruction applies to plain-string items. --threads: worker threads (default 1).
+${SERVE_HELP}
 
 Options:
   -h, --help      this text
@@ -239,7 +241,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'synth') await synthCommand(rest);
     else if (command === 'convert') await convertCommand(rest);
     else if (command === 'embed') await embedCommand(rest);
-    else throw new UsageError(`unknown command "${command}" (synth, convert, embed; --help)`);
+    else if (command === 'serve') return await serveCommand(rest);
+    else throw new UsageError(`unknown command "${command}" (synth, convert, embed, serve; --help)`);
     return 0;
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
