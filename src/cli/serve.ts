@@ -155,7 +155,7 @@ export function formatLog(e: RequestLog): string {
 // ------------------------------------------------------------------------------ Node adapter
 
 /** The request body as a Web stream; cancel() stops reading but leaves the socket open for the answer. */
-function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+function bodyStream(req: IncomingMessage, onClientGone: () => void): ReadableStream<Uint8Array> {
   let finished = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -169,11 +169,15 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
         finished = true;
       });
       req.on('error', (e) => {
+        if (!req.complete) onClientGone();
         if (!finished) controller.error(e);
         finished = true;
       });
       req.on('close', () => {
-        if (!finished && !req.complete) controller.error(new Error('the client closed the connection before the body was complete'));
+        if (!finished && !req.complete) {
+          onClientGone();
+          controller.error(new Error('the client closed the connection before the body was complete'));
+        }
         finished = true;
       });
       req.pause();
@@ -210,8 +214,11 @@ function lingerThenClose(req: IncomingMessage, res: ServerResponse): void {
 export function nodeListener(handler: (request: Request) => Promise<Response>) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const ac = new AbortController();
+    const gone = () => {
+      if (!ac.signal.aborted) ac.abort(new Error('the client closed the connection'));
+    };
     res.on('close', () => {
-      if (!res.writableFinished) ac.abort(new Error('the client closed the connection'));
+      if (!res.writableFinished) gone();
     });
     let response: Response;
     try {
@@ -221,7 +228,7 @@ export function nodeListener(handler: (request: Request) => Promise<Response>) {
       const hasBody = method !== 'GET' && method !== 'HEAD';
       const request = new Request('http://localhost' + (req.url ?? '/'), {
         method, headers, signal: ac.signal,
-        ...(hasBody ? { body: bodyStream(req), duplex: 'half' } : {}),
+        ...(hasBody ? { body: bodyStream(req, gone), duplex: 'half' } : {}),
       } as RequestInit);
       response = await handler(request);
     } catch (e) {
