@@ -171,15 +171,20 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const state = (): 'ok' | 'loading' | 'failed' | 'draining' =>
     draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.batcher) ? 'ok' : 'loading';
 
-  /** 503 unless the server takes work now; 429 when `slot`'s queue (or every queue) is already full. */
+  /**
+   * 503 unless the server takes work now, 429 when the queue is already full: for `slot` once the
+   * request names its model, or before its body is read for every model at once (503 when none
+   * can serve, 429 when every one that can is full).
+   */
   function checkAvailable(slot?: Slot): void {
     if (draining) throw new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
     const targets = slot ? [slot] : slots;
-    for (const s of targets) {
-      if (s.error) throw new ApiError('unavailable', `model ${s.id} failed to load: ${s.error.message}`);
-    }
-    if (targets.every((s) => !s.batcher)) throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
     const open = targets.filter((s) => s.batcher);
+    if (open.length === 0) {
+      const failed = targets.find((s) => s.error);
+      if (failed) throw new ApiError('unavailable', `model ${failed.id} failed to load: ${failed.error!.message}`);
+      throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
+    }
     if (open.every((s) => s.batcher!.full)) {
       const b = open[0].batcher!;
       throw new ApiError('overloaded', `the server is overloaded: ${b.queuedTokens} tokens queued, at most ${maxQueuedTokens} (--max-queued-tokens)`, null,
