@@ -100,6 +100,9 @@ type Env = { Bindings: Stats };
 /** Every route and its method. */
 const ROUTES = [['/v1/embeddings', 'POST'], ['/embed', 'POST'], ['/v1/models', 'GET'], ['/health', 'GET'], ['/info', 'GET'], ['/metrics', 'GET']] as const;
 
+/** The paths the server answers (anything else is a 404). */
+export const SERVER_PATHS: readonly string[] = ROUTES.map(([path]) => path);
+
 const JSON_TYPE = { 'Content-Type': 'application/json; charset=utf-8' };
 
 export function createEmbeddingServer(options: EmbeddingServerOptions): EmbeddingServer {
