@@ -94,7 +94,7 @@ interface Slot {
 }
 
 /** What a request did, filled in by its handler (Hono's `c.env`), for the log and the metrics. */
-type Stats = { route: string; inputs: number; tokens: number };
+type Stats = { route: string; inputs: number; tokens: number; submitted?: boolean };
 type Env = { Bindings: Stats };
 
 /** Every route and its method. */
@@ -126,6 +126,12 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const metrics = new Metrics();
   let draining = false;
   let inFlight = 0;
+  /** Embedding requests accepted and not yet handed to a batcher (reading, parsing, tokenizing). */
+  let arriving = 0;
+  const arrived = () => {
+    arriving--;
+    for (const s of slots) s.batcher?.poke();
+  };
   let drained: (() => void) | null = null;
 
   const slots: Slot[] = models.map((m) => ({ id: m.id, model: null, batcher: null, error: null }));
@@ -138,7 +144,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       }
       slot.model = model;
       slot.batcher = new Batcher(model, {
-        maxBatchTokens, maxQueuedTokens, maxWaitMs: batchWaitMs, batching,
+        maxBatchTokens, maxQueuedTokens, maxWaitMs: batchWaitMs, batching, arriving: () => arriving,
         onPass: ({ inputs, tokens, ms }) => {
           metrics.batchInputs.observe(inputs, { model: m.id });
           metrics.batchTokens.observe(tokens, { model: m.id });
@@ -238,7 +244,10 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     c.env.tokens = tokens;
     let embeddings: Float32Array[];
     try {
-      embeddings = await batcher.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
+      const result = batcher.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
+      c.env.submitted = true;
+      arrived();
+      embeddings = await result;
     } catch (e) {
       if (e instanceof OverloadedError) {
         throw new ApiError('overloaded', `${e.message} (--max-queued-tokens)`, null, { 'Retry-After': String(e.retryAfterSeconds) });
@@ -283,6 +292,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
 
   app.post('/v1/embeddings', async (c) => {
     c.env.route = '/v1/embeddings';
+    arriving++;
     try {
       checkAvailable();
       const { request, encodingFormat } = parseOpenAI(await body(c), maxInputs);
@@ -290,11 +300,14 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       return new Response(openaiResponse(outcome, encodingFormat), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
     } catch (e) {
       return render(e, openaiError);
+    } finally {
+      if (!c.env.submitted) arrived();
     }
   });
 
   app.post('/embed', async (c) => {
     c.env.route = '/embed';
+    arriving++;
     try {
       checkAvailable();
       const request = parseTei(await body(c), maxInputs);
@@ -302,6 +315,8 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       return new Response(teiResponse(outcome), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
     } catch (e) {
       return render(e, teiError);
+    } finally {
+      if (!c.env.submitted) arrived();
     }
   });
 
