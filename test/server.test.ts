@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
 import OpenAI from 'openai';
 import type { EmbedInput } from '../src/text/instructor.js';
-import { sameBits } from './support/assert.js';
+import { createEmbeddingServer } from '../src/server/app.js';
+import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { MICRO_CONFIG, synthInstructor } from './support/synth-text-model.js';
 import { metric, rawRequest, startServer, until, type TestServer } from './support/serve.js';
 
@@ -562,6 +563,15 @@ test('2048 inputs of 512 tokens in one request: served, bit-identical, memory wi
     micro.dispose();
     microRef.dispose();
   }
+});
+
+test('bad options: a BAD_INPUT naming them', async () => {
+  throwsCode(() => createEmbeddingServer({ models: [] }), 'BAD_INPUT', /at least one model/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }, { id: 'a', model: served }] }), 'BAD_INPUT', /two models have the id "a"/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], maxInputs: 0 }), 'BAD_INPUT', /maxInputs must be a positive integer, got 0/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], batchWaitMs: -1 }), 'BAD_INPUT', /batchWaitMs must be >= 0/);
+  const small = createEmbeddingServer({ models: [{ id: 'a', model: served }], maxBatchTokens: 100 });
+  await rejects(small.ready, 'BAD_INPUT', /maxBatchTokens 100 is less than model a's max_seq_length 512/);
 });
 
 test.after(async () => {

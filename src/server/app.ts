@@ -11,7 +11,7 @@
 // other requests. A bad request never reaches the model, so it never fails another.
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import { InstructorError } from '../errors.js';
+import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import type { Instructor } from '../text/instructor.js';
 import { Batcher, CancelledError, OverloadedError } from './batcher.js';
@@ -107,11 +107,11 @@ const JSON_TYPE = { 'Content-Type': 'application/json; charset=utf-8' };
 
 export function createEmbeddingServer(options: EmbeddingServerOptions): EmbeddingServer {
   const models = options.models;
-  if (!Array.isArray(models) || models.length === 0) throw new TypeError('createEmbeddingServer: options.models must name at least one model');
+  if (!Array.isArray(models) || models.length === 0) fail('BAD_INPUT', 'createEmbeddingServer: options.models must name at least one model');
   const ids = new Set<string>();
   for (const m of models) {
-    if (typeof m.id !== 'string' || m.id.length === 0) throw new TypeError('createEmbeddingServer: every model needs a non-empty id');
-    if (ids.has(m.id)) throw new TypeError(`createEmbeddingServer: two models have the id "${m.id}" (give one a --model-name)`);
+    if (typeof m.id !== 'string' || m.id.length === 0) fail('BAD_INPUT', 'createEmbeddingServer: every model needs a non-empty id');
+    if (ids.has(m.id)) fail('BAD_INPUT', `createEmbeddingServer: two models have the id "${m.id}" (give one a --model-name)`);
     ids.add(m.id);
   }
   const maxBatchTokens = positive(options.maxBatchTokens ?? 8192, 'maxBatchTokens');
@@ -120,7 +120,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const maxBodyBytes = positive(options.maxBodyBytes ?? 2 * 1024 * 1024, 'maxBodyBytes');
   const bodyTimeoutMs = positive(options.bodyTimeoutMs ?? 30_000, 'bodyTimeoutMs');
   const batchWaitMs = options.batchWaitMs ?? 2;
-  if (!(batchWaitMs >= 0)) throw new TypeError(`createEmbeddingServer: batchWaitMs must be >= 0, got ${batchWaitMs}`);
+  if (!(batchWaitMs >= 0)) fail('BAD_INPUT', `createEmbeddingServer: batchWaitMs must be >= 0, got ${batchWaitMs}`);
   const batching = options.batching ?? true;
   const truncateDefault = options.truncate ?? true;
   const metrics = new Metrics();
@@ -140,7 +140,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     try {
       const model = await m.model;
       if (model.maxSeqLength > maxBatchTokens) {
-        throw new TypeError(`maxBatchTokens ${maxBatchTokens} is less than model ${m.id}'s max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
+        fail('BAD_INPUT', `maxBatchTokens ${maxBatchTokens} is less than model ${m.id}'s max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
       }
       slot.model = model;
       slot.batcher = new Batcher(model, {
@@ -434,7 +434,7 @@ function knownRoute(path: string): string {
 }
 
 function positive(v: number, name: string): number {
-  if (!Number.isInteger(v) || v < 1) throw new TypeError(`createEmbeddingServer: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) fail('BAD_INPUT', `createEmbeddingServer: ${name} must be a positive integer, got ${v}`);
   return v;
 }
 
