@@ -258,24 +258,31 @@ for (const threads of THREADS) {
   model.dispose();
 
   const stopped: Array<number | null> = [];
-  let server = await startServer(file, threads, ['--max-queued-tokens', String(QUERY_QUEUE)]);
-  await checkServer(server, checkInputs, checkWant, 'server (batching)');
+  /** Runs `fn` against a fresh server; the server is stopped (SIGTERM, drained) whatever happens. */
+  const withServer = async <T>(extra: string[], fn: (server: Served) => Promise<T>): Promise<T> => {
+    const server = await startServer(file, threads, extra);
+    try {
+      return await fn(server);
+    } finally {
+      stopped.push(await server.stop());
+    }
+  };
   const q: Record<number, Scenario> = {};
-  for (const c of QUERY_CLIENTS) rows.push(q[c] = await scenario(server, `query ${c}`, threads, true, queryBodies, c, 1, { seconds: DURATION }));
-  stopped.push(await server.stop());
-
-  server = await startServer(file, threads, ['--max-queued-tokens', String(QUERY_QUEUE), '--no-batching']);
-  await checkServer(server, checkInputs, checkWant, 'server (no batching)');
+  await withServer(['--max-queued-tokens', String(QUERY_QUEUE)], async (server) => {
+    await checkServer(server, checkInputs, checkWant, 'server (batching)');
+    for (const c of QUERY_CLIENTS) rows.push(q[c] = await scenario(server, `query ${c}`, threads, true, queryBodies, c, 1, { seconds: DURATION }));
+  });
   const off: Record<number, Scenario> = {};
-  for (const c of [1, SATURATION]) rows.push(off[c] = await scenario(server, `query ${c}`, threads, false, queryBodies, c, 1, { seconds: DURATION }));
-  stopped.push(await server.stop());
-
-  server = await startServer(file, threads, ['--max-queued-tokens', String(PASSAGE_QUEUE)]);
-  await checkServer(server, checkInputs, checkWant, 'server (passages)');
+  await withServer(['--max-queued-tokens', String(QUERY_QUEUE), '--no-batching'], async (server) => {
+    await checkServer(server, checkInputs, checkWant, 'server (no batching)');
+    for (const c of [1, SATURATION]) rows.push(off[c] = await scenario(server, `query ${c}`, threads, false, queryBodies, c, 1, { seconds: DURATION }));
+  });
   // a passage request is 4096 tokens (about 10 s of base on one thread): whole rounds of all 8 clients
-  const p = await scenario(server, 'passages 8', threads, true, passageBodies, 8, PASSAGES_PER_REQUEST, { requests: PASSAGE_ROUNDS * 8 });
+  const p = await withServer(['--max-queued-tokens', String(PASSAGE_QUEUE)], async (server) => {
+    await checkServer(server, checkInputs, checkWant, 'server (passages)');
+    return scenario(server, 'passages 8', threads, true, passageBodies, 8, PASSAGES_PER_REQUEST, { requests: PASSAGE_ROUNDS * 8 });
+  });
   rows.push(p);
-  stopped.push(await server.stop());
   if (stopped.some((code) => code !== 0)) throw new Error(`a server did not exit 0 after SIGTERM under load: ${stopped.join(', ')}`);
 
   const bad = (s: Scenario) => s.errors + s.timeouts + Object.entries(s.statuses).filter(([c]) => c !== '200').reduce((a, [, n]) => a + n, 0);
