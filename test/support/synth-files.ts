@@ -26,10 +26,9 @@ export function t5TokenizerFiles(): { tokenizer: unknown; tokenizer_config: unkn
 }
 
 /** The `model` field of a synth weights file: with the T5 tokenizer (text in) or without (ids in). */
-export function synthModelMeta(name: string, withTokenizer: boolean): Record<string, unknown> {
-  const c = SYNTH_CONFIGS[name];
-  if (!c) throw new Error(`no synth config "${name}"`);
-  const model: Record<string, unknown> = { dense_out: c.denseOut, max_seq_length: 512, normalize: true, source: { kind: 'synth', name } };
+export function synthModelMeta(name: string, withTokenizer: boolean, config: { denseOut: number } | undefined = SYNTH_CONFIGS[name]): Record<string, unknown> {
+  if (!config) throw new Error(`no synth config "${name}"`);
+  const model: Record<string, unknown> = { dense_out: config.denseOut, max_seq_length: 512, normalize: true, source: { kind: 'synth', name } };
   return withTokenizer ? Object.assign(model, t5TokenizerFiles()) : model;
 }
 
