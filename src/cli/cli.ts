@@ -1,4 +1,4 @@
-// instructor-wasm command line: synth, convert, embed. Progress goes to stderr, results to
+// instructor-wasm command line: synth, convert, embed, worker. Progress goes to stderr, results to
 // stdout or --output; any failure is one line on stderr and a non-zero exit.
 
 import { createWriteStream } from 'node:fs';
@@ -10,6 +10,8 @@ import { fail, InstructorError } from '../errors.js';
 import type { EmbedInput } from '../text/inputs.js';
 import { loadInstructor, type LoadEvent } from '../io/load-node.js';
 import { writeSynthCheckpoint } from '../format/synth-folder.js';
+import { runQueueCommand } from './queue-commands.js';
+import { EMBED_REDIS_HELP, WORKER_HELP } from './queue-help.js';
 
 const HELP = `instructor-wasm: INSTRUCTOR text embeddings in WebAssembly
 
@@ -28,6 +30,8 @@ Usage:
       a checkpoint folder or a hub id (hkunlp/instructor-large[@revision]). Output: one
       {"index": i, "embedding": [...]} line per input in input order, or a float32 .npy.
       --instruction applies to plain-string items. --threads: worker threads (default 1).
+${EMBED_REDIS_HELP}
+${WORKER_HELP}
 
 Options:
   -h, --help      this text
@@ -35,13 +39,13 @@ Options:
 
 Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
-function say(quiet: boolean, line: string): void {
+export function say(quiet: boolean, line: string): void {
   if (!quiet) process.stderr.write(line + '\n');
 }
 
-function progressPrinter(quiet: boolean): (e: LoadEvent) => void {
+export function progressPrinter(quiet: boolean): (e: LoadEvent) => void {
   let last = 0;
   return (e) => {
     if (quiet) return;
@@ -60,7 +64,7 @@ function progressPrinter(quiet: boolean): (e: LoadEvent) => void {
   };
 }
 
-function dtypeOf(v: string | undefined): 'int8' | 'int4' | 'fp32' {
+export function dtypeOf(v: string | undefined): 'int8' | 'int4' | 'fp32' {
   if (v === undefined) return 'int8';
   if (v !== 'int8' && v !== 'int4' && v !== 'fp32') throw new UsageError(`--dtype must be int8, int4 or fp32, got "${v}"`);
   return v;
@@ -151,7 +155,7 @@ export function npyBytes(rows: Float32Array[], dim: number): Uint8Array {
   return out;
 }
 
-async function readInput(path: string): Promise<string> {
+export async function readInput(path: string): Promise<string> {
   if (path === '-') {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -217,7 +221,7 @@ async function embedCommand(args: string[]): Promise<void> {
   }
 }
 
-function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
+export function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     const ok = stream.write(data, (e) => (e ? reject(e) : undefined));
     if (ok) resolve();
@@ -238,8 +242,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'synth') await synthCommand(rest);
     else if (command === 'convert') await convertCommand(rest);
+    else if (command === 'embed' && rest.some((a) => a === '--redis' || a.startsWith('--redis='))) await runQueueCommand('embed', rest);
     else if (command === 'embed') await embedCommand(rest);
-    else throw new UsageError(`unknown command "${command}" (synth, convert, embed; --help)`);
+    else if (command === 'worker') await runQueueCommand('worker', rest);
+    else throw new UsageError(`unknown command "${command}" (synth, convert, embed, worker; --help)`);
     return 0;
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {

@@ -87,21 +87,19 @@ function describe(v: unknown): string {
   return keys.length === 0 ? 'an object with no keys' : `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', ...' : ''}`;
 }
 
-/**
- * Turns one `EmbedInput` into ids and nInstr exactly as the reference does.
- * @param index position of the input in the caller's batch (named in error messages)
- * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
- */
-export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
-  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
-    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
-  }
-  const where = `input ${index}`;
+/** One input's form and strings, checked but not tokenized. */
+export type InputShape =
+  | { mode: 'plain'; text: string }
+  | { mode: 'pair' | 'legacy'; instruction: string; text: string };
 
-  if (typeof input === 'string') {
-    const { ids, truncated } = tok.encode(pyStrip(input), maxSeqLength);
-    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
-  }
+/**
+ * Checks one input's form (a string, `[instruction, text]`, `[instruction, text, 0]` or
+ * `{instruction, text}`) without a tokenizer: what a producer that holds no model can check
+ * before sending inputs elsewhere. Throws `BAD_INPUT` naming `index`.
+ */
+export function inputShape(input: unknown, index: number): InputShape {
+  const where = `input ${index}`;
+  if (typeof input === 'string') return { mode: 'plain', text: input };
 
   let instruction: unknown, text: unknown, mode: InputMode;
   if (Array.isArray(input)) {
@@ -133,7 +131,24 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
   if (typeof text !== 'string') {
     fail('BAD_INPUT', `${where}: text is ${describe(text)}, expected a string`);
   }
+  return { mode, instruction, text };
+}
 
+/**
+ * Turns one `EmbedInput` into ids and nInstr exactly as the reference does.
+ * @param index position of the input in the caller's batch (named in error messages)
+ * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
+ */
+export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
+  if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
+    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
+  }
+  const shape = inputShape(input, index);
+  if (shape.mode === 'plain') {
+    const { ids, truncated } = tok.encode(pyStrip(shape.text), maxSeqLength);
+    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
+  }
+  const { mode, instruction, text } = shape;
   const instr = pyStrip(instruction);
   const joined = mode === 'pair' ? pyStrip(instr + pyStrip(text)) : pyStrip(instruction + pyStrip(text));
   const { ids, truncated } = tok.encode(joined, maxSeqLength);
