@@ -1,0 +1,107 @@
+// A real redis-server for a test file: its own loopback port and data folder, stopped at the end
+// (and killed if the test process exits first). Debian's redis-server package; REDIS_SERVER
+// overrides the binary.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Stops the server (SIGTERM: it writes its append-only file first). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data folder (what it had is reloaded). */
+  start(): Promise<void>;
+  /** Stops it and removes its data folder. */
+  dispose(): Promise<void>;
+  /** Its log, for failure messages. */
+  log(): string;
+}
+
+/** Finds an executable on PATH or in the usual Debian folders. */
+export function findBinary(name: string, envVar: string, installHint: string): string {
+  const fromEnv = process.env[envVar];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'];
+  for (const p of fromEnv ? [fromEnv] : dirs.filter(Boolean).map((d) => join(d, name))) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new Error(`${name} not found${fromEnv ? ` at ${envVar}=${fromEnv}` : ' on PATH'}: ${installHint} (or set ${envVar})`);
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const READY = 'Ready to accept connections';
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+
+export async function startRedis(): Promise<RedisServer> {
+  const bin = findBinary('redis-server', 'REDIS_SERVER', 'apt-get install -y redis-server');
+  const dir = mkdtempSync(join(tmpdir(), 'iw-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let log = '';
+
+  const start = async () => {
+    const c = spawn(bin, [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no',
+      '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', '',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    live.add(c);
+    const readyBefore = log.split(READY).length;
+    c.on('exit', () => live.delete(c));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start in 10 s:\n${log}`)), 10_000);
+      const onData = (d: Buffer) => {
+        log += d.toString();
+        if (log.split(READY).length > readyBefore) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      c.stdout!.on('data', onData);
+      c.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+      c.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited (${code}) while starting:\n${log}`));
+      });
+    });
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGTERM');
+    await exited;
+    child = null;
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => log,
+  };
+}
