@@ -17,4 +17,5 @@ export const WORKER_HELP = `  instructor-wasm worker --redis URL --queue NAME --
       in a worker thread, so BullMQ's lock renewal never waits for a forward pass; a killed
       worker's jobs return to the queue after --lock-duration (default 30000) and are found by
       the stalled check every --stalled-interval (default 30000). --name (default host:pid) is
-      recorded on each job as processedBy. --concurrency: jobs held at once (default 2).`;
+      recorded on each job as processedBy. --concurrency: jobs held at once (default 2).
+      --quiet: no per-job lines (the ready and stopped lines stay).`;
