@@ -4,6 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { InstructorError } from '../src/errors.js';
 import {
@@ -216,6 +219,35 @@ test('the queue commands: usage errors exit 2, a model that does not load exits 
     const r = run(args);
     assert.is(r.status, code, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, re);
+  }
+});
+
+test('the README fleet example runs as written (a local weights file for the hub id)', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const code = /## Corpora: a BullMQ fleet[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(code, 'README has the fleet example');
+  // Under the repository, so `bullmq` resolves from its node_modules.
+  const dir = join(root, 'build', `readme-fleet-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    writeFileSync(join(dir, 'tiny.iwt'), weights);
+    const script = code!
+      .replace(`from 'instructor-wasm/bullmq'`, `from ${JSON.stringify(join(root, 'dist/src/queue/index.js'))}`)
+      .replace(`'redis://127.0.0.1:6379'`, JSON.stringify(redis.url))
+      .replace(`'hkunlp/instructor-large'`, JSON.stringify(join(dir, 'tiny.iwt')))
+      + '\nconsole.log(JSON.stringify({ n: embeddings.length, dim: embeddings[0].length, tokens, truncated }));\n';
+    writeFileSync(join(dir, 'fleet.mjs'), script);
+    const r = spawnSync(process.execPath, [join(dir, 'fleet.mjs')], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[0], '2 / 2');
+    const out = JSON.parse(lines.at(-1)!);
+    assert.is(out.n, 2);
+    assert.is(out.dim, 24);
+    assert.equal(out.truncated, [0, 0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
