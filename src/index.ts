@@ -9,5 +9,5 @@ export { l2normalize } from './engine/head.js';
 export { Instructor, type EncodeOptions, type EmbedResult, type InstructorLoadOptions, type EmbedInput } from './text/instructor.js';
 export * from './text/similarity.js';
 export { T5Tokenizer } from './text/tokenizer.js';
-export { prepareInput, pyStrip, type PreparedInput } from './text/inputs.js';
+export { prepareInput, prepareTokenIds, pyStrip, type PreparedInput } from './text/inputs.js';
 export type { ModelMeta } from './engine/model-meta.js';

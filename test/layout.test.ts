@@ -25,7 +25,7 @@ function importsOf(file: string): string[] {
 test('src/ holds at most 10 files at its top; the rest sits in its room', () => {
   const top = readdirSync(join(ROOT, 'src')).filter((f) => f.endsWith('.ts'));
   assert.ok(top.length <= 10, `src/ has ${top.length} top-level files: ${top.join(', ')}`);
-  for (const room of ['engine', 'text', 'format', 'io', 'runtimes', 'cli', 'queue']) {
+  for (const room of ['engine', 'text', 'format', 'io', 'runtimes', 'cli', 'server', 'queue']) {
     assert.ok(statSync(join(ROOT, 'src', room)).isDirectory(), `src/${room}/ exists`);
   }
 });
@@ -63,6 +63,16 @@ test('bullmq (an optional peer) is imported only by src/queue/ and the queue com
   };
   for (const entry of ['src/index.ts', 'src/node-index.ts', 'src/cli/cli.ts', ...tsFiles('src/runtimes')]) walk(entry);
   for (const f of users) assert.not.ok(reached.has(f), `${f} is reached by a static import from an entry point`);
+});
+
+test('src/server/ runs in every runtime: no Node built-ins, nothing from src/io/, src/cli/ or src/runtimes/', () => {
+  const files = tsFiles('src/server');
+  assert.ok(files.length >= 4, 'the server has its files');
+  for (const f of files) {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    assert.not.match(text, /from\s*'node:|import\(\s*'node:/, `${f} imports a Node built-in`);
+    for (const i of importsOf(f)) assert.not.ok(/^src\/(io|cli|runtimes)\//.test(i), `${f} imports ${i}`);
+  }
 });
 
 test.run();

@@ -1,5 +1,6 @@
-// instructor-wasm command line: synth, convert, embed, worker. Progress goes to stderr, results to
-// stdout or --output; any failure is one line on stderr and a non-zero exit.
+// instructor-wasm command line: synth, convert, embed, serve (serve.ts), worker (worker.ts).
+// Progress goes to stderr, results to stdout or --output; any failure is one line on stderr and a
+// non-zero exit.
 
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { loadInstructor, type LoadEvent } from '../io/load-node.js';
 import { writeSynthCheckpoint } from '../format/synth-folder.js';
 import { runQueueCommand } from './queue-commands.js';
 import { EMBED_REDIS_HELP, WORKER_HELP } from './queue-help.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 
 const HELP = `instructor-wasm: INSTRUCTOR text embeddings in WebAssembly
 
@@ -30,6 +32,7 @@ Usage:
       a checkpoint folder or a hub id (hkunlp/instructor-large[@revision]). Output: one
       {"index": i, "embedding": [...]} line per input in input order, or a float32 .npy.
       --instruction applies to plain-string items. --threads: worker threads (default 1).
+${SERVE_HELP}
 ${EMBED_REDIS_HELP}
 ${WORKER_HELP}
 
@@ -244,8 +247,9 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'convert') await convertCommand(rest);
     else if (command === 'embed' && rest.some((a) => a === '--redis' || a.startsWith('--redis='))) await runQueueCommand('embed', rest);
     else if (command === 'embed') await embedCommand(rest);
+    else if (command === 'serve') return await serveCommand(rest);
     else if (command === 'worker') await runQueueCommand('worker', rest);
-    else throw new UsageError(`unknown command "${command}" (synth, convert, embed, worker; --help)`);
+    else throw new UsageError(`unknown command "${command}" (synth, convert, embed, serve, worker; --help)`);
     return 0;
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {

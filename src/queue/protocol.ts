@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
+import { vectorBase64 } from '../server/http.js';
 import { inputShape, type EmbedInput } from '../text/inputs.js';
 
 /** Version of the job data and result layout; a worker refuses jobs of another. */
@@ -46,13 +47,8 @@ export interface EmbeddingJobResult {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** `v` as base64 of its little-endian float32 bytes. */
-export function float32ToBase64(v: Float32Array): string {
-  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-  const bytes = Buffer.alloc(v.byteLength);
-  for (let i = 0; i < v.length; i++) bytes.writeFloatLE(v[i], i * 4);
-  return bytes.toString('base64');
-}
+/** `v` as base64 of its little-endian float32 bytes: the server's `encoding_format: "base64"`, one encoder for both. */
+export const float32ToBase64: (v: Float32Array) => string = vectorBase64;
 
 /** The inverse of `float32ToBase64`; `BAD_INPUT` unless it holds exactly `dim` float32. */
 export function base64ToFloat32(s: unknown, dim: number, what: string): Float32Array {

@@ -158,3 +158,24 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
   if (emptyPool) nInstr = ids.length;
   return { ids: Int32Array.from(ids), nInstr, truncated, emptyPool, mode };
 }
+
+/**
+ * An input given as token ids of the model's tokenizer (OpenAI's `input: number[]`), without
+ * `</s>`: cut to `maxSeqLength - 1` ids and `</s>` appended, as `tok` does for text, so the ids
+ * of a text embed exactly as the text. No instruction (nInstr 0). Each id must be an integer in
+ * [0, vocabSize); a bad one is a `BAD_INPUT` naming the input and position.
+ */
+export function prepareTokenIds(tok: Pick<T5Tokenizer, 'eosId' | 'vocabSize'>, ids: readonly unknown[], index: number, maxSeqLength: number): PreparedInput {
+  if (!Array.isArray(ids)) fail('BAD_INPUT', `input ${index}: got ${describe(ids)}, expected an array of token ids`);
+  const keep = Math.min(ids.length, maxSeqLength - 1);
+  const out = new Int32Array(keep + 1);
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t];
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tok.vocabSize) {
+      fail('BAD_INPUT', `input ${index}: token ${t} is ${describe(id)}, expected an integer id in [0, ${tok.vocabSize})`);
+    }
+    if (t < keep) out[t] = id;
+  }
+  out[keep] = tok.eosId;
+  return { ids: out, nInstr: 0, truncated: ids.length - keep, emptyPool: false, mode: 'plain' };
+}

@@ -26,7 +26,7 @@
  */
 import { fail, InstructorError } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
-import { InstructorModel, type KernelSource, type ModelInfo } from '../engine/model.js';
+import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
 import { T5Tokenizer } from './tokenizer.js';
 
 export type { EmbedInput } from './inputs.js';
@@ -161,6 +161,36 @@ export class Instructor {
     return this.model === null;
   }
 
+  /** Threads the kernels run on (1 unless loaded with `threads`). */
+  get threads(): number {
+    return this.live().threads;
+  }
+
+  /**
+   * Validates and tokenizes `inputs` exactly as `encode` does, with no model compute: a bad
+   * input rejects with `BAD_INPUT` naming its index, and `instruction` applies to the plain
+   * strings. For callers that batch several callers' inputs into shared forward passes (the
+   * server); `embedPrepared` embeds what this returns.
+   */
+  async prepare(inputs: readonly unknown[], options: { instruction?: string; signal?: AbortSignal } = {}): Promise<PreparedInput[]> {
+    this.live();
+    const { instruction, signal } = checkOptions(options, 'prepare');
+    if (!Array.isArray(inputs)) fail('BAD_INPUT', `prepare: expected an array of inputs, got ${inputs === null ? 'null' : typeof inputs}`);
+    checkAborted(signal, 0, inputs.length);
+    return this.prepareAll(inputs, instruction, signal);
+  }
+
+  /**
+   * Embeds tokenized inputs (from `prepare`, or `prepareTokenIds`) synchronously, in input
+   * order, in forward passes of at most `maxBatchTokens` tokens. Sequences are concatenated,
+   * never padded, so an input's embedding is bit-identical whichever others share its pass:
+   * `encode` of the same inputs gives the same bits.
+   */
+  embedPrepared(inputs: readonly TokenizedInput[], options: { normalize?: boolean; maxBatchTokens?: number } = {}): Float32Array[] {
+    const { normalize, maxBatchTokens } = checkOptions(options, 'embedPrepared');
+    return this.live().embedIds(inputs as TokenizedInput[], { normalize, maxBatchTokens }).embeddings;
+  }
+
   /** Embeds a list of inputs (Python: `model.encode([...])`). Results are in input order. */
   async encode(inputs: readonly EmbedInput[], options?: EncodeOptions): Promise<Float32Array[]> {
     return (await this.run(inputs, options, 'encode')).embeddings;
@@ -198,17 +228,7 @@ export class Instructor {
 
     // 1. Validate and tokenize every input before any model compute.
     const n = inputs.length;
-    const prepared: PreparedInput[] = new Array(n);
-    const maxSeq = this.maxSeqLength;
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && i % PREPARE_CHUNK === 0) {
-        await nextMacrotask();
-        this.live();
-        checkAborted(opts.signal, 0, n);
-      }
-      const input = typeof inputs[i] === 'string' && opts.instruction !== undefined ? [opts.instruction, inputs[i]] : inputs[i];
-      prepared[i] = prepareInput(this.tokenizer, input, i, maxSeq);
-    }
+    const prepared = await this.prepareAll(inputs, opts.instruction, opts.signal);
     const result: EmbedResult = {
       embeddings: new Array(n),
       tokens: prepared.map((p) => p.ids.length),
@@ -229,17 +249,29 @@ export class Instructor {
         await nextMacrotask(); // lets progress render, aborts land and other calls interleave
         checkAborted(opts.signal, done, n);
       }
-      const model = this.live();
       const batch = order.slice(start, start + opts.batchSize);
-      const { embeddings } = model.embedIds(
-        batch.map((i) => ({ ids: prepared[i].ids, nInstr: prepared[i].nInstr })),
-        { normalize: opts.normalize, maxBatchTokens: opts.maxBatchTokens },
-      );
+      const embeddings = this.embedPrepared(batch.map((i) => prepared[i]), { normalize: opts.normalize, maxBatchTokens: opts.maxBatchTokens });
       for (let b = 0; b < batch.length; b++) result.embeddings[batch[b]] = embeddings[b];
       done += batch.length;
       opts.onProgress?.(done, n);
     }
     return result;
+  }
+
+  private async prepareAll(inputs: readonly unknown[], instruction: string | undefined, signal: AbortSignal | undefined): Promise<PreparedInput[]> {
+    const n = inputs.length;
+    const prepared: PreparedInput[] = new Array(n);
+    const maxSeq = this.maxSeqLength;
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && i % PREPARE_CHUNK === 0) {
+        await nextMacrotask();
+        this.live();
+        checkAborted(signal, 0, n);
+      }
+      const input = typeof inputs[i] === 'string' && instruction !== undefined ? [instruction, inputs[i]] : inputs[i];
+      prepared[i] = prepareInput(this.tokenizer, input, i, maxSeq);
+    }
+    return prepared;
   }
 }
 
@@ -285,7 +317,7 @@ function checkAborted(signal: AbortSignal | undefined, done: number, total: numb
  * other calls get to run. setImmediate where it exists (Node, Bun); else a MessageChannel
  * (browsers, Deno, Workers: no 4 ms clamping of nested timers); else setTimeout.
  */
-function nextMacrotask(): Promise<void> {
+export function nextMacrotask(): Promise<void> {
   const g = globalThis as { setImmediate?: (cb: () => void) => unknown; MessageChannel?: typeof MessageChannel };
   if (typeof g.setImmediate === 'function') {
     const setImmediate = g.setImmediate;

@@ -1,0 +1,223 @@
+// Dynamic batching over one model: the inputs of concurrent requests share forward passes of up
+// to maxBatchTokens tokens, length-sorted inside a pass. Forward passes concatenate sequences and
+// never pad (InstructorModel.embedIds), so which inputs share a pass never changes a result: every
+// embedding is bit-identical to `encode` of the same input alone.
+//
+// Admission bounds the queue: a request is refused (Overloaded, a 429) when the tokens already
+// waiting plus its own would pass maxQueuedTokens, except that an empty queue takes any request
+// (so one request as large as the input limits allow is always served). The queue therefore never
+// holds more than max(maxQueuedTokens, the largest admissible request) tokens. A request whose
+// signal aborts (its client went away) leaves the queue at once; inputs of it already embedded are
+// dropped, none of it reaches a later pass.
+//
+// Runtime-neutral: timers and the Instructor only (no Node built-ins).
+import { l2normalize } from '../engine/head.js';
+import type { PreparedInput } from '../text/inputs.js';
+import { nextMacrotask, type Instructor } from '../text/instructor.js';
+
+export interface BatcherOptions {
+  /** Tokens per forward pass (activation memory grows with it). */
+  maxBatchTokens: number;
+  /** Tokens waiting at most (see the admission rule above). */
+  maxQueuedTokens: number;
+  /** How long a pass that is not full waits for company after its oldest input arrived, in ms. */
+  maxWaitMs: number;
+  /** false: every request runs alone (its own passes), for comparison with batching on. */
+  batching: boolean;
+  /** Called after every forward pass (metrics). */
+  onPass?: (pass: { inputs: number; tokens: number; ms: number }) => void;
+}
+
+/** The queue is full: retry after `retryAfterSeconds`. */
+export class OverloadedError extends Error {
+  constructor(readonly queuedTokens: number, readonly maxQueuedTokens: number, readonly retryAfterSeconds: number) {
+    super(`the server is overloaded: ${queuedTokens} tokens queued, at most ${maxQueuedTokens}; retry after ${retryAfterSeconds} s`);
+    this.name = 'OverloadedError';
+  }
+}
+
+/** The request's signal aborted before all of its inputs were embedded. */
+export class CancelledError extends Error {
+  constructor() {
+    super('the request was cancelled (client disconnected) before its inputs were embedded');
+    this.name = 'CancelledError';
+  }
+}
+
+interface Job {
+  inputs: readonly PreparedInput[];
+  normalize: boolean;
+  results: Float32Array[];
+  /** Index of the next input not yet handed to a pass. */
+  next: number;
+  done: number;
+  /** Tokens of this job not yet handed to a pass. */
+  queued: number;
+  enqueuedAt: number;
+  resolve: (embeddings: Float32Array[]) => void;
+  reject: (e: Error) => void;
+  detach: () => void;
+  settled: boolean;
+}
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+export class Batcher {
+  private readonly queue: Job[] = [];
+  private queuedTokensNow = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private scheduled = false;
+  private running = false;
+  private idleWaiters: Array<() => void> = [];
+  /** Tokens per ms of recent passes (for Retry-After); 0 until the first pass. */
+  private tokensPerMs = 0;
+
+  constructor(private readonly model: Instructor, private readonly options: BatcherOptions) {}
+
+  /** Tokens accepted and not yet handed to a forward pass. */
+  get queuedTokens(): number {
+    return this.queuedTokensNow;
+  }
+
+  /** Requests accepted whose embeddings are not all back yet. */
+  get pendingRequests(): number {
+    return this.queue.length + (this.running ? 1 : 0);
+  }
+
+  /** True when a new request would be refused whatever its size (checked before reading a body). */
+  get full(): boolean {
+    return this.queuedTokensNow >= this.options.maxQueuedTokens;
+  }
+
+  /** Seconds after which the current queue should have drained, at the recent speed (at least 1). */
+  get retryAfterSeconds(): number {
+    if (this.tokensPerMs <= 0) return 1;
+    return Math.min(60, Math.max(1, Math.ceil(this.queuedTokensNow / this.tokensPerMs / 1000)));
+  }
+
+  /**
+   * Queues `inputs` (all of one request) and resolves with their embeddings in input order.
+   * Throws (synchronously) OverloadedError when refused; rejects with CancelledError when
+   * `signal` aborts first.
+   */
+  submit(inputs: readonly PreparedInput[], options: { normalize: boolean; signal?: AbortSignal }): Promise<Float32Array[]> {
+    const tokens = inputs.reduce((a, p) => a + p.ids.length, 0);
+    if (this.queuedTokensNow > 0 && this.queuedTokensNow + tokens > this.options.maxQueuedTokens) {
+      throw new OverloadedError(this.queuedTokensNow, this.options.maxQueuedTokens, this.retryAfterSeconds);
+    }
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new CancelledError());
+    if (inputs.length === 0) return Promise.resolve([]);
+    return new Promise<Float32Array[]>((resolve, reject) => {
+      const job: Job = {
+        inputs, normalize: options.normalize, results: new Array(inputs.length), next: 0, done: 0, queued: tokens,
+        enqueuedAt: now(), resolve, reject, detach: () => {}, settled: false,
+      };
+      if (signal) {
+        const onAbort = () => this.cancel(job);
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(job);
+      this.queuedTokensNow += tokens;
+      this.schedule();
+    });
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settle(job: Job, error?: Error): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.detach();
+    const at = this.queue.indexOf(job);
+    if (at >= 0) this.queue.splice(at, 1);
+    this.queuedTokensNow -= job.queued;
+    job.queued = 0;
+    if (error) job.reject(error);
+    else job.resolve(job.results);
+  }
+
+  private cancel(job: Job): void {
+    this.settle(job, new CancelledError());
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 || this.running) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Starts the next pass now, after a wait for company, or not at all (nothing queued). */
+  private schedule(): void {
+    if (this.running || this.scheduled || this.timer !== null || this.queue.length === 0) return;
+    const { batching, maxBatchTokens, maxWaitMs } = this.options;
+    const wait = batching && this.queuedTokensNow < maxBatchTokens ? this.queue[0].enqueuedAt + maxWaitMs - now() : 0;
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.schedule();
+      }, wait);
+      return;
+    }
+    // A macrotask first: requests whose bytes arrived during the last pass get to join this one.
+    this.scheduled = true;
+    void nextMacrotask().then(() => {
+      this.scheduled = false;
+      this.runPass();
+    });
+  }
+
+  private runPass(): void {
+    if (this.running) return;
+    const pass: Array<{ job: Job; i: number }> = [];
+    let tokens = 0;
+    const { batching, maxBatchTokens } = this.options;
+    collect: for (const job of this.queue) {
+      while (job.next < job.inputs.length) {
+        const len = job.inputs[job.next].ids.length;
+        if (pass.length > 0 && tokens + len > maxBatchTokens) break collect;
+        pass.push({ job, i: job.next });
+        tokens += len;
+        job.queued -= len;
+        this.queuedTokensNow -= len;
+        job.next++;
+      }
+      if (!batching) break; // one request per pass
+    }
+    if (pass.length === 0) {
+      this.notifyIdle();
+      return;
+    }
+    // Longest first, ties in arrival order: as encode sorts a call's inputs.
+    pass.sort((a, b) => b.job.inputs[b.i].ids.length - a.job.inputs[a.i].ids.length);
+    this.running = true;
+    const t0 = now();
+    try {
+      const embeddings = this.model.embedPrepared(pass.map(({ job, i }) => job.inputs[i]), { normalize: false, maxBatchTokens });
+      for (let k = 0; k < pass.length; k++) {
+        const { job, i } = pass[k];
+        if (job.settled) continue;
+        job.results[i] = job.normalize ? l2normalize(embeddings[k]) : embeddings[k];
+        if (++job.done === job.inputs.length) this.settle(job);
+      }
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      for (const { job } of pass) this.settle(job, error);
+    } finally {
+      this.running = false;
+    }
+    const ms = now() - t0;
+    if (ms > 0) this.tokensPerMs = this.tokensPerMs === 0 ? tokens / ms : 0.8 * this.tokensPerMs + 0.2 * (tokens / ms);
+    this.options.onPass?.({ inputs: pass.length, tokens, ms });
+    // Jobs fully handed out stay queued until done; drop the ones settled meanwhile.
+    this.notifyIdle();
+    this.schedule();
+  }
+}

@@ -1,0 +1,166 @@
+// HTTP plumbing of the server, runtime-neutral (Web Request / Response, WebCrypto): the error
+// every route renders in its own envelope, a body reader that refuses large and slow bodies, the
+// API key check, and the exact serialisations of float32 vectors (JSON numbers and base64).
+
+/** What went wrong, independent of the envelope (OpenAI's or TEI's) that reports it. */
+export type ApiErrorKind =
+  | 'invalid' // the request is malformed or a value is wrong (OpenAI 400, TEI 422)
+  | 'unauthorized' // missing or wrong API key (401)
+  | 'model_not_found' // no served model has that id (404)
+  | 'not_found' // no such route (404)
+  | 'method' // the route exists, the method does not (405)
+  | 'timeout' // the body did not arrive in time (408)
+  | 'too_large' // the body, or the number of inputs, is over the limit (413)
+  | 'overloaded' // the queue is full (429, Retry-After)
+  | 'unavailable' // loading, failed to load, or draining (503)
+  | 'cancelled' // the client went away (499, never delivered; for the log)
+  | 'internal'; // a failure of ours (500)
+
+export class ApiError extends Error {
+  constructor(
+    readonly kind: ApiErrorKind,
+    message: string,
+    /** The request field at fault (OpenAI's `param`), e.g. "input" or "dimensions". */
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface BodyLimits {
+  maxBytes: number;
+  /** The whole body must arrive within this many ms of the request's start. */
+  timeoutMs: number;
+}
+
+/**
+ * The request body as bytes, refused as soon as it is known to be too large: a Content-Length
+ * over the limit is refused before reading any of it, and a streamed body once the bytes counted
+ * pass it. A body still arriving after `timeoutMs` is a timeout. Either way the stream is
+ * cancelled, not drained.
+ */
+export async function readBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > limits.maxBytes) {
+    throw new ApiError('too_large', `the body is ${declared} bytes, more than the limit of ${limits.maxBytes} bytes (--max-body-bytes)`);
+  }
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError('timeout', `the body did not arrive within ${limits.timeoutMs} ms (${total} bytes received)`)), limits.timeoutMs);
+  });
+  try {
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await Promise.race([reader.read(), timeout]);
+      } catch (e) {
+        if (e instanceof ApiError) throw e;
+        throw new ApiError(request.signal.aborted ? 'cancelled' : 'invalid', `the body could not be read: ${(e as Error)?.message ?? String(e)}`);
+      }
+      if (r.done) break;
+      total += r.value.byteLength;
+      if (total > limits.maxBytes) throw new ApiError('too_large', `the body is more than the limit of ${limits.maxBytes} bytes (--max-body-bytes)`);
+      chunks.push(r.value);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** The body parsed as JSON; a 400/422 saying why when it is not JSON. */
+export function parseJson(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw new ApiError('invalid', 'the body is empty, expected a JSON object');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError('invalid', 'the body is not valid UTF-8, expected a JSON object');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError('invalid', `the body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * True when `given` equals `expected`, in time independent of where they differ: both are hashed
+ * (SHA-256) and the digests compared in full, so neither the length nor a common prefix of the
+ * key leaks through timing.
+ */
+export async function sameSecret(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest('SHA-256', encoder.encode(given)),
+    crypto.subtle.digest('SHA-256', encoder.encode(expected)),
+  ]);
+  const x = new Uint8Array(a), y = new Uint8Array(b);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+/** The key of `Authorization: Bearer <key>`, or null. */
+export function bearerToken(request: Request): string | null {
+  const h = request.headers.get('authorization');
+  if (h === null) return null;
+  const m = /^\s*Bearer\s+(.+?)\s*$/i.exec(h);
+  return m ? m[1] : null;
+}
+
+/**
+ * A float32 vector as a JSON array that parses back to the same float32 bits: each value is
+ * printed as the shortest decimal of the double it widens to (exact), and -0 as "-0" (which
+ * JSON.stringify would print as 0).
+ */
+export function vectorJson(v: Float32Array): string {
+  let s = '[';
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (i > 0) s += ',';
+    s += x === 0 && 1 / x < 0 ? '-0' : Number.isFinite(x) ? String(x) : 'null';
+  }
+  return s + ']';
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** A float32 vector as base64 of its little-endian bytes (what OpenAI's `encoding_format: "base64"` returns). */
+export function vectorBase64(v: Float32Array): string {
+  let bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (!LITTLE_ENDIAN) {
+    bytes = new Uint8Array(v.byteLength);
+    const dv = new DataView(bytes.buffer);
+    for (let i = 0; i < v.length; i++) dv.setFloat32(i * 4, v[i], true);
+  }
+  let s = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    s += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i] << 16) | ((i + 1 < bytes.length ? bytes[i + 1] : 0) << 8);
+    s += B64[n >> 18] + B64[(n >> 12) & 63] + (i + 1 < bytes.length ? B64[(n >> 6) & 63] : '=') + '=';
+  }
+  return s;
+}

@@ -1,0 +1,188 @@
+// The two request schemas (OpenAI's POST /v1/embeddings, TEI's POST /embed), each checked field
+// by field into one EmbedRequest, and their responses and error envelopes. Runtime-neutral.
+import type { ApiError, ApiErrorKind } from './http.js';
+import { ApiError as Err, vectorBase64, vectorJson } from './http.js';
+
+/** A request of either API, checked: what the shared embedding path needs. */
+export interface EmbedRequest {
+  /** The model id asked for (undefined: the first served model). */
+  model: string | undefined;
+  /** Text inputs (strings and the INSTRUCTOR forms) or token-id inputs, never both. */
+  input: { kind: 'text'; items: unknown[] } | { kind: 'ids'; items: number[][] };
+  /** Instruction for the plain-string inputs (undefined: the server's --instruction). */
+  instruction: string | undefined;
+  /** undefined: the model's own (true for the hkunlp models). */
+  normalize: boolean | undefined;
+  /** undefined: the server's setting (on unless --no-truncate). */
+  truncate: boolean | undefined;
+  /** Asked-for embedding size: only the model's own is served. */
+  dimensions: number | undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === 'string') return `a string of length ${v.length}`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const isTokenIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number');
+
+/** Optional string field. */
+function optString(body: Record<string, unknown>, field: string): string | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new Err('invalid', `${field}: got ${describe(v)}, expected a string`, field);
+  return v;
+}
+
+function optBoolean(body: Record<string, unknown>, field: string): boolean | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new Err('invalid', `${field}: got ${describe(v)}, expected true or false`, field);
+  return v;
+}
+
+function optDimensions(body: Record<string, unknown>): number | undefined {
+  const v = body.dimensions;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Err('invalid', `dimensions: got ${describe(v)}, expected a positive integer`, 'dimensions');
+  return v;
+}
+
+/**
+ * The `input` of an OpenAI request, or the `inputs` of a TEI one: a string, an array of items,
+ * one token-id array, or an array of token-id arrays. Items are strings or the INSTRUCTOR forms
+ * `[instruction, text]`, `[instruction, text, 0]`, `{instruction, text}` (checked in full when
+ * tokenized); an item that is an array of numbers is token ids.
+ */
+function parseInputs(v: unknown, field: string, maxInputs: number, emptyStrings: boolean): EmbedRequest['input'] {
+  if (v === undefined || v === null) throw new Err('invalid', `${field} is required: a string, an array of strings or token ids`, field);
+  if (typeof v === 'string') {
+    if (!emptyStrings && v.length === 0) throw new Err('invalid', `${field} is an empty string`, field);
+    return { kind: 'text', items: [v] };
+  }
+  if (!Array.isArray(v)) throw new Err('invalid', `${field}: got ${describe(v)}, expected a string, an array of strings or token ids`, field);
+  if (v.length === 0) throw new Err('invalid', `${field} is an empty array, expected at least one input`, field);
+  if (isTokenIds(v)) return { kind: 'ids', items: [v] };
+  if (v.length > maxInputs) throw new Err('too_large', `${field} has ${v.length} inputs, more than the limit of ${maxInputs} (--max-inputs)`, field);
+  const ids = isTokenIds(v[0]) || (Array.isArray(v[0]) && v[0].length === 0);
+  for (let i = 0; i < v.length; i++) {
+    const item = v[i];
+    const itemIsIds = Array.isArray(item) && (item.length === 0 || typeof item[0] === 'number');
+    if (itemIsIds !== ids) {
+      throw new Err('invalid', `${field}[${i}]: got ${describe(item)} among ${ids ? 'token-id arrays' : 'text inputs'}; an ${field} is all text or all token ids`, field);
+    }
+    if (itemIsIds && item.length === 0) throw new Err('invalid', `${field}[${i}] is an empty token-id array`, field);
+    if (!itemIsIds && !emptyStrings && item === '') throw new Err('invalid', `${field}[${i}] is an empty string`, field);
+  }
+  return ids ? { kind: 'ids', items: v as number[][] } : { kind: 'text', items: v };
+}
+
+export type EncodingFormat = 'float' | 'base64';
+
+/** POST /v1/embeddings: OpenAI's schema plus the INSTRUCTOR extension (`instruction`, pair items). */
+export function parseOpenAI(body: unknown, maxInputs: number): { request: EmbedRequest; encodingFormat: EncodingFormat } {
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "input" and "model"`);
+  const model = body.model;
+  if (model === undefined || model === null) throw new Err('invalid', 'model is required: the id of a served model (GET /v1/models)', 'model');
+  if (typeof model !== 'string') throw new Err('invalid', `model: got ${describe(model)}, expected a string`, 'model');
+  const format = body.encoding_format ?? 'float';
+  if (format !== 'float' && format !== 'base64') throw new Err('invalid', `encoding_format: got ${JSON.stringify(format)}, expected "float" or "base64"`, 'encoding_format');
+  optString(body, 'user'); // accepted and ignored, as a string
+  return {
+    request: {
+      model,
+      input: parseInputs(body.input, 'input', maxInputs, false),
+      instruction: optString(body, 'instruction'),
+      normalize: undefined,
+      truncate: undefined,
+      dimensions: optDimensions(body),
+    },
+    encodingFormat: format,
+  };
+}
+
+/** POST /embed: TEI's schema (`inputs`, `normalize`, `truncate`) plus `instruction` and `model`. */
+export function parseTei(body: unknown, maxInputs: number): EmbedRequest {
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "inputs"`);
+  const direction = body.truncation_direction;
+  if (direction !== undefined && direction !== null && direction !== 'Right' && direction !== 'right') {
+    throw new Err('invalid', `truncation_direction: got ${JSON.stringify(direction)}; only "Right" is served (INSTRUCTOR keeps the start of a text)`, 'truncation_direction');
+  }
+  if (body.prompt_name !== undefined && body.prompt_name !== null) {
+    throw new Err('invalid', 'prompt_name is not supported: give the instruction itself in "instruction" or as [instruction, text] items', 'prompt_name');
+  }
+  return {
+    model: optString(body, 'model'),
+    input: parseInputs(body.inputs, 'inputs', maxInputs, true),
+    instruction: optString(body, 'instruction'),
+    normalize: optBoolean(body, 'normalize'),
+    truncate: optBoolean(body, 'truncate'),
+    dimensions: optDimensions(body),
+  };
+}
+
+/** The embeddings of one request, ready to render. */
+export interface EmbedOutcome {
+  model: string;
+  embeddings: Float32Array[];
+  /** Tokens embedded, all inputs (after truncation, `</s>` included). */
+  tokens: number;
+  /** Inputs cut to the model's max_seq_length. */
+  truncatedInputs: number;
+}
+
+export function openaiResponse(out: EmbedOutcome, format: EncodingFormat): string {
+  const parts: string[] = new Array(out.embeddings.length);
+  for (let i = 0; i < out.embeddings.length; i++) {
+    const e = out.embeddings[i];
+    parts[i] = `{"object":"embedding","index":${i},"embedding":${format === 'base64' ? `"${vectorBase64(e)}"` : vectorJson(e)}}`;
+  }
+  return `{"object":"list","data":[${parts.join(',')}],"model":${JSON.stringify(out.model)},"usage":{"prompt_tokens":${out.tokens},"total_tokens":${out.tokens}}}`;
+}
+
+export function teiResponse(out: EmbedOutcome): string {
+  return '[' + out.embeddings.map(vectorJson).join(',') + ']';
+}
+
+const STATUS: Record<ApiErrorKind, number> = {
+  invalid: 400, unauthorized: 401, model_not_found: 404, not_found: 404, method: 405, timeout: 408,
+  too_large: 413, overloaded: 429, cancelled: 499, internal: 500, unavailable: 503,
+};
+
+const OPENAI_TYPE: Record<ApiErrorKind, [type: string, code: string | null]> = {
+  invalid: ['invalid_request_error', null],
+  unauthorized: ['invalid_request_error', 'invalid_api_key'],
+  model_not_found: ['invalid_request_error', 'model_not_found'],
+  not_found: ['invalid_request_error', 'not_found'],
+  method: ['invalid_request_error', 'method_not_allowed'],
+  timeout: ['invalid_request_error', 'request_timeout'],
+  too_large: ['invalid_request_error', 'request_too_large'],
+  overloaded: ['requests', 'rate_limit_exceeded'],
+  cancelled: ['invalid_request_error', 'cancelled'],
+  internal: ['server_error', null],
+  unavailable: ['server_error', 'service_unavailable'],
+};
+
+/** OpenAI's envelope: `{error: {message, type, param, code}}`. */
+export function openaiError(e: ApiError): { status: number; body: string } {
+  const [type, code] = OPENAI_TYPE[e.kind];
+  return { status: STATUS[e.kind], body: JSON.stringify({ error: { message: e.message, type, param: e.param, code } }) };
+}
+
+const TEI_TYPE: Record<ApiErrorKind, string> = {
+  invalid: 'Validation', unauthorized: 'Unauthorized', model_not_found: 'Validation', not_found: 'NotFound',
+  method: 'NotFound', timeout: 'Validation', too_large: 'Validation', overloaded: 'Overloaded',
+  cancelled: 'Validation', internal: 'Backend', unavailable: 'Unhealthy',
+};
+
+/** TEI's envelope: `{error, error_type}`; validation failures are 422, as TEI's. */
+export function teiError(e: ApiError): { status: number; body: string } {
+  const status = e.kind === 'invalid' ? 422 : STATUS[e.kind];
+  return { status, body: JSON.stringify({ error: e.message, error_type: TEI_TYPE[e.kind] }) };
+}
