@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { parseServeArgs } from '../src/cli/serve.js';
 import { cli, tinyWeightsFile } from './support/fleet.js';
-import { freePort } from './support/redis.js';
+import { freePort } from './support/system.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // from dist/test/
 const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');

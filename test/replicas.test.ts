@@ -12,7 +12,7 @@ import { loadInstructor } from '../src/io/load-node.js';
 import { base64ToFloat32 } from '../src/queue/protocol.js';
 import { cli, corpus, tinyWeightsFile, type Proc } from './support/fleet.js';
 import { startNginx, type Nginx } from './support/nginx.js';
-import { freePort } from './support/redis.js';
+import { freePort } from './support/system.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iw-replicas-'));
 const modelFile = tinyWeightsFile(dir);

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findBinary, freePort } from './redis.js';
+import { findBinary, freePort } from './system.js';
 
 export const SITE_CONFIG = fileURLToPath(new URL('../../../deploy/nginx/instructor-wasm.conf', import.meta.url)); // from dist/test/support/
 

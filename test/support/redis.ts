@@ -2,10 +2,10 @@
 // (and killed if the test process exits first). Debian's redis-server package; REDIS_SERVER
 // overrides the binary.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findBinary, freePort } from './system.js';
 
 export interface RedisServer {
   port: number;
@@ -18,33 +18,6 @@ export interface RedisServer {
   dispose(): Promise<void>;
   /** Its log, for failure messages. */
   log(): string;
-}
-
-/** Finds an executable on PATH or in the usual Debian folders. */
-export function findBinary(name: string, envVar: string, installHint: string): string {
-  const fromEnv = process.env[envVar];
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'];
-  for (const p of fromEnv ? [fromEnv] : dirs.filter(Boolean).map((d) => join(d, name))) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  throw new Error(`${name} not found${fromEnv ? ` at ${envVar}=${fromEnv}` : ' on PATH'}: ${installHint} (or set ${envVar})`);
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const READY = 'Ready to accept connections';
