@@ -196,6 +196,14 @@ test('abort stops waiting (ABORTED); the jobs stay queued for the next run', asy
   same((await embedCorpus(q, inputs.slice(0, 50), { chunkSize: 10 })).embeddings, want.slice(0, 50), 'after abort');
 });
 
+test('an onProgress that throws ends embedCorpus with its error', async () => {
+  const q = newQueue();
+  await startWorker(q);
+  const boom = new Error('progress sink failed');
+  const err = await embedCorpus(q, inputs.slice(0, 30), { chunkSize: 10, onProgress: () => { throw boom; } }).then(() => null, (e: unknown) => e);
+  assert.is(err, boom);
+});
+
 test('createEmbeddingWorker: a model that does not load rejects with its error; bad options are BAD_INPUT', async () => {
   const q = newQueue();
   await rejects(createEmbeddingWorker({ connection, queue: q.name, model: '/nonexistent/model.iwt' }), 'BAD_INPUT', /is not a file, a folder or a hub id/);

@@ -136,9 +136,13 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   const allIds = [...pending.keys()];
   const jobOptions = { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions };
   const failures: FailedChunk[] = [];
+  /** A throw from onProgress ends the call with that error (it would otherwise vanish inside an event handler). */
+  let callbackError: { error: unknown } | null = null;
   let done = 0;
   let dim = 0;
 
+  let wake: (() => void) | null = null;
+  const wakeUp = () => wake?.();
   const settle = (p: Pending, r: EmbeddingJobResult | Error) => {
     if (!pending.has(p.id)) return;
     if (!(r instanceof Error) && dim !== 0 && r.dim !== dim) {
@@ -160,7 +164,12 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
       for (const i of r.emptyPool) result.emptyPool.push(c.start + i);
       done += c.end - c.start;
     }
-    onProgress?.(done, n);
+    try {
+      onProgress?.(done, n);
+    } catch (error) {
+      callbackError ??= { error };
+      wakeUp();
+    }
   };
   const accept = (p: Pending, value: unknown) => {
     let r: EmbeddingJobResult | Error;
@@ -180,8 +189,6 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   });
   events.on('error', () => {}); // reconnects by itself; the sweep covers what it misses
 
-  let wake: (() => void) | null = null;
-  const wakeUp = () => wake?.();
   events.on('completed', ({ jobId, returnvalue }) => {
     const p = pending.get(jobId);
     if (p) {
@@ -237,7 +244,7 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     await retrying(() => add([...pending.values()]), signal);
     await retrying(() => sweep(allIds, true), signal);
     let lastSweep = Date.now();
-    while (pending.size > 0) {
+    while (pending.size > 0 && !callbackError) {
       if (signal?.aborted) throw abortError(signal, done, n);
       const wait = Math.max(0, lastSweep + sweepMs - Date.now());
       if (recheck.size === 0 && wait > 0) {
@@ -248,6 +255,7 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
         wake = null;
       }
       if (signal?.aborted) throw abortError(signal, done, n);
+      if (callbackError) break;
       try {
         if (recheck.size > 0) {
           const ids = [...recheck];
@@ -268,6 +276,7 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     await (ownConnection as { quit?: () => Promise<unknown> } | undefined)?.quit?.().catch(() => {});
   }
 
+  if (callbackError) throw (callbackError as { error: unknown }).error;
   if (failures.length > 0) {
     failures.sort((a, b) => a.start - b.start);
     const shown = failures.slice(0, 3).map((f) => `inputs ${f.start}-${f.end - 1}: ${f.reason}`).join('; ');

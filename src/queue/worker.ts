@@ -122,6 +122,7 @@ export async function createEmbeddingWorker(options: EmbeddingWorkerOptions): Pr
   // An 'error' event without a listener would throw; the caller may add its own listeners.
   worker.on('error', () => {});
   void worker.run().catch(() => {}); // run() settles when the worker closes; errors are 'error' events
+  await worker.waitUntilReady();
 
   return {
     worker,
