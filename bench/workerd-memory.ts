@@ -9,7 +9,8 @@
 // bit for bit, what Node computes from the same file with the same kernels. Memory is read at
 // each step:
 //   idle     isolate started (one 404 answered), no model
-//   loaded   after GET /health (weights streamed into wasm memory, tokenizer built)
+//   loaded   after GET /health (the first request to a route of the server loads the model:
+//            weights streamed into wasm memory, tokenizer built)
 //   8 short  after POST /embed of eight ~40-token inputs
 //   1x512    after POST /embed of one 512-token input
 //   4x512    after POST /embed of four 512-token inputs (the Worker runs them as 512-token passes)
@@ -17,7 +18,7 @@
 // linear memory, ArrayBuffers). So at each step the benchmark also forces a full GC through
 // workerd's inspector (CDP HeapProfiler.collectGarbage) and reads the JS heap in use
 // (Runtime.getHeapUsage: usedSize, plus backingStorageSize for ArrayBuffers), and the Worker's
-// GET /health reports the wasm linear memory (`memoryBytes`). isolate = JS heap + ArrayBuffers +
+// GET /info reports the wasm linear memory (`models[0].memory_bytes`). isolate = JS heap + ArrayBuffers +
 // wasm memory. The process's anonymous resident memory (RssAnon over idle) is printed too, as an
 // upper bound: it also holds workerd's own I/O buffers (the static-asset file as it streamed) and
 // freed memory the allocator keeps.
@@ -136,15 +137,19 @@ async function measure(config: string, dtype: 'int4' | 'int8' | 'fp32', bin: str
     const steps: Record<string, number> = {};
     const seconds: Record<string, number> = {};
     const measureIsolate = async (label: string) => {
-      const h = await (await fetch(`${base}/health`)).json() as { memoryBytes?: number };
-      if (typeof h.memoryBytes !== 'number') throw new Failure(`GET /health has no memoryBytes: ${JSON.stringify(h)}`);
+      const info = await (await fetch(`${base}/info`)).json() as { models?: Array<{ memory_bytes?: number }> };
+      const wasm = info.models?.[0]?.memory_bytes;
+      if (typeof wasm !== 'number') throw new Failure(`GET /info has no models[0].memory_bytes: ${JSON.stringify(info).slice(0, 300)}`);
       const v8 = await v8Heap(inspectorUrl, pump);
-      isolate[label] = { heap: v8.used, backing: v8.backing, wasm: h.memoryBytes, total: v8.used + v8.backing + h.memoryBytes };
+      isolate[label] = { heap: v8.used, backing: v8.backing, wasm, total: v8.used + v8.backing + wasm };
       steps[label] = anonRss(pid);
     };
     let t0 = performance.now();
-    const health = await (await fetch(`${base}/health`, { signal: AbortSignal.timeout(600_000) })).json() as { ok?: boolean; dtype?: string };
-    if (!health.ok || health.dtype !== dtype) throw new Failure(`GET /health: ${JSON.stringify(health)} ${tail(log)}`);
+    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(600_000) });
+    const status = health.status;
+    await health.body?.cancel();
+    const info = await (await fetch(`${base}/info`)).json() as { models?: Array<{ dtype?: string }> };
+    if (status !== 200 || info.models?.[0]?.dtype !== dtype) throw new Failure(`GET /health: HTTP ${status}, /info ${JSON.stringify(info).slice(0, 300)} ${tail(log)}`);
     seconds.load = (performance.now() - t0) / 1000;
     await measureIsolate('loaded');
     let identical = true;
@@ -152,11 +157,11 @@ async function measure(config: string, dtype: 'int4' | 'int8' | 'fp32', bin: str
       const [label, inputs] = STEPS[s];
       t0 = performance.now();
       const res = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs }), signal: AbortSignal.timeout(600_000) });
-      const body = await res.json() as { embeddings?: number[][]; error?: string };
+      const body = await res.json() as number[][] | { error?: string };
       seconds[label] = (performance.now() - t0) / 1000;
-      if (res.status !== 200 || !body.embeddings) throw new Failure(`POST /embed ${label}: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)} ${tail(log)}`);
+      if (res.status !== 200 || !Array.isArray(body)) throw new Failure(`POST /embed ${label}: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)} ${tail(log)}`);
       await measureIsolate(label);
-      body.embeddings.forEach((v, i) => {
+      body.forEach((v, i) => {
         // JSON carries each float32 as its exact double, so equal kernels give equal numbers.
         const want = expected[s][i];
         if (v.length !== want.length || v.some((x, d) => x !== want[d])) identical = false;

@@ -4,9 +4,11 @@
 // code provoked for real; client disconnects; a request of 2048 full-length inputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import type { EmbedInput } from '../src/text/instructor.js';
-import { sameBits } from './support/assert.js';
+import { createEmbeddingServer } from '../src/server/app.js';
+import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { MICRO_CONFIG, synthInstructor } from './support/synth-text-model.js';
 import { metric, rawRequest, startServer, until, type TestServer } from './support/serve.js';
 
@@ -46,6 +48,18 @@ async function untilQueued(server: TestServer, tokens: number): Promise<void> {
     if (Date.now() - t0 > 10_000) throw new Error(`queue holds ${q} tokens, expected ${tokens}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * A request whose body never completes: while it is on its way the batcher waits for company (up
+ * to batchWaitMs), which holds other requests in the queue. `release()` drops it.
+ */
+async function holdArriving(server: TestServer): Promise<{ release: () => void }> {
+  const socket = connect(server.port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  socket.write('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{');
+  await until(() => server.app.inFlight >= 1, 'the held request to arrive');
+  return { release: () => socket.destroy() };
 }
 
 async function errorOf(res: Response): Promise<{ status: number; body: any }> {
@@ -118,19 +132,43 @@ test('TEI POST /embed with fetch: string, string[], instruction, normalize false
 });
 
 test('dynamic batching: concurrent requests share forward passes, and every result is still bit-identical', async () => {
-  const before = await (await fetch(`${main.url}/metrics`)).text();
-  const passesBefore = metric(before, `instructor_batch_inputs_count{model="${MODEL}"}`);
-  const requests = Array.from({ length: 24 }, (_, i) => [`request ${i}: ${'word '.repeat(i % 7)}`, [INSTR, `title number ${i}`]] as EmbedInput[]);
-  const results = await Promise.all(requests.map((input, i) => i % 2 === 0
-    ? client.embeddings.create({ model: MODEL, input: input as any }).then((r) => r.data.map((d) => d.embedding))
-    : post(main, '/embed', { inputs: input }).then((r) => r.json() as Promise<number[][]>)));
-  for (let i = 0; i < requests.length; i++) {
-    const want = await alone(requests[i]);
-    results[i].forEach((v, k) => sameBits(Float32Array.from(v), want[k], `request ${i} input ${k}`));
+  // Another request on its way keeps passes waiting for company (up to batchWaitMs): the
+  // concurrent requests, which this process sends one after another, gather in the queue.
+  const s = await startServer({ models: [{ id: MODEL, model: served }], batchWaitMs: 300 });
+  try {
+    const passCount = async () => metric(await (await fetch(`${s.url}/metrics`)).text(), `instructor_batch_inputs_count{model="${MODEL}"}`);
+    const hold = await holdArriving(s);
+    const requests = Array.from({ length: 24 }, (_, i) => [`request ${i}: ${'word '.repeat(i % 7)}`, [INSTR, `title number ${i}`]] as EmbedInput[]);
+    const oa = new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0 });
+    const results = await Promise.all(requests.map((input, i) => i % 2 === 0
+      ? oa.embeddings.create({ model: MODEL, input: input as any }).then((r) => r.data.map((d) => d.embedding))
+      : post(s, '/embed', { inputs: input }).then((r) => r.json() as Promise<number[][]>)));
+    hold.release();
+    for (let i = 0; i < requests.length; i++) {
+      const want = await alone(requests[i]);
+      results[i].forEach((v, k) => sameBits(Float32Array.from(v), want[k], `request ${i} input ${k}`));
+    }
+    const passes = await passCount();
+    assert.ok(passes >= 1 && passes < requests.length / 2, `${requests.length} concurrent requests ran in ${passes} forward passes`);
+  } finally {
+    await s.close();
   }
-  const after = await (await fetch(`${main.url}/metrics`)).text();
-  const passes = metric(after, `instructor_batch_inputs_count{model="${MODEL}"}`) - passesBefore;
-  assert.ok(passes >= 1 && passes < requests.length, `${requests.length} concurrent requests ran in ${passes} forward passes`);
+});
+
+test('a request alone on the server does not wait for company; one that has company waits at most batchWaitMs', async () => {
+  const s = await startServer({ models: [{ id: MODEL, model: served }], batchWaitMs: 2000 });
+  try {
+    let t0 = Date.now();
+    assert.is((await post(s, '/embed', { inputs: 'alone' })).status, 200);
+    assert.ok(Date.now() - t0 < 1000, `a lone request took ${Date.now() - t0} ms with batchWaitMs 2000`);
+    const hold = await holdArriving(s); // another request on its way: the pass waits for it, up to 2 s
+    t0 = Date.now();
+    assert.is((await post(s, '/embed', { inputs: 'with company' })).status, 200);
+    assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms for company`);
+    hold.release();
+  } finally {
+    await s.close();
+  }
 });
 
 test('truncation: inputs over 512 tokens are cut and counted (x-truncated-inputs, usage); --no-truncate / truncate: false name the index', async () => {
@@ -322,6 +360,7 @@ test('429 with Retry-After: at once when the queue is full (body unread), and wh
   const s = await startServer({ models: [{ id: MODEL, model: served }], maxQueuedTokens: 600, batchWaitMs: 1500 });
   try {
     const long = 'word '.repeat(600); // 512 tokens once cut
+    const hold = await holdArriving(s);
     // An empty queue takes any request: 2 x 512 tokens, more than the limit.
     const first = post(s, '/v1/embeddings', { model: MODEL, input: [long, long] });
     await untilQueued(s, 1024);
@@ -344,6 +383,9 @@ test('429 with Retry-After: at once when the queue is full (body unread), and wh
     const r = await first;
     assert.is(r.status, 200, 'the request already accepted is answered');
     await r.body?.cancel();
+    hold.release();
+    await until(() => s.app.inFlight === 0, 'the held request to be dropped');
+    const hold2 = await holdArriving(s);
     // A queue below its limit that this request would overfill: 512 waiting + 512 more > 600.
     const a = post(s, '/v1/embeddings', { model: MODEL, input: long });
     await untilQueued(s, 512);
@@ -353,6 +395,7 @@ test('429 with Retry-After: at once when the queue is full (body unread), and wh
     const small = post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }); // 512 + 2 <= 600
     assert.is((await a).status, 200);
     assert.is((await small).status, 200);
+    hold2.release();
   } finally {
     await s.close();
   }
@@ -410,14 +453,16 @@ test('client disconnect: a queued request is dropped before its pass; one mid-bo
     const before = await inputsTotal();
     const stayInputs = ['never left', 'nor this'];
     const stayTokens = (await ref.embed(stayInputs)).tokens.reduce((a, b) => a + b, 0);
+    const hold = await holdArriving(s);
     const stays = post(s, '/v1/embeddings', { model: MODEL, input: stayInputs, encoding_format: 'float' });
     const ac = new AbortController();
     const leaving = fetch(`${s.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: MODEL, input: ['left early'] }), signal: ac.signal }).catch(() => 'aborted');
     await untilQueued(s, stayTokens + (await ref.embed(['left early'])).tokens[0]);
     ac.abort();
     assert.is(await leaving, 'aborted');
-    await until(() => s.log.some((l) => l.status === 499), 'the cancelled request to be logged');
+    await until(() => s.log.some((l) => l.status === 499 && l.inputs === 1), 'the cancelled request to be logged');
     await untilQueued(s, stayTokens); // only the live request still waits
+    hold.release();
     const ok = await stays;
     assert.is(ok.status, 200, 'the request that stayed is answered');
     const body = await ok.json() as any;
@@ -427,7 +472,7 @@ test('client disconnect: a queued request is dropped before its pass; one mid-bo
     // Mid-body: the client leaves after half its body.
     const text = JSON.stringify({ model: MODEL, input: 'half a body' });
     await rawRequest(s.port, `POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: ${text.length}`, [text.slice(0, 10), text.slice(10)], { leaveAfter: 1, gapMs: 20 });
-    await until(() => s.log.filter((l) => l.status === 499).length === 2, 'the mid-body disconnect to be logged');
+    await until(() => s.log.filter((l) => l.status === 499).length === 3, 'the mid-body disconnect to be logged (and the held request)');
     assert.is((await post(s, '/embed', { inputs: 'after' })).status, 200);
   } finally {
     await s.close();
@@ -518,6 +563,15 @@ test('2048 inputs of 512 tokens in one request: served, bit-identical, memory wi
     micro.dispose();
     microRef.dispose();
   }
+});
+
+test('bad options: a BAD_INPUT naming them', async () => {
+  throwsCode(() => createEmbeddingServer({ models: [] }), 'BAD_INPUT', /at least one model/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }, { id: 'a', model: served }] }), 'BAD_INPUT', /two models have the id "a"/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], maxInputs: 0 }), 'BAD_INPUT', /maxInputs must be a positive integer, got 0/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], batchWaitMs: -1 }), 'BAD_INPUT', /batchWaitMs must be >= 0/);
+  const small = createEmbeddingServer({ models: [{ id: 'a', model: served }], maxBatchTokens: 100 });
+  await rejects(small.ready, 'BAD_INPUT', /maxBatchTokens 100 is less than model a's max_seq_length 512/);
 });
 
 test.after(async () => {

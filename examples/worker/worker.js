@@ -1,9 +1,10 @@
-// A Cloudflare Worker serving INSTRUCTOR embeddings:
+// A Cloudflare Worker serving INSTRUCTOR embeddings with the same handler as `instructor-wasm
+// serve` (instructor-wasm/server), so the same routes:
 //
-//   POST /embed  {"inputs": ["text", ["instruction", "text"], {"instruction": "...", "text": "..."}],
-//                 "instruction": "optional, for the plain-string inputs"}
-//   -> 200 {"embeddings": number[][], "dim": 768, "truncated": number[]}
-//   GET /health -> {"ok": true, "dtype": "int4", "dim": 768, "model": "...", "memoryBytes": <wasm memory>}
+//   POST /v1/embeddings  OpenAI's schema: {"model": "<MODEL>", "input": "text" | [...], "encoding_format"?, "instruction"?}
+//   POST /embed          TEI's schema: {"inputs": "text" | ["text", ["instruction", "text"], {"instruction": "...", "text": "..."}],
+//                        "instruction"?, "normalize"?, "truncate"?} -> number[][]  (x-truncated-inputs: inputs cut to 512 tokens)
+//   GET /health, /info (model, dtype, dim, memory_bytes: the wasm memory), /metrics
 //
 // `instructor-wasm` resolves to its `workerd` entry: the kernels are the compiled wasm module
 // bundled with the Worker (no wasm compilation at run time, which Workers forbid). The weights
@@ -11,65 +12,56 @@
 // WEIGHTS or, for files under the 25 MiB static-asset limit, from static assets bound as ASSETS.
 // Either way it streams straight into wasm memory: the file is never held in the JS heap.
 // The model loads on the first request of an isolate and then serves every request after it.
-import { createInstructor, InstructorError } from 'instructor-wasm';
+import { createInstructor } from 'instructor-wasm';
+import { createEmbeddingServer, SERVER_PATHS } from 'instructor-wasm/server';
 
-const MAX_INPUTS = 256;
 // Tokens per forward pass. Activations cost about 39 KiB per token on base and wasm memory never
-// shrinks, so 512 (one full-length input) keeps base int4 within a Worker's 128 MB; the default
-// (2048) would add about 60 MiB on a request of four long inputs.
+// shrinks, so 512 (one full-length input) keeps base int4 within a Worker's 128 MB; the server's
+// default (8192) would add about 300 MiB.
 const MAX_BATCH_TOKENS = 512;
-let loading = null;
+const MAX_INPUTS = 256;
+let server = null;
 
-function loadModel(env) {
-  loading ??= (async () => {
-    const key = env.MODEL || 'model.iwt';
-    if (env.WEIGHTS) {
-      const object = await env.WEIGHTS.get(key); // R2ObjectBody: body stream + size
-      if (object === null) throw new Error(`R2 bucket WEIGHTS has no object "${key}"`);
-      return createInstructor(object);
-    }
-    if (env.ASSETS) {
-      const res = await env.ASSETS.fetch(new Request(`https://assets.local/${encodeURIComponent(key)}`));
-      if (!res.ok) throw new Error(`static asset "${key}": HTTP ${res.status}`);
-      return createInstructor(res);
-    }
-    throw new Error('no weights: bind an R2 bucket as WEIGHTS or static assets as ASSETS');
-  })();
-  loading.catch(() => { loading = null; }); // retry on the next request
-  return loading;
+async function loadModel(env) {
+  const key = env.MODEL || 'model.iwt';
+  if (env.WEIGHTS) {
+    const object = await env.WEIGHTS.get(key); // R2ObjectBody: body stream + size
+    if (object === null) throw new Error(`R2 bucket WEIGHTS has no object "${key}"`);
+    return createInstructor(object);
+  }
+  if (env.ASSETS) {
+    const res = await env.ASSETS.fetch(new Request(`https://assets.local/${encodeURIComponent(key)}`));
+    if (!res.ok) throw new Error(`static asset "${key}": HTTP ${res.status}`);
+    return createInstructor(res);
+  }
+  throw new Error('no weights: bind an R2 bucket as WEIGHTS or static assets as ASSETS');
 }
 
-const json = (body, status = 200) => new Response(JSON.stringify(body), {
-  status,
-  headers: { 'Content-Type': 'application/json; charset=utf-8' },
-});
+function serverFor(env) {
+  if (server === null) {
+    const model = loadModel(env);
+    server = createEmbeddingServer({
+      models: [{ id: (env.MODEL || 'model.iwt').replace(/\.iwt$/, ''), model }],
+      maxBatchTokens: MAX_BATCH_TOKENS,
+      maxInputs: MAX_INPUTS,
+      maxQueuedTokens: 8 * MAX_BATCH_TOKENS,
+      apiKey: env.API_KEY || undefined,
+    });
+    server.ready.catch(() => { server = null; }); // a failed load is retried by the next request
+  }
+  return server;
+}
 
 export default {
   async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    try {
-      if (pathname === '/health' && request.method === 'GET') {
-        const model = await loadModel(env);
-        return json({ ok: true, dtype: model.info.dtype, dim: model.dim, model: env.MODEL || 'model.iwt', memoryBytes: model.memoryBytes });
-      }
-      if (pathname !== '/embed') return json({ error: 'not found: POST /embed or GET /health' }, 404);
-      if (request.method !== 'POST') return json({ error: 'use POST' }, 405);
-      let body;
-      try {
-        body = await request.json();
-      } catch {
-        return json({ error: 'the body is not JSON' }, 400);
-      }
-      const { inputs, instruction } = body ?? {};
-      if (!Array.isArray(inputs) || inputs.length === 0) return json({ error: 'inputs: expected a non-empty array' }, 400);
-      if (inputs.length > MAX_INPUTS) return json({ error: `inputs: at most ${MAX_INPUTS} per request` }, 413);
-      if (instruction !== undefined && typeof instruction !== 'string') return json({ error: 'instruction: expected a string' }, 400);
-      const model = await loadModel(env);
-      const r = await model.embed(inputs, { instruction, batchSize: 8, maxBatchTokens: MAX_BATCH_TOKENS });
-      return json({ embeddings: r.embeddings.map((e) => Array.from(e)), dim: model.dim, truncated: r.truncated });
-    } catch (e) {
-      if (e instanceof InstructorError && e.code === 'BAD_INPUT') return json({ error: e.message, code: e.code }, 400);
-      return json({ error: String(e?.message ?? e), code: e?.code ?? 'INTERNAL' }, 500);
+    if (!SERVER_PATHS.includes(new URL(request.url).pathname)) {
+      // not a route of the server: answered without loading the model
+      return new Response(JSON.stringify({ error: `not found: ${SERVER_PATHS.join(', ')}` }), { status: 404, headers: { 'Content-Type': 'application/json' } });
     }
+    const s = serverFor(env);
+    // Workers cancel the I/O of a request once it is answered, so the request that started the
+    // load (its weights stream) waits for it; so do requests arriving meanwhile.
+    await s.ready.catch(() => {});
+    return s.fetch(request);
   },
 };

@@ -37,6 +37,8 @@ export const SERVE_HELP = `  instructor-wasm serve --model SRC [--model SRC2 ...
 /** Time and bytes a refused body is still read (and discarded) after the answer, before closing. */
 const LINGER_MS = 1000;
 const LINGER_BYTES = 8 << 20;
+/** While draining, the listener stays open until no request has arrived for this long. */
+const QUIET_MS = 250;
 
 class ServeUsageError extends Error {}
 
@@ -211,8 +213,16 @@ function lingerThenClose(req: IncomingMessage, res: ServerResponse): void {
   void res;
 }
 
-export function nodeListener(handler: (request: Request) => Promise<Response>) {
+export interface ListenerHooks {
+  /** Called as each request arrives (before its handler runs). */
+  onArrival?: () => void;
+  /** True while the server shuts down: answers carry `Connection: close`, so no connection is reused. */
+  closing?: () => boolean;
+}
+
+export function nodeListener(handler: (request: Request) => Promise<Response>, hooks: ListenerHooks = {}) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    hooks.onArrival?.();
     const ac = new AbortController();
     const gone = () => {
       if (!ac.signal.aborted) ac.abort(new Error('the client closed the connection'));
@@ -243,6 +253,7 @@ export function nodeListener(handler: (request: Request) => Promise<Response>) {
       out[k] = v;
     });
     if (body !== null) out['content-length'] = String(body.byteLength);
+    if (hooks.closing?.()) out.connection = 'close';
     if (!req.complete) res.once('finish', () => lingerThenClose(req, res));
     res.writeHead(response.status, out);
     res.end(body ?? undefined);
@@ -293,7 +304,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     onRequest: (e) => process.stderr.write(formatLog(e) + '\n'),
   });
 
-  const server: Server = createServer(nodeListener(app.fetch));
+  let stopping = false;
+  let lastArrival = 0;
+  const server: Server = createServer(nodeListener(app.fetch, { onArrival: () => { lastArrival = Date.now(); }, closing: () => stopping }));
   server.headersTimeout = Math.min(60_000, config.bodyTimeoutMs + 1000);
   server.requestTimeout = config.bodyTimeoutMs + 5000; // a backstop: the handler answers 408 first
   try {
@@ -313,7 +326,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.stderr.write(`serve: listening on http://${hostText}:${port} (${ids.join(', ')})\n`);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
     const stop = (why: string, code: number) => {
       stopping = true;
       process.stderr.write(`serve: ${why}: draining ${app.inFlight} request(s)\n`);
@@ -321,17 +333,20 @@ export async function serveCommand(args: string[]): Promise<number> {
         process.stderr.write(`serve: drain deadline of ${config.drainTimeoutMs} ms passed with ${app.inFlight} request(s) unanswered\n`);
         process.exit(1);
       }, config.drainTimeoutMs);
-      void app.drain().then(() => {
+      void (async () => {
+        await app.drain();
+        // Requests already on the wire (sent before the signal, not yet read) still get their
+        // answer, a 503: the listener closes only once none has arrived for QUIET_MS, so no
+        // connection waiting in the accept queue is reset.
+        while (Date.now() - lastArrival < QUIET_MS || app.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
         server.close(() => {
           clearTimeout(deadline);
           app.dispose();
           process.stderr.write('serve: stopped\n');
           resolve(code);
         });
-        // keep-alive connections idle after their last answer: nothing is owed on them
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 100).unref();
-      });
+        server.closeIdleConnections(); // keep-alive connections with nothing owed on them
+      })();
     };
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.on(signal, () => {

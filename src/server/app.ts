@@ -11,7 +11,7 @@
 // other requests. A bad request never reaches the model, so it never fails another.
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import { InstructorError } from '../errors.js';
+import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import type { Instructor } from '../text/instructor.js';
 import { Batcher, CancelledError, OverloadedError } from './batcher.js';
@@ -94,21 +94,24 @@ interface Slot {
 }
 
 /** What a request did, filled in by its handler (Hono's `c.env`), for the log and the metrics. */
-type Stats = { route: string; inputs: number; tokens: number };
+type Stats = { route: string; inputs: number; tokens: number; submitted?: boolean };
 type Env = { Bindings: Stats };
 
 /** Every route and its method. */
 const ROUTES = [['/v1/embeddings', 'POST'], ['/embed', 'POST'], ['/v1/models', 'GET'], ['/health', 'GET'], ['/info', 'GET'], ['/metrics', 'GET']] as const;
 
+/** The paths the server answers (anything else is a 404). */
+export const SERVER_PATHS: readonly string[] = ROUTES.map(([path]) => path);
+
 const JSON_TYPE = { 'Content-Type': 'application/json; charset=utf-8' };
 
 export function createEmbeddingServer(options: EmbeddingServerOptions): EmbeddingServer {
   const models = options.models;
-  if (!Array.isArray(models) || models.length === 0) throw new TypeError('createEmbeddingServer: options.models must name at least one model');
+  if (!Array.isArray(models) || models.length === 0) fail('BAD_INPUT', 'createEmbeddingServer: options.models must name at least one model');
   const ids = new Set<string>();
   for (const m of models) {
-    if (typeof m.id !== 'string' || m.id.length === 0) throw new TypeError('createEmbeddingServer: every model needs a non-empty id');
-    if (ids.has(m.id)) throw new TypeError(`createEmbeddingServer: two models have the id "${m.id}" (give one a --model-name)`);
+    if (typeof m.id !== 'string' || m.id.length === 0) fail('BAD_INPUT', 'createEmbeddingServer: every model needs a non-empty id');
+    if (ids.has(m.id)) fail('BAD_INPUT', `createEmbeddingServer: two models have the id "${m.id}" (give one a --model-name)`);
     ids.add(m.id);
   }
   const maxBatchTokens = positive(options.maxBatchTokens ?? 8192, 'maxBatchTokens');
@@ -117,12 +120,18 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const maxBodyBytes = positive(options.maxBodyBytes ?? 2 * 1024 * 1024, 'maxBodyBytes');
   const bodyTimeoutMs = positive(options.bodyTimeoutMs ?? 30_000, 'bodyTimeoutMs');
   const batchWaitMs = options.batchWaitMs ?? 2;
-  if (!(batchWaitMs >= 0)) throw new TypeError(`createEmbeddingServer: batchWaitMs must be >= 0, got ${batchWaitMs}`);
+  if (!(batchWaitMs >= 0)) fail('BAD_INPUT', `createEmbeddingServer: batchWaitMs must be >= 0, got ${batchWaitMs}`);
   const batching = options.batching ?? true;
   const truncateDefault = options.truncate ?? true;
   const metrics = new Metrics();
   let draining = false;
   let inFlight = 0;
+  /** Embedding requests accepted and not yet handed to a batcher (reading, parsing, tokenizing). */
+  let arriving = 0;
+  const arrived = () => {
+    arriving--;
+    for (const s of slots) s.batcher?.poke();
+  };
   let drained: (() => void) | null = null;
 
   const slots: Slot[] = models.map((m) => ({ id: m.id, model: null, batcher: null, error: null }));
@@ -131,11 +140,11 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     try {
       const model = await m.model;
       if (model.maxSeqLength > maxBatchTokens) {
-        throw new TypeError(`maxBatchTokens ${maxBatchTokens} is less than model ${m.id}'s max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
+        fail('BAD_INPUT', `maxBatchTokens ${maxBatchTokens} is less than model ${m.id}'s max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
       }
       slot.model = model;
       slot.batcher = new Batcher(model, {
-        maxBatchTokens, maxQueuedTokens, maxWaitMs: batchWaitMs, batching,
+        maxBatchTokens, maxQueuedTokens, maxWaitMs: batchWaitMs, batching, arriving: () => arriving,
         onPass: ({ inputs, tokens, ms }) => {
           metrics.batchInputs.observe(inputs, { model: m.id });
           metrics.batchTokens.observe(tokens, { model: m.id });
@@ -171,15 +180,20 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const state = (): 'ok' | 'loading' | 'failed' | 'draining' =>
     draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.batcher) ? 'ok' : 'loading';
 
-  /** 503 unless the server takes work now; 429 when `slot`'s queue (or every queue) is already full. */
+  /**
+   * 503 unless the server takes work now, 429 when the queue is already full: for `slot` once the
+   * request names its model, or before its body is read for every model at once (503 when none
+   * can serve, 429 when every one that can is full).
+   */
   function checkAvailable(slot?: Slot): void {
     if (draining) throw new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
     const targets = slot ? [slot] : slots;
-    for (const s of targets) {
-      if (s.error) throw new ApiError('unavailable', `model ${s.id} failed to load: ${s.error.message}`);
-    }
-    if (targets.every((s) => !s.batcher)) throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
     const open = targets.filter((s) => s.batcher);
+    if (open.length === 0) {
+      const failed = targets.find((s) => s.error);
+      if (failed) throw new ApiError('unavailable', `model ${failed.id} failed to load: ${failed.error!.message}`);
+      throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
+    }
     if (open.every((s) => s.batcher!.full)) {
       const b = open[0].batcher!;
       throw new ApiError('overloaded', `the server is overloaded: ${b.queuedTokens} tokens queued, at most ${maxQueuedTokens} (--max-queued-tokens)`, null,
@@ -230,7 +244,10 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     c.env.tokens = tokens;
     let embeddings: Float32Array[];
     try {
-      embeddings = await batcher.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
+      const result = batcher.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
+      c.env.submitted = true;
+      arrived();
+      embeddings = await result;
     } catch (e) {
       if (e instanceof OverloadedError) {
         throw new ApiError('overloaded', `${e.message} (--max-queued-tokens)`, null, { 'Retry-After': String(e.retryAfterSeconds) });
@@ -275,6 +292,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
 
   app.post('/v1/embeddings', async (c) => {
     c.env.route = '/v1/embeddings';
+    arriving++;
     try {
       checkAvailable();
       const { request, encodingFormat } = parseOpenAI(await body(c), maxInputs);
@@ -282,11 +300,14 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       return new Response(openaiResponse(outcome, encodingFormat), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
     } catch (e) {
       return render(e, openaiError);
+    } finally {
+      if (!c.env.submitted) arrived();
     }
   });
 
   app.post('/embed', async (c) => {
     c.env.route = '/embed';
+    arriving++;
     try {
       checkAvailable();
       const request = parseTei(await body(c), maxInputs);
@@ -294,6 +315,8 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       return new Response(teiResponse(outcome), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
     } catch (e) {
       return render(e, teiError);
+    } finally {
+      if (!c.env.submitted) arrived();
     }
   });
 
@@ -411,7 +434,7 @@ function knownRoute(path: string): string {
 }
 
 function positive(v: number, name: string): number {
-  if (!Number.isInteger(v) || v < 1) throw new TypeError(`createEmbeddingServer: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) fail('BAD_INPUT', `createEmbeddingServer: ${name} must be a positive integer, got ${v}`);
   return v;
 }
 

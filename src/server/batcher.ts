@@ -22,6 +22,12 @@ export interface BatcherOptions {
   maxQueuedTokens: number;
   /** How long a pass that is not full waits for company after its oldest input arrived, in ms. */
   maxWaitMs: number;
+  /**
+   * Requests accepted by the caller that have not reached `submit` yet (their body is still being
+   * read or tokenized). A pass waits for company only while some are on their way: a request
+   * alone on the server runs at once. Default: always wait up to maxWaitMs.
+   */
+  arriving?: () => number;
   /** false: every request runs alone (its own passes), for comparison with batching on. */
   batching: boolean;
   /** Called after every forward pass (metrics). */
@@ -154,17 +160,32 @@ export class Batcher {
     for (const w of waiters) w();
   }
 
+  /** Re-decides when the next pass starts (the caller's `arriving` count went down). */
+  poke(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.schedule();
+  }
+
   /** Starts the next pass now, after a wait for company, or not at all (nothing queued). */
   private schedule(): void {
-    if (this.running || this.scheduled || this.timer !== null || this.queue.length === 0) return;
-    const { batching, maxBatchTokens, maxWaitMs } = this.options;
-    const wait = batching && this.queuedTokensNow < maxBatchTokens ? this.queue[0].enqueuedAt + maxWaitMs - now() : 0;
+    if (this.running || this.scheduled || this.queue.length === 0) return;
+    const { batching, maxBatchTokens, maxWaitMs, arriving } = this.options;
+    const company = batching && this.queuedTokensNow < maxBatchTokens && (arriving === undefined || arriving() > 0);
+    const wait = company ? this.queue[0].enqueuedAt + maxWaitMs - now() : 0;
     if (wait > 0) {
+      if (this.timer !== null) return;
       this.timer = setTimeout(() => {
         this.timer = null;
         this.schedule();
       }, wait);
       return;
+    }
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
     // A macrotask first: requests whose bytes arrived during the last pass get to join this one.
     this.scheduled = true;

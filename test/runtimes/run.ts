@@ -2,9 +2,11 @@
 // loading the package through its own `exports` condition.
 //
 //   node    build/runtimes/app/cli-check.mjs       (condition node)
-//   deno    the same script under `deno run`       (condition deno; fetchWeights + Cache API)
-//   bun     the same script under `bun`            (condition bun; Bun.file streamed in)
-//   workerd examples/worker/workerd.capnp, POST /embed over HTTP on 127.0.0.1 (condition workerd)
+//   deno    the same script under `deno run`       (condition deno; fetchWeights + Cache API), then
+//           serve-check.mjs: the server's handler under Deno.serve, POST /v1/embeddings over HTTP
+//   bun     the same two scripts under `bun`       (condition bun; Bun.file streamed in; Bun.serve)
+//   workerd examples/worker/workerd.capnp (the same handler), POST /embed and POST /v1/embeddings
+//           over HTTP on 127.0.0.1 (condition workerd)
 //   chromium test/runtimes/browser/golden.html and examples/browser/ under playwright-core
 //            (condition browser, via an import map; fetch + Cache API)
 //
@@ -91,7 +93,7 @@ function prepare(): GoldenData {
   mkdirSync(join(APP, 'node_modules'), { recursive: true });
   writeFileSync(join(APP, 'package.json'), JSON.stringify({ name: 'runtimes-app', private: true, type: 'module', dependencies: { 'instructor-wasm': '*' } }, null, 2));
   symlinkSync(ROOT.replace(/\/$/, ''), join(APP, 'node_modules/instructor-wasm'), 'dir');
-  for (const f of ['cli-check.mjs', 'golden-check.mjs']) cpSync(join(ROOT, 'test/runtimes', f), join(APP, f));
+  for (const f of ['cli-check.mjs', 'golden-check.mjs', 'serve-check.mjs']) cpSync(join(ROOT, 'test/runtimes', f), join(APP, f));
   return data;
 }
 
@@ -101,8 +103,67 @@ function summarize(results: CheckResult[], expectDtypes: string[]): string {
   for (const d of expectDtypes) if (!results.some((r) => r.dtype === d)) problems.push(`no ${d} result`);
   for (const r of results) for (const f of r.failures.slice(0, 5)) problems.push(`${r.dtype}: ${f}`);
   if (problems.length > 0) throw new Failure(problems.join('; '));
-  const cases = Math.min(...results.map((r) => r.cases));
+  const cases = Math.min(...results.filter((r) => !r.dtype.includes('/v1/')).map((r) => r.cases)); // /v1/embeddings leaves out the empty string
   return `pass ${cases} cases (${results.map((r) => `${r.dtype} min_cosine=${r.minCosine.toFixed(8)}`).join(', ')})`;
+}
+
+/**
+ * The golden without plain empty strings, which OpenAI's schema refuses (`input` items must be
+ * non-empty): what POST /v1/embeddings is checked against.
+ */
+function openaiGolden(golden: GoldenData): GoldenData {
+  const keep = golden.inputs.map((x, k) => k).filter((k) => golden.inputs[k] !== '');
+  const cases = [...new Set(keep.map((k) => golden.caseOf[k]))].sort((a, b) => a - b);
+  const newIndex = new Map(cases.map((j, i) => [j, i]));
+  return {
+    ...golden,
+    inputs: keep.map((k) => golden.inputs[k]),
+    caseOf: keep.map((k) => newIndex.get(golden.caseOf[k])!),
+    expected: cases.map((j) => golden.expected[j]),
+    tokens: cases.map((j) => golden.tokens[j]),
+    modes: cases.map((j) => golden.modes[j]),
+  };
+}
+
+/** One POST /v1/embeddings of every golden input (float), checked against the golden. */
+async function checkOpenAIRoute(base: string, model: string, golden: GoldenData, check: GoldenCheckModule, dtype: string, log: () => string): Promise<CheckResult> {
+  const g = openaiGolden(golden);
+  const res = await fetch(`${base}/v1/embeddings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model, input: g.inputs, encoding_format: 'float' }), signal: AbortSignal.timeout(120_000),
+  });
+  const body = await res.json() as { data?: Array<{ index: number; embedding: number[] }>; model?: string; error?: unknown };
+  if (res.status !== 200 || !body.data) throw new Failure(`POST /v1/embeddings: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log())}`);
+  if (body.model !== model) throw new Failure(`POST /v1/embeddings: model ${body.model}, expected ${model}`);
+  if (!body.data.every((d, i) => d.index === i)) throw new Failure('POST /v1/embeddings: data out of order');
+  return { ...check.compareGolden(g, dtype, body.data.map((d) => d.embedding)), dtype: `${dtype} /v1/embeddings` };
+}
+
+/** serve-check.mjs under Deno or Bun: the server's handler on the runtime's own HTTP server. */
+async function testServe(name: 'deno' | 'bun', golden: GoldenData, check: GoldenCheckModule): Promise<CheckResult> {
+  const script = join(APP, 'serve-check.mjs');
+  const [bin, argv, env] = name === 'deno'
+    ? [findBinary('deno'), ['run', '--quiet', '--no-prompt', '--no-lock', '--node-modules-dir=manual', `--allow-read=${ROOT}`, '--allow-net=127.0.0.1', script, DATA, 'fp32'], { DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' }]
+    : [findBinary('bun'), ['--no-install', script, DATA, 'fp32'], { NO_COLOR: '1' }];
+  const child = spawn(bin, argv, { cwd: APP, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d) => { log += d; });
+  try {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      const timer = setTimeout(() => reject(new Failure(`${name} serve-check did not listen in time: ${tail(log)}`)), 60_000);
+      child.stdout!.on('data', (d) => {
+        log += d;
+        const m = /LISTENING (\d+)/.exec(log), e = /ERROR (.*)/.exec(log);
+        if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
+        if (e) { clearTimeout(timer); reject(new Failure(`${name} serve-check: ${e[1]}`)); }
+      });
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Failure(`${name} serve-check exited with ${code}: ${tail(log)}`)); });
+    });
+    return await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32', golden, check, 'fp32', () => log);
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
 }
 
 // ------------------------------------------------------------------------------------ node, deno, bun
@@ -115,7 +176,7 @@ function parseResult(r: RunResult, name: string): { runtime: string; entry: stri
   return out;
 }
 
-async function testCli(name: 'node' | 'deno' | 'bun'): Promise<string> {
+async function testCli(name: 'node' | 'deno' | 'bun', golden: GoldenData, check: GoldenCheckModule): Promise<string> {
   const script = join(APP, 'cli-check.mjs');
   let r: RunResult;
   if (name === 'node') {
@@ -133,7 +194,9 @@ async function testCli(name: 'node' | 'deno' | 'bun'): Promise<string> {
   if (!out.entry.endsWith('/dist/src/' + want)) throw new Failure(`${name} resolved instructor-wasm to ${out.entry}, expected .../dist/src/${want}`);
   if (out.kernelsIsModule !== true) throw new Failure(`${name}: loadKernels() did not give a WebAssembly.Module`);
   if (name === 'deno' && out.cacheHit !== true) throw new Failure('deno: fetchWeights did not store the weights in the Cache API');
-  return `${summarize(out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
+  if (name === 'node') return `${summarize(out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
+  const served = await testServe(name, golden, check);
+  return `${summarize([...out.results, served], ['fp32', 'int8', 'fp32 /v1/embeddings'])} ${name} ${out.version}, ${name === 'deno' ? 'Deno.serve' : 'Bun.serve'} POST /v1/embeddings`;
 }
 
 // ------------------------------------------------------------------------------------ workerd
@@ -154,26 +217,41 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
     child.stderr!.on('data', (d) => { log += d; });
     try {
       const base = `http://127.0.0.1:${port}`;
-      const health = await waitHttp(`${base}/health`, child, () => log);
-      const h = await health.json() as { ok?: boolean; dtype?: string; dim?: number; error?: string };
-      if (!h.ok || h.dtype !== dtype) throw new Failure(`GET /health: ${JSON.stringify(h)} ${tail(log)}`);
+      await waitHttp(`${base}/health`, child, () => log).then((r) => r.body?.cancel());
+      // The model loads on the isolate's first request: /health is 503 until it is in.
+      for (const t0 = Date.now(); ;) {
+        const h = await fetch(`${base}/health`, { signal: AbortSignal.timeout(60_000) });
+        const status = h.status;
+        await h.body?.cancel();
+        if (status === 200) break;
+        if (status !== 503 || Date.now() - t0 > 60_000) throw new Failure(`GET /health: HTTP ${status} ${tail(log)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const info = await (await fetch(`${base}/info`)).json() as { models?: Array<{ id: string; dtype: string; dim: number }> };
+      const served = info.models?.[0];
+      if (!served || served.dtype !== dtype || served.id !== `tiny-${dtype}`) throw new Failure(`GET /info: ${JSON.stringify(info).slice(0, 300)} ${tail(log)}`);
+      // TEI's POST /embed: every golden input (empty strings too), number[][] back.
       const res = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: golden.inputs }), signal: AbortSignal.timeout(120_000) });
-      const body = await res.json() as { embeddings?: number[][]; dim?: number; truncated?: number[]; error?: string };
-      if (res.status !== 200 || !body.embeddings) throw new Failure(`POST /embed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log)}`);
-      if (body.dim !== body.embeddings[0].length) throw new Failure(`POST /embed: dim ${body.dim} but embeddings of ${body.embeddings[0].length}`);
-      results.push(check.compareGolden(golden, dtype, body.embeddings, undefined, body.truncated));
+      const body = await res.json() as number[][] | { error?: string };
+      if (res.status !== 200 || !Array.isArray(body)) throw new Failure(`POST /embed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log)}`);
+      if (body[0].length !== served.dim) throw new Failure(`POST /embed: dim ${served.dim} but embeddings of ${body[0].length}`);
+      const cut = golden.inputs.filter((_, k) => golden.tokens[golden.caseOf[k]] === golden.maxSeqLength).length;
+      if (res.headers.get('x-truncated-inputs') !== String(cut)) throw new Failure(`POST /embed: x-truncated-inputs ${res.headers.get('x-truncated-inputs')}, expected ${cut}`);
+      results.push(check.compareGolden(golden, dtype, body));
+      // OpenAI's POST /v1/embeddings through the same handler.
+      results.push(await checkOpenAIRoute(base, `tiny-${dtype}`, golden, check, dtype, () => log));
       // `instruction` applies to plain strings: equal to the explicit pair.
-      const pair = await (await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as { embeddings: number[][] };
-      if (!(pair.embeddings[0].every((x, i) => Math.abs(x - pair.embeddings[1][i]) < 1e-6))) throw new Failure('POST /embed: instruction + string differs from the [instruction, text] pair');
-      const bad = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: [42] }), signal: AbortSignal.timeout(60_000) });
-      if (bad.status !== 400) throw new Failure(`POST /embed with a bad input: HTTP ${bad.status}, expected 400`);
+      const pair = await (await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as number[][];
+      if (!(pair[0].every((x, i) => x === pair[1][i]))) throw new Failure('POST /embed: instruction + string differs from the [instruction, text] pair');
+      const bad = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['ok', 42] }), signal: AbortSignal.timeout(60_000) });
+      if (bad.status !== 422) throw new Failure(`POST /embed with a bad input: HTTP ${bad.status}, expected 422`);
       await bad.body?.cancel();
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('close', r));
     }
   }
-  return `${summarize(results, ['fp32', 'int8'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed over HTTP`;
+  return `${summarize(results, ['fp32', 'int8', 'fp32 /v1/embeddings', 'int8 /v1/embeddings'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed and /v1/embeddings over HTTP`;
 }
 
 // ------------------------------------------------------------------------------------ chromium
@@ -265,9 +343,9 @@ async function testChromium(): Promise<string> {
 const golden = prepare();
 const check = await import(pathToFileURL(join(ROOT, 'test/runtimes/golden-check.mjs')).href) as GoldenCheckModule;
 const tests: Array<[string, () => Promise<string>]> = [
-  ['node', () => testCli('node')],
-  ['deno', () => testCli('deno')],
-  ['bun', () => testCli('bun')],
+  ['node', () => testCli('node', golden, check)],
+  ['deno', () => testCli('deno', golden, check)],
+  ['bun', () => testCli('bun', golden, check)],
   ['workerd', () => testWorkerd(golden, check)],
   ['chromium', () => testChromium()],
 ];

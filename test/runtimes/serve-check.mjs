@@ -1,0 +1,29 @@
+// The embedding server's handler (instructor-wasm/server) under the runtime's own HTTP server:
+// copied into build/runtimes/app/ and run there by test/runtimes/run.ts, which sends it
+// POST /v1/embeddings and compares the answer with the golden. Prints `LISTENING <port>` once it
+// serves, or `ERROR <message>`; runs until killed.
+//   deno run --allow-read --allow-net=127.0.0.1 serve-check.mjs <data dir> <dtype>
+//   bun serve-check.mjs <data dir> <dtype>
+import { createInstructor } from 'instructor-wasm';
+import { createEmbeddingServer } from 'instructor-wasm/server';
+
+const Deno = globalThis.Deno;
+const Bun = globalThis.Bun;
+const args = Deno ? Deno.args : globalThis.process.argv.slice(2);
+const dir = args[0].replace(/\/?$/, '/');
+const dtype = args[1] ?? 'fp32';
+
+try {
+  const file = `${dir}tiny-${dtype}.iwt`;
+  const weights = Deno ? await Deno.readFile(file) : Bun.file(file);
+  const server = createEmbeddingServer({ models: [{ id: `tiny-${dtype}`, model: createInstructor(weights) }] });
+  await server.ready;
+  if (Deno) {
+    Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: ({ port }) => console.log(`LISTENING ${port}`) }, server.fetch);
+  } else {
+    const s = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: server.fetch });
+    console.log(`LISTENING ${s.port}`);
+  }
+} catch (e) {
+  console.log(`ERROR ${String(e && e.stack || e).replace(/\n/g, ' | ')}`);
+}

@@ -1,0 +1,164 @@
+// `instructor-wasm serve` as a user runs it (a child process): flags, model ids, the request log
+// (and that it holds nothing the client sent), startup failures, and SIGTERM under load: every
+// request sent before the signal is answered, the process exits 0.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { modelId, parseBytes, parseServeArgs } from '../src/cli/serve.js';
+import { sameBits } from './support/assert.js';
+import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
+
+const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'iw-serve-'));
+const INT8 = join(dir, 'tiny-int8.iwt'), FP32 = join(dir, 'tiny-fp32.iwt');
+writeFileSync(INT8, synthTextWeights('tiny', 'int8'));
+writeFileSync(FP32, synthTextWeights('tiny', 'fp32'));
+const ref8 = await synthInstructor('tiny', 'int8');
+const ref32 = await synthInstructor('tiny', 'fp32');
+
+interface Served { child: ChildProcess; url: string; stderr: () => string; exit: Promise<number | null> }
+
+async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.resume();
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const t0 = Date.now();
+  while (!/serve: ready/.test(err)) {
+    if (child.exitCode !== null || Date.now() - t0 > 30_000) throw new Error(`serve did not get ready: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const url = /listening on (http:\/\/[^\s]+)/.exec(err)![1];
+  return { child, url, stderr: () => err, exit };
+}
+
+async function stop(s: Served): Promise<number | null> {
+  if (s.child.exitCode === null) s.child.kill('SIGTERM');
+  return s.exit;
+}
+
+test('argument parsing: sizes, model ids, defaults and usage errors', () => {
+  assert.is(parseBytes('2MiB', '--max-body-bytes'), 2 * 2 ** 20);
+  assert.is(parseBytes('512KiB', 'x'), 512 * 1024);
+  assert.is(parseBytes('1.5MB', 'x'), 1_500_000);
+  assert.is(parseBytes('1048576', 'x'), 1048576);
+  assert.throws(() => parseBytes('lots', '--max-body-bytes'), /--max-body-bytes must be a size/);
+  assert.is(modelId('hkunlp/instructor-large'), 'hkunlp/instructor-large');
+  assert.is(modelId('hkunlp/instructor-large@main'), 'hkunlp/instructor-large');
+  assert.is(modelId('/models/base.int8.iwt'), 'base.int8');
+  assert.is(modelId('./synth-base/'), 'synth-base');
+  const c = parseServeArgs(['--model', 'a.iwt'], {});
+  assert.is(c.host, '127.0.0.1');
+  assert.is(c.port, 8080);
+  assert.is(c.maxBatchTokens, 8192);
+  assert.is(c.maxInputs, 2048);
+  assert.is(c.maxBodyBytes, 2 * 2 ** 20);
+  assert.ok(c.truncate && c.batching);
+  assert.is(c.apiKey, undefined);
+  assert.is(parseServeArgs(['--model', 'a.iwt'], { INSTRUCTOR_API_KEY: 'k' }).apiKey, 'k');
+  assert.throws(() => parseServeArgs([], {}), /serve needs --model/);
+  assert.throws(() => parseServeArgs(['--model', 'a', '--model-name', 'x', '--model-name', 'y'], {}), /2 --model-name for 1 --model/);
+  assert.throws(() => parseServeArgs(['--model', 'a', '--dtype', 'int3'], {}), /--dtype must be/);
+  assert.throws(() => parseServeArgs(['--model', 'a', '--port', 'http'], {}), /--port must be an integer/);
+});
+
+test('usage errors exit 2, a model that cannot load exits 1 with its reason; --help lists serve', () => {
+  let r = spawnSync(process.execPath, [BIN, 'serve', '--model', INT8, '--max-inputs', '0'], { encoding: 'utf8' });
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--max-inputs must be an integer >= 1/);
+  r = spawnSync(process.execPath, [BIN, 'serve', '--model', INT8, '--bogus'], { encoding: 'utf8' });
+  assert.is(r.status, 2);
+  r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--model', join(dir, 'missing.iwt')], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stderr, /a model failed to load: .*missing\.iwt/);
+  r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+  assert.match(r.stdout, /instructor-wasm serve --model SRC/);
+});
+
+test('two models (file stem and --model-name), --instruction, --api-key from the environment; the log holds no request content', async () => {
+  const s = await serve(['--model', INT8, '--model', FP32, '--model-name', 'small', '--instruction', 'Represent the sentence:', '--max-batch-tokens', '1024'],
+    { INSTRUCTOR_API_KEY: 'sk-serve-test' });
+  try {
+    const info = await (await fetch(`${s.url}/info`, { headers: { Authorization: 'Bearer sk-serve-test' } })).json() as any;
+    assert.equal(info.models.map((m: any) => [m.id, m.dtype]), [['small', 'int8'], ['tiny-fp32', 'fp32']]);
+    assert.is(info.limits.max_batch_tokens, 1024);
+    assert.is(info.version, '0.1.0');
+    assert.match(info.kernels, /^kernels\.wasm sha256:[0-9a-f]{16}/);
+    const client = new OpenAI({ apiKey: 'sk-serve-test', baseURL: `${s.url}/v1`, maxRetries: 0 });
+    const SECRET = 'confidential-marker-7f3a';
+    for (const [id, ref] of [['small', ref8], ['tiny-fp32', ref32]] as const) {
+      const r = await client.embeddings.create({ model: id, input: [SECRET, ['Other instruction:', 'text']] as any });
+      const want = [(await ref.encode([['Represent the sentence:', SECRET]]))[0], (await ref.encode([['Other instruction:', 'text']]))[0]];
+      r.data.forEach((d, i) => sameBits(Float32Array.from(d.embedding), want[i], `${id} input ${i}`));
+    }
+    const unauthorised = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'small', input: SECRET }) });
+    assert.is(unauthorised.status, 401);
+    await unauthorised.body?.cancel();
+    const bad = await fetch(`${s.url}/embed`, { method: 'POST', headers: { Authorization: 'Bearer sk-serve-test' }, body: JSON.stringify({ inputs: [SECRET, 42] }) });
+    assert.is(bad.status, 422);
+    await bad.body?.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    const log = s.stderr();
+    assert.match(log, /^\S+Z POST \/v1\/embeddings 200 inputs=2 tokens=\d+ \d+ms$/m);
+    assert.match(log, /^\S+Z POST \/v1\/embeddings 401 inputs=0 tokens=0 \d+ms$/m);
+    assert.match(log, /^\S+Z POST \/embed 422 inputs=0 tokens=0 \d+ms$/m);
+    assert.not.match(log, new RegExp(SECRET), 'nothing the client sent is logged');
+    assert.not.match(log, /sk-serve-test/);
+  } finally {
+    assert.is(await stop(s), 0);
+  }
+});
+
+test('SIGTERM under load: new requests get 503, every request sent before the signal is answered, exit 0', async () => {
+  const s = await serve(['--model', INT8, '--batch-wait-ms', '5', '--max-queued-tokens', '1000000']);
+  const texts = (k: number) => Array.from({ length: 16 }, (_, i) => `request ${k} input ${i}: ${'lorem ipsum dolor '.repeat(8 + (i % 5))}`);
+  const N = 48;
+  const answers: Array<Promise<{ status: number; body: any } | { error: string }>> = [];
+  for (let k = 0; k < N; k++) {
+    answers.push(fetch(`${s.url}/embed`, { method: 'POST', body: JSON.stringify({ inputs: texts(k) }) })
+      .then(async (r) => ({ status: r.status, body: await r.json() }), (e) => ({ error: String(e?.cause ?? e) })));
+  }
+  // Signal once the server is busy: some answered, most not.
+  const t0 = Date.now();
+  while ((s.stderr().match(/ POST \/embed 200 /g) ?? []).length < 2) {
+    if (Date.now() - t0 > 30_000) throw new Error(`no answers: ${s.stderr()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  s.child.kill('SIGTERM');
+  const results = await Promise.all(answers);
+  const code = await s.exit;
+  const errors = results.filter((r) => 'error' in r);
+  assert.is(errors.length, 0, `requests without an answer: ${JSON.stringify(errors.slice(0, 3))}`);
+  const ok = results.filter((r) => 'status' in r && r.status === 200) as Array<{ status: number; body: number[][] }>;
+  const refused = results.filter((r) => 'status' in r && r.status === 503);
+  assert.is(ok.length + refused.length, N, `every answer is a 200 or a 503: ${JSON.stringify(results.map((r) => ('status' in r ? r.status : r.error)))}`);
+  const draining = /SIGTERM: draining (\d+) request\(s\)/.exec(s.stderr());
+  assert.ok(draining && Number(draining[1]) > 0, `requests were in flight at the signal: ${s.stderr().slice(-400)}`);
+  const afterSignal = s.stderr().slice(s.stderr().indexOf('SIGTERM: draining'));
+  assert.ok((afterSignal.match(/ POST \/embed 200 /g) ?? []).length > 0, 'requests in flight at the signal were finished after it');
+  // Answers are right, not just present.
+  for (let k = 0; k < N; k += 7) {
+    const r = results[k];
+    if (!('status' in r) || r.status !== 200) continue;
+    const want = await ref8.encode(texts(k));
+    r.body.forEach((v: number[], i: number) => sameBits(Float32Array.from(v), want[i], `request ${k} input ${i}`));
+  }
+  assert.is((s.stderr().match(/ POST \/embed 200 /g) ?? []).length, ok.length, 'the log has one line per answer');
+  assert.match(s.stderr(), /serve: stopped/);
+  assert.is(code, 0);
+  await fetch(`${s.url}/health`).then(() => assert.unreachable('still listening after exit'), () => {});
+});
+
+test.after(() => {
+  ref8.dispose();
+  ref32.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
