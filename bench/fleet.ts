@@ -5,10 +5,10 @@
 // checked bit for bit against the in-process embeddings first.
 //
 //   npm run bench:fleet                 # synth base int8, 512 inputs, chunks 16,64,256, workers 1,2,3 (~10 min)
-//   npm run bench:fleet -- --quick      # tiny model, 600 inputs: proves the harness (build/bench/fleet-quick.*)
+//   npm run bench:fleet -- --quick      # tiny model, 600 inputs: proves the harness (bench/results/fleet-quick.*)
 //   node dist/bench/fleet.js --config base --inputs 2048 --chunks 64,256 --workers 1,2,3 --rounds 3
 //
-// Writes bench/results/fleet.json and fleet.md (quick mode: build/bench/fleet-quick.json and .md).
+// Writes bench/results/fleet.json and fleet.md (quick mode: fleet-quick.json and .md, not committed: .gitignore).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -122,7 +122,7 @@ const env = {
   node: process.version, loadAverageStart: loadStart, loadAverageEnd: loadavg()[0],
   model: `synth ${config} int8`, inputs: n, tokens, rounds, inProcessSeconds: inProcess, inProcessTokensPerSec: tokens / inProcess,
 };
-const outDir = quick ? work : join(ROOT, 'bench', 'results');
+const outDir = join(ROOT, 'bench', 'results');
 const stem = quick ? 'fleet-quick' : 'fleet';
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `${stem}.json`), JSON.stringify({ ...env, rows }, null, 2) + '\n');
