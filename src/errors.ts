@@ -17,7 +17,8 @@ export type InstructorErrorCode =
   | 'NOT_FOUND' // a repo, revision or file that does not exist on the hub (404)
   | 'UNAUTHORIZED' // the hub refused access (401/403): a private or gated repo, HF_TOKEN may be needed
   | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) and the file is not in the local cache
-  | 'INTEGRITY'; // a downloaded file whose checksum or size does not match what the hub announced
+  | 'INTEGRITY' // a downloaded file whose checksum or size does not match what the hub announced
+  | 'JOB_FAILED'; // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
 
 export class InstructorError extends Error {
   readonly code: InstructorErrorCode;

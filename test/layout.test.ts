@@ -25,7 +25,7 @@ function importsOf(file: string): string[] {
 test('src/ holds at most 10 files at its top; the rest sits in its room', () => {
   const top = readdirSync(join(ROOT, 'src')).filter((f) => f.endsWith('.ts'));
   assert.ok(top.length <= 10, `src/ has ${top.length} top-level files: ${top.join(', ')}`);
-  for (const room of ['engine', 'text', 'format', 'io', 'runtimes', 'cli', 'adapters', 'server']) {
+  for (const room of ['engine', 'text', 'format', 'io', 'runtimes', 'cli', 'adapters', 'server', 'queue']) {
     assert.ok(statSync(join(ROOT, 'src', room)).isDirectory(), `src/${room}/ exists`);
   }
 });
@@ -42,6 +42,27 @@ test('src/engine/ imports nothing from src/io/, src/cli/ or src/runtimes/', () =
   for (const f of files) {
     for (const i of importsOf(f)) assert.not.ok(/^src\/(io|cli|runtimes)\//.test(i), `${f} imports ${i}`);
   }
+});
+
+test('bullmq (an optional peer) is imported only by src/queue/ and the queue commands, which cli.ts loads on demand', () => {
+  const allowed = /^src\/(queue\/|cli\/(worker|embed-redis)\.ts$)/;
+  const users = tsFiles('src').filter((f) => /from '(bullmq|ioredis)'/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.ok(users.includes('src/queue/worker.ts') && users.includes('src/queue/producer.ts'), `bullmq users: ${users.join(', ')}`);
+  for (const f of users) assert.ok(allowed.test(f), `${f} imports bullmq or ioredis`);
+  // No static path from the package's other entries (or cli.ts) to a bullmq user.
+  const statics = (f: string) => {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    const specs = [...text.matchAll(/^\s*(?:import|export)\b[^;'()]*?(?:from\s*)?'(\.{1,2}\/[^']+)'/gm)].map((m) => m[1]);
+    return specs.map((sp) => relative(ROOT, join(ROOT, f, '..', sp)).split('\\').join('/').replace(/\.js$/, '.ts'));
+  };
+  const reached = new Set<string>();
+  const walk = (f: string) => {
+    if (reached.has(f)) return;
+    reached.add(f);
+    for (const i of statics(f)) if (i.startsWith('src/') && i.endsWith('.ts')) walk(i);
+  };
+  for (const entry of ['src/index.ts', 'src/node-index.ts', 'src/cli/cli.ts', ...tsFiles('src/runtimes')]) walk(entry);
+  for (const f of users) assert.not.ok(reached.has(f), `${f} is reached by a static import from an entry point`);
 });
 
 test('src/server/ runs in every runtime: no Node built-ins, nothing from src/io/, src/cli/ or src/runtimes/', () => {

@@ -6,11 +6,12 @@ import { InstructorError } from '../errors.js';
 import { ClosedPipe, HelpRequested, packageVersion, UsageError, type Command } from './args.js';
 import { convert } from './convert.js';
 import { embed } from './embed.js';
+import { worker } from './queue-commands.js';
 import { serve } from './serve.js';
 import { synth } from './synth.js';
 
 /** Every subcommand, in the order the help lists them. A new one: its file, and one entry here. */
-export const COMMANDS: readonly Command[] = [embed, serve, convert, synth];
+export const COMMANDS: readonly Command[] = [embed, serve, worker, convert, synth];
 
 function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -12,6 +12,8 @@ import { fail, InstructorError } from '../errors.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
 import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
 import { classifySource, loadInstructor } from '../io/load-node.js';
+import type { EmbedResult } from '../text/instructor.js';
+import { importQueueModule, redisUrl } from './queue-commands.js';
 import {
   ClosedPipe, dtypeOption, loadProgress, parseCommandArgs, positiveIntOption, say, seconds, throttled, UsageError, type Command,
 } from './args.js';
@@ -22,6 +24,7 @@ export const embed: Command = {
   help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                               [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
                               [--threads N|auto] [--quiet]
+       instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--input ...] [--output ...]
 
 Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
 ["instruction", "text", 0] (the model card's form) or {"instruction": "...", "text": "..."};
@@ -36,13 +39,20 @@ Options:
   --input FILE|-     JSON Lines to embed (default -, stdin)
   --output FILE|-    where to write (default -, stdout); a file is written under a temporary
                      name and renamed when complete
-  --format F         jsonl (default) or npy
+  --format F         jsonl or npy (default: npy when --output ends in .npy, else jsonl)
   --instruction T    an instruction for the plain-string items
   --dtype TYPE       for a folder or hub id, convert to int8 (default), int4 or fp32; for a
                      weights file, the dtype it must hold (it loads as it is stored)
   --batch-size N     items per batch (default 32)
   --threads N|auto   threads for the kernels (default 1; auto: one per core)
   --quiet            no progress on stderr (cut inputs are still reported)
+  --redis URL        with --queue, instead of --model: the items are embedded by the workers
+                     listening on that BullMQ queue ("instructor-wasm worker"), in jobs of
+                     --chunk-size items (default 64) whose ids come from their content, so the same
+                     command run again reuses the jobs already done; output as above, in input
+                     order. Needs the optional packages bullmq and ioredis.
+  --queue NAME       the queue, with --redis
+  --chunk-size N     items per job, with --redis
   -h, --help         this text
 
 Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
@@ -52,11 +62,25 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       model: { type: 'string' }, dtype: { type: 'string' }, instruction: { type: 'string' },
       input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
       'batch-size': { type: 'string' }, threads: { type: 'string' },
+      redis: { type: 'string' }, queue: { type: 'string' }, 'chunk-size': { type: 'string' },
     });
-    if (values.model === undefined) throw new UsageError('needs --model SRC', 'embed');
-    const format = values.format ?? 'jsonl';
-    if (format !== 'jsonl' && format !== 'npy') throw new UsageError(`--format must be jsonl or npy, got "${format}"`, 'embed');
+    const viaRedis = values.redis !== undefined;
+    if (viaRedis) {
+      redisUrl(values.redis, 'embed');
+      if (values.queue === undefined) throw new UsageError('--redis needs --queue NAME', 'embed');
+      for (const local of ['model', 'dtype', 'threads', 'batch-size'] as const) {
+        if (values[local] !== undefined) throw new UsageError(`--${local} is for a local model; with --redis the workers hold the model`, 'embed');
+      }
+    } else {
+      if (values.model === undefined) throw new UsageError('needs --model SRC (or --redis URL --queue NAME)', 'embed');
+      for (const queued of ['queue', 'chunk-size'] as const) {
+        if (values[queued] !== undefined) throw new UsageError(`--${queued} goes with --redis URL`, 'embed');
+      }
+    }
+    const chunkSize = values['chunk-size'] === undefined ? undefined : positiveIntOption(values['chunk-size'], '--chunk-size', 64, 'embed');
     const output = values.output ?? '-';
+    const format = values.format ?? (output.endsWith('.npy') ? 'npy' : 'jsonl');
+    if (format !== 'jsonl' && format !== 'npy') throw new UsageError(`--format must be jsonl or npy, got "${format}"`, 'embed');
     if (format === 'npy' && output === '-' && process.stdout.isTTY) throw new UsageError('--format npy writes binary: give --output FILE or redirect stdout', 'embed');
     const batchSize = positiveIntOption(values['batch-size'], '--batch-size', 32, 'embed');
     const threads = values.threads === undefined || values.threads === 'auto'
@@ -65,55 +89,74 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
     const dtype = dtypeOption(values.dtype, 'embed');
     const quiet = values.quiet ?? false;
 
-    await classifySource(values.model); // a missing path or a FIFO fails before the input is read
+    if (!viaRedis) await classifySource(values.model!); // a missing path or a FIFO fails before the input is read
+    const embedRedis = viaRedis ? (await importQueueModule(() => import('./embed-redis.js'), 'embed')).embedViaRedis : null;
     const out = await openOutput(output);
+    let lines: number[] = [];
     try {
       const input = values.input ?? '-';
       if (input === '-' && process.stdin.isTTY) {
         say(quiet, 'instructor-wasm: reading JSON Lines from the terminal, one item per line; end with Ctrl-D (--input FILE reads a file)');
       }
-      const { items, lines } = parseJsonLines(await readInput(input));
+      const parsed = parseJsonLines(await readInput(input));
+      const items = parsed.items;
+      lines = parsed.lines;
       items.forEach((item, i) => checkInputForm(item, `input line ${lines[i]}`));
 
-      const model = await loadInstructor(values.model, { dtype, threads, onProgress: loadProgress(quiet) });
-      try {
-        const t0 = Date.now();
-        const show = throttled(quiet);
-        const result = await model.embed(items, {
-          batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
-        }).catch((e: unknown) => {
-          // the library names an input by its index; here every message names its line
-          const m = e instanceof InstructorError ? /^input (\d+):/.exec(e.message) : null;
-          if (m) throw new InstructorError((e as InstructorError).code, `input line ${lines[Number(m[1])]}:${(e as Error).message.slice(m[0].length)}`);
-          throw e;
-        });
-        const cut = result.truncated.flatMap((n, i) => (n > 0 ? [`${lines[i]} (-${n})`] : []));
-        if (cut.length > 0) {
-          process.stderr.write(`instructor-wasm: ${cut.length} input(s) cut to ${model.maxSeqLength} tokens: line (tokens dropped) ${cut.slice(0, 10).join(', ')}${cut.length > 10 ? ', ...' : ''}\n`);
+      const t0 = Date.now();
+      let result: EmbedResult, dim: number, maxSeqLength: number | null;
+      if (embedRedis) {
+        result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet });
+        dim = result.embeddings[0]?.length ?? 0;
+        maxSeqLength = null;
+      } else {
+        const model = await loadInstructor(values.model!, { dtype, threads, onProgress: loadProgress(quiet) });
+        try {
+          const show = throttled(quiet);
+          result = await model.embed(items, {
+            batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
+          });
+          dim = model.dim;
+          maxSeqLength = model.maxSeqLength;
+        } finally {
+          model.dispose();
         }
-        if (result.emptyPool.length > 0) {
-          const shown = result.emptyPool.slice(0, 10).map((i) => lines[i]).join(', ');
-          process.stderr.write(`instructor-wasm: ${result.emptyPool.length} input(s) had no tokens after the instruction (zero embedding, as the reference): line ${shown}${result.emptyPool.length > 10 ? ', ...' : ''}\n`);
+      }
+      reportCuts(result, lines, maxSeqLength);
+      const tokens = result.tokens.reduce((a, b) => a + b, 0);
+      say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}`);
+      if (format === 'npy') {
+        await out.write(npyBytes(result.embeddings, dim));
+      } else {
+        for (let i = 0; i < result.embeddings.length; i++) {
+          await out.write(JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
         }
-        const tokens = result.tokens.reduce((a, b) => a + b, 0);
-        say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}`);
-        if (format === 'npy') {
-          await out.write(npyBytes(result.embeddings, model.dim));
-        } else {
-          for (let i = 0; i < result.embeddings.length; i++) {
-            await out.write(JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
-          }
-        }
-      } finally {
-        model.dispose();
       }
       await out.finish();
     } catch (e) {
       await out.abort();
-      throw e;
+      throw byLine(e, lines);
     }
   },
 };
+
+/** The library names an input by its index; the command names it by its input line. */
+function byLine(e: unknown, lines: number[]): unknown {
+  const m = e instanceof InstructorError ? /^input (\d+):/.exec(e.message) : null;
+  return m ? new InstructorError((e as InstructorError).code, `input line ${lines[Number(m[1])]}:${(e as Error).message.slice(m[0].length)}`) : e;
+}
+
+/** Says on stderr which inputs were cut and which pooled nothing (never silently), by input line. */
+function reportCuts(result: EmbedResult, lines: number[], maxSeqLength: number | null): void {
+  const cut = result.truncated.flatMap((n, i) => (n > 0 ? [`${lines[i]} (-${n})`] : []));
+  if (cut.length > 0) {
+    process.stderr.write(`instructor-wasm: ${cut.length} input(s) cut to ${maxSeqLength ?? "the model's maximum"} tokens: line (tokens dropped) ${cut.slice(0, 10).join(', ')}${cut.length > 10 ? ', ...' : ''}\n`);
+  }
+  if (result.emptyPool.length > 0) {
+    const shown = result.emptyPool.slice(0, 10).map((i) => lines[i]).join(', ');
+    process.stderr.write(`instructor-wasm: ${result.emptyPool.length} input(s) had no tokens after the instruction (zero embedding, as the reference): line ${shown}${result.emptyPool.length > 10 ? ', ...' : ''}\n`);
+  }
+}
 
 /** Parses JSON Lines: every non-blank line one item; `lines[i]` is item i's 1-based line (blank lines counted). */
 export function parseJsonLines(text: string): { items: EmbedInput[]; lines: number[] } {

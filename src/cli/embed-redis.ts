@@ -1,0 +1,44 @@
+// The `--redis URL --queue NAME` path of `instructor-wasm embed`: the checked input embedded by
+// whatever workers listen on the queue (embedCorpus). embed.ts reads and checks the input and
+// writes the output, as for a local model; this is the part in between. Loaded only when --redis
+// is given (queue-commands.ts), so bullmq stays an optional dependency.
+import { Queue } from 'bullmq';
+import type { EmbedResult } from '../text/instructor.js';
+import type { EmbedInput } from '../text/inputs.js';
+import { CorpusError, embedCorpus } from '../queue/producer.js';
+import { say, throttled } from './args.js';
+import { throttledReporter } from './worker.js';
+
+/** Events kept in the queue's Redis stream: each completion event carries its chunk's embeddings. */
+const EVENTS_MAX_LEN = 1000;
+
+export async function embedViaRedis(o: {
+  url: string; queue: string; items: EmbedInput[]; lines: number[]; instruction?: string; chunkSize?: number; quiet: boolean;
+}): Promise<EmbedResult> {
+  // maxRetriesPerRequest null: while Redis restarts, commands wait for it instead of failing.
+  const queue = new Queue(o.queue, { connection: { url: o.url, maxRetriesPerRequest: null }, streams: { events: { maxLen: EVENTS_MAX_LEN } } });
+  queue.on('error', throttledReporter('embed: redis'));
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    say(o.quiet, `embed: ${o.items.length} inputs to queue ${o.queue}`);
+    const show = throttled(o.quiet);
+    return await embedCorpus(queue, o.items, {
+      chunkSize: o.chunkSize, instruction: o.instruction, signal: abort.signal,
+      onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
+    }).catch((e: unknown) => {
+      if (e instanceof CorpusError) {
+        // the failed chunks by the input lines they hold
+        for (const f of e.failures.slice(0, 20)) process.stderr.write(`instructor-wasm: failed chunk ${f.jobId}: input lines ${o.lines[f.start]}-${o.lines[f.end - 1]}: ${f.reason}\n`);
+        if (e.failures.length > 20) process.stderr.write(`instructor-wasm: ... ${e.failures.length - 20} more failed chunks\n`);
+      }
+      throw e;
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await queue.close().catch(() => {});
+  }
+}

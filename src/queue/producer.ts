@@ -1,0 +1,302 @@
+/**
+ * `embedCorpus`: the producer side of the fleet. Splits a corpus into chunks, enqueues one job per
+ * chunk under a content-derived id (chunkJobId), waits for the workers and returns the embeddings
+ * in input order.
+ *
+ * Waiting survives the failures the fleet is built for. Completions arrive as QueueEvents; a sweep
+ * every `sweepMs` also asks Redis for the state of every unfinished job, so an event missed while
+ * Redis restarted (or trimmed from its stream) costs at most one sweep, a job that disappeared
+ * (Redis lost its data) is enqueued again, and commands that fail while Redis is away are simply
+ * tried at the next sweep. Workers that die are BullMQ's business: their jobs stall and return to
+ * the queue.
+ */
+import { Job, QueueEvents, type Queue, type QueueOptions, type JobsOptions } from 'bullmq';
+import { fail, InstructorError } from '../errors.js';
+import type { EmbedResult } from '../text/instructor.js';
+import {
+  base64ToFloat32, checkJobResult, chunkJobId, compactInputs, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
+  type EmbeddingJobData, type EmbeddingJobResult,
+} from './protocol.js';
+
+export interface EmbedCorpusOptions {
+  /** Inputs per job. Default 64; at most 4096 (a worker's default `maxJobInputs`). */
+  chunkSize?: number;
+  /** Applies to the plain-string inputs, as `encode`'s `instruction`. */
+  instruction?: string;
+  /** Called whenever chunks complete, with the inputs done so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Stops waiting (rejects with `ABORTED`). Jobs already enqueued stay and are still embedded:
+   * calling `embedCorpus` again with the same corpus picks them up instead of enqueueing anew.
+   */
+  signal?: AbortSignal;
+  /**
+   * Read the embeddings back (default true). False when the workers store them through their
+   * `onEmbeddings` callback: then `embeddings` is empty and only the counts are returned.
+   */
+  collect?: boolean;
+  /**
+   * Remove the corpus's jobs from Redis once every chunk is collected (default true). Failed
+   * runs keep them, so a resubmission reuses the chunks that completed.
+   */
+  removeWhenDone?: boolean;
+  /** BullMQ job options for the jobs (default: 3 attempts, exponential backoff from 1 s). `jobId` is ours. */
+  jobOptions?: Omit<JobsOptions, 'jobId'>;
+  /** Milliseconds between sweeps of the unfinished jobs' states. Default 2000. */
+  sweepMs?: number;
+}
+
+/** One chunk that failed for good. */
+export interface FailedChunk {
+  jobId: string;
+  /** Input indices `start` (inclusive) to `end` (exclusive) in the corpus. */
+  start: number;
+  end: number;
+  reason: string;
+}
+
+/** `JOB_FAILED`: some chunks failed for good; the others' results are in `partial`. */
+export class CorpusError extends InstructorError {
+  constructor(
+    message: string,
+    readonly failures: FailedChunk[],
+    /** Embeddings of the chunks that completed (`null` at the failed indices). */
+    readonly partial: Array<Float32Array | null>,
+  ) {
+    super('JOB_FAILED', message);
+    this.name = 'CorpusError';
+  }
+}
+
+interface Chunk {
+  start: number;
+  end: number;
+}
+
+interface Pending {
+  id: string;
+  data: EmbeddingJobData;
+  /** Every place this chunk's content occurs in the corpus (identical chunks share one job). */
+  chunks: Chunk[];
+  /** Times the job was found missing and enqueued again. */
+  readds: number;
+}
+
+/** Jobs added per addBulk call, and job states asked per sweep round trip. */
+const BATCH = 500;
+/** A job that keeps disappearing after completing is being removed by someone (a worker's removeOnComplete). */
+const MAX_READDS = 3;
+
+const DEFAULT_JOB_OPTIONS: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 1000 } };
+
+function describeError(e: unknown): string {
+  return (e as Error)?.message ?? String(e);
+}
+
+function abortError(signal: AbortSignal, done: number, total: number): InstructorError {
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new InstructorError('ABORTED', `embedCorpus aborted after ${done} of ${total} inputs${reason} (enqueued jobs stay and complete)`);
+}
+
+/**
+ * Embeds `inputs` (any form `encode` takes) on the workers listening on `queue`; resolves with
+ * the embeddings in input order plus the per-input token counts, as `Instructor.embed`.
+ * Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for good.
+ */
+export async function embedCorpus(queue: Queue, inputs: readonly unknown[], options: EmbedCorpusOptions = {}): Promise<EmbedResult> {
+  if (typeof queue !== 'object' || queue === null || typeof (queue as Queue).addBulk !== 'function') {
+    fail('BAD_INPUT', 'embedCorpus: queue must be a BullMQ Queue');
+  }
+  if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedCorpus: inputs must be an array, got ${inputs === null ? 'null' : typeof inputs}`);
+  const { instruction, onProgress, signal, collect = true, removeWhenDone = true } = options;
+  const chunkSize = options.chunkSize ?? 64;
+  const sweepMs = options.sweepMs ?? 2000;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_JOB_INPUTS) {
+    fail('BAD_INPUT', `embedCorpus: chunkSize is ${String(chunkSize)}, expected an integer in [1, ${MAX_JOB_INPUTS}]`);
+  }
+  if (!Number.isFinite(sweepMs) || sweepMs < 10) fail('BAD_INPUT', `embedCorpus: sweepMs is ${String(sweepMs)}, expected >= 10`);
+  if (instruction !== undefined && typeof instruction !== 'string') fail('BAD_INPUT', 'embedCorpus: instruction must be a string');
+  if (onProgress !== undefined && typeof onProgress !== 'function') fail('BAD_INPUT', 'embedCorpus: onProgress must be a function');
+
+  const n = inputs.length;
+  const result: EmbedResult = { embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), emptyPool: [] };
+  if (n === 0) return result;
+  if (signal?.aborted) throw abortError(signal, 0, n);
+
+  // Every input checked before anything is enqueued; equal chunks become one job.
+  const pending = new Map<string, Pending>();
+  for (let start = 0; start < n; start += chunkSize) {
+    const end = Math.min(n, start + chunkSize);
+    const chunkInputs = compactInputs(inputs.slice(start, end), start);
+    const id = chunkJobId(chunkInputs, instruction);
+    const p = pending.get(id);
+    if (p) p.chunks.push({ start, end });
+    else pending.set(id, { id, data: { v: PROTOCOL_VERSION, inputs: chunkInputs, ...(instruction === undefined ? {} : { instruction }) }, chunks: [{ start, end }], readds: 0 });
+  }
+  const allIds = [...pending.keys()];
+  const jobOptions = { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions };
+  const failures: FailedChunk[] = [];
+  /** A throw from onProgress ends the call with that error (it would otherwise vanish inside an event handler). */
+  let callbackError: { error: unknown } | null = null;
+  let done = 0;
+  let dim = 0;
+
+  let wake: (() => void) | null = null;
+  const wakeUp = () => wake?.();
+  const settle = (p: Pending, r: EmbeddingJobResult | Error) => {
+    if (!pending.has(p.id)) return;
+    if (!(r instanceof Error) && dim !== 0 && r.dim !== dim) {
+      r = new Error(`result of dim ${r.dim} where earlier chunks had ${dim}: workers with different models on one queue?`);
+    }
+    pending.delete(p.id);
+    if (r instanceof Error) {
+      for (const c of p.chunks) failures.push({ jobId: p.id, start: c.start, end: c.end, reason: r.message });
+      return;
+    }
+    dim ||= r.dim;
+    const vectors = collect ? r.embeddings!.map((s, i) => base64ToFloat32(s, r.dim, `job ${p.id} embedding ${i}`)) : [];
+    for (const c of p.chunks) {
+      for (let i = 0; i < c.end - c.start; i++) {
+        if (collect) result.embeddings[c.start + i] = vectors[i];
+        result.tokens[c.start + i] = r.tokens[i];
+        result.truncated[c.start + i] = r.truncated[i];
+      }
+      for (const i of r.emptyPool) result.emptyPool.push(c.start + i);
+      done += c.end - c.start;
+    }
+    try {
+      onProgress?.(done, n);
+    } catch (error) {
+      callbackError ??= { error };
+      wakeUp();
+    }
+  };
+  const accept = (p: Pending, value: unknown) => {
+    let r: EmbeddingJobResult | Error;
+    try {
+      r = checkJobResult(value, p.data.inputs.length, collect);
+    } catch (e) {
+      r = new Error(`job ${p.id} returned a malformed result: ${describeError(e)}`);
+    }
+    settle(p, r);
+  };
+
+  const connection = queue.opts.connection as { duplicate?: () => unknown };
+  const ownConnection = typeof connection?.duplicate === 'function' ? connection.duplicate() : undefined;
+  const events = new QueueEvents(queue.name, {
+    connection: (ownConnection ?? queue.opts.connection) as QueueOptions['connection'],
+    prefix: (queue.opts as QueueOptions).prefix,
+  });
+  events.on('error', () => {}); // reconnects by itself; the sweep covers what it misses
+
+  events.on('completed', ({ jobId, returnvalue }) => {
+    const p = pending.get(jobId);
+    if (p) {
+      accept(p, returnvalue);
+      wakeUp();
+    }
+  });
+  // A failed attempt may be retried: the sweep reads whether the job failed for good.
+  const recheck = new Set<string>();
+  events.on('failed', ({ jobId }) => {
+    if (pending.has(jobId)) {
+      recheck.add(jobId);
+      wakeUp();
+    }
+  });
+  const onAbort = () => wakeUp();
+  signal?.addEventListener('abort', onAbort);
+
+  const add = async (ps: Pending[]) => {
+    for (let i = 0; i < ps.length; i += BATCH) {
+      await queue.addBulk(ps.slice(i, i + BATCH).map((p) => ({ name: JOB_NAME, data: p.data, opts: { ...jobOptions, jobId: p.id } })));
+    }
+  };
+
+  /** Reads the state of the given unfinished jobs; `first`: failed jobs are left over from an earlier run, retry them. */
+  const sweep = async (ids: string[], first: boolean) => {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH).filter((id) => pending.has(id));
+      const states = await Promise.all(batch.map((id) => queue.getJobState(id)));
+      const missing: Pending[] = [];
+      await Promise.all(batch.map(async (id, k) => {
+        const p = pending.get(id);
+        if (!p) return;
+        const state = states[k];
+        if (state === 'completed' || state === 'failed') {
+          const job = await Job.fromId(queue, id);
+          if (!job) return; // removed in between: the next sweep finds it missing
+          if (state === 'completed') accept(p, job.returnvalue);
+          else if (first) await job.retry('failed');
+          else settle(p, new Error(job.failedReason || 'failed'));
+        } else if (state === 'unknown') {
+          if (++p.readds > MAX_READDS) settle(p, new Error(`job ${id} disappeared from Redis ${MAX_READDS} times (removed on completion by the workers' removeOnComplete?)`));
+          else missing.push(p);
+        }
+      }));
+      if (missing.length > 0) await add(missing);
+    }
+  };
+
+  try {
+    await events.waitUntilReady();
+    // Enqueue (duplicates of existing jobs are no-ops), then one sweep for what an earlier run left.
+    await retrying(() => add([...pending.values()]), signal);
+    await retrying(() => sweep(allIds, true), signal);
+    let lastSweep = Date.now();
+    while (pending.size > 0 && !callbackError) {
+      if (signal?.aborted) throw abortError(signal, done, n);
+      const wait = Math.max(0, lastSweep + sweepMs - Date.now());
+      if (recheck.size === 0 && wait > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          wake = () => { clearTimeout(t); resolve(); };
+        });
+        wake = null;
+      }
+      if (signal?.aborted) throw abortError(signal, done, n);
+      if (callbackError) break;
+      try {
+        if (recheck.size > 0) {
+          const ids = [...recheck];
+          recheck.clear();
+          await sweep(ids, false);
+        }
+        if (Date.now() - lastSweep >= sweepMs) {
+          lastSweep = Date.now();
+          await sweep([...pending.keys()], false);
+        }
+      } catch {
+        // Redis unreachable or restarting: the next sweep asks again.
+      }
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await events.close().catch(() => {});
+    await (ownConnection as { quit?: () => Promise<unknown> } | undefined)?.quit?.().catch(() => {});
+  }
+
+  if (callbackError) throw (callbackError as { error: unknown }).error;
+  if (failures.length > 0) {
+    failures.sort((a, b) => a.start - b.start);
+    const shown = failures.slice(0, 3).map((f) => `inputs ${f.start}-${f.end - 1}: ${f.reason}`).join('; ');
+    throw new CorpusError(`${failures.length} chunk(s) of ${Math.ceil(n / chunkSize)} failed: ${shown}${failures.length > 3 ? '; ...' : ''}`,
+      failures, collect ? Array.from({ length: n }, (_, i) => result.embeddings[i] ?? null) : []);
+  }
+  result.emptyPool.sort((a, b) => a - b);
+  if (removeWhenDone) await retrying(() => Promise.all(allIds.map((id) => queue.remove(id))), signal).catch(() => {});
+  return result;
+}
+
+/** Runs `f` until it succeeds (Redis may be restarting), with a growing pause; stops when `signal` aborts. */
+async function retrying<T>(f: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      if (attempt >= 30) throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 2000)));
+    }
+  }
+}

@@ -1,0 +1,192 @@
+// The BullMQ fleet as it runs in production: a real redis-server, `instructor-wasm worker`
+// processes and the `embed --redis` producer (or embedCorpus), checked bit for bit against one
+// process's `encode`, through a worker killed with SIGKILL mid-job, a worker that joins late, a
+// Redis restart, and a forward pass much longer than the job lock.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Job, Queue } from 'bullmq';
+import { loadInstructor } from '../src/io/load-node.js';
+import { embedCorpus } from '../src/queue/producer.js';
+import { chunkJobId, compactInputs } from '../src/queue/protocol.js';
+import type { Instructor } from '../src/text/instructor.js';
+import { sameBits } from './support/assert.js';
+import { cli, completedJobs, corpus, readNpy, startWorker, tinyWeightsFile, type Proc } from './support/fleet.js';
+import { startRedis, type RedisServer } from './support/redis.js';
+
+// Short locks so a dead worker's jobs come back within seconds (production keeps BullMQ's 30 s).
+const FAST_STALL = ['--lock-duration', '1500', '--stalled-interval', '500'];
+
+const dir = mkdtempSync(join(tmpdir(), 'iw-fleet-'));
+let redis: RedisServer;
+let modelFile: string;
+/** One corpus for every test (each on its own queue): 3,000 inputs where inputs 320-383 repeat 128-191. */
+let inputs: unknown[];
+/** One process's `encode` of it. */
+let want: Float32Array[];
+const procs: Proc[] = [];
+const queues: Queue[] = [];
+let queueCount = 0;
+
+function newQueue(): { name: string; queue: Queue } {
+  const name = `fleet-${++queueCount}`;
+  const queue = new Queue(name, { connection: { url: redis.url, maxRetriesPerRequest: null } });
+  queue.on('error', () => {});
+  queues.push(queue);
+  return { name, queue };
+}
+
+async function worker(queue: string, name: string, extra: string[] = FAST_STALL): Promise<Proc> {
+  const p = await startWorker(redis.url, queue, modelFile, name, extra);
+  procs.push(p);
+  return p;
+}
+
+function writeJsonl(name: string, inputs: unknown[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, inputs.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  return path;
+}
+
+/** Inputs in distinct chunks: what the fleet must compute, each exactly once (equal chunks share a job). */
+function distinctChunkInputs(n: number, chunkSize: number): number {
+  const seen = new Set<string>();
+  let count = 0;
+  for (let s = 0; s < n; s += chunkSize) {
+    const chunk = compactInputs(inputs.slice(s, Math.min(n, s + chunkSize)));
+    const id = chunkJobId(chunk, undefined);
+    if (!seen.has(id)) count += chunk.length;
+    seen.add(id);
+  }
+  return count;
+}
+
+function assertSameEmbeddings(got: ArrayLike<Float32Array | null | undefined>, want: Float32Array[], what: string): void {
+  assert.is(got.length, want.length, `${what}: count`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    assert.ok(g instanceof Float32Array, `${what}: input ${i} has no embedding`);
+    sameBits(g, want[i], `${what}: input ${i}`);
+  }
+}
+
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+test.before(async () => {
+  redis = await startRedis();
+  modelFile = tinyWeightsFile(dir);
+  inputs = corpus(3000, 1);
+  for (let i = 0; i < 64; i++) inputs[320 + i] = inputs[128 + i];
+  const model = await loadInstructor(modelFile);
+  want = await model.encode(inputs as Parameters<Instructor['encode']>[0]);
+  model.dispose();
+});
+
+test.after(async () => {
+  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+  for (const q of queues) await q.close().catch(() => {});
+  await redis?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('3 worker processes embed 2,100 inputs through embed --redis: the .npy equals one process encode bit for bit', async () => {
+  const n = 2100;
+  const { name } = newQueue();
+  const ws = await Promise.all(['a', 'b', 'c'].map((w) => worker(name, `w1${w}`)));
+  const out = join(dir, 'three.npy');
+  const producer = cli('producer', ['embed', '--redis', redis.url, '--queue', name, '--input', writeJsonl('three.jsonl', inputs.slice(0, n)), '--output', out]);
+  assert.is(await producer.exited, 0, producer.stderr());
+  assertSameEmbeddings(readNpy(new Uint8Array(readFileSync(out))), want.slice(0, n), '3 workers');
+  assert.match(producer.stderr(), /embed: 2100 \/ 2100/);
+  assert.match(producer.stderr(), /input\(s\) cut to the model's maximum tokens: line \(tokens dropped\) 14 \(-/, 'the cut item (index 13) named by its input line');
+  const jobs = ws.map(completedJobs);
+  for (const [i, j] of jobs.entries()) assert.ok(j.size > 0, `worker ${i} took no job:\n${ws[i].stderr()}`);
+  // Each input embedded exactly once across the fleet; chunk 5 repeats chunk 2 and is computed once for both.
+  assert.is(distinctChunkInputs(n, 64), n - 64);
+  assert.is(jobs.reduce((a, j) => a + sum(j), 0), n - 64);
+  assert.is(new Set(jobs.flatMap((j) => [...j.keys()])).size, Math.ceil(n / 64) - 1);
+});
+
+test('kill -9 of a worker mid-job: its jobs are redelivered and completed once, the output is complete', async () => {
+  const n = 2000;
+  const { name, queue } = newQueue();
+  const victim = await worker(name, 'victim');
+  const survivor = await worker(name, 'survivor');
+  const run = embedCorpus(queue, inputs.slice(0, n), { chunkSize: 100, removeWhenDone: false, sweepMs: 300 });
+  // Kill the victim while it holds a job (it holds two: one computing, one prefetched).
+  let killed: string[] = [];
+  for (let t = 0; killed.length === 0; t++) {
+    assert.ok(t < 2000, 'the victim never held a job');
+    const active = await queue.getActive();
+    killed = active.filter((j) => j.processedBy === 'victim').map((j) => j.id!);
+    if (killed.length === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  victim.child.kill('SIGKILL');
+  assert.is(await victim.exited, null);
+  const result = await run;
+  assertSameEmbeddings(result.embeddings, want.slice(0, n), 'after kill -9');
+  for (const id of killed) {
+    const job = (await Job.fromId(queue, id))!;
+    assert.is(await job.getState(), 'completed', `job ${id}`);
+    assert.is(job.processedBy, 'survivor', `job ${id} finished by the survivor`);
+    assert.ok(job.stalledCounter >= 1, `job ${id} was detected as stalled`);
+    assert.ok(!completedJobs(victim).has(id), `the victim never completed ${id}`);
+  }
+  // Every chunk completed exactly once: by the victim before it died, or by the survivor.
+  const byVictim = completedJobs(victim), bySurvivor = completedJobs(survivor);
+  for (const id of byVictim.keys()) assert.not.ok(bySurvivor.has(id), `job ${id} completed twice`);
+  assert.is(sum(byVictim) + sum(bySurvivor), distinctChunkInputs(n, 100));
+});
+
+test('a worker started late joins and takes jobs', async () => {
+  const { name, queue } = newQueue();
+  const early = await worker(name, 'early');
+  let late: Promise<Proc> | null = null;
+  const result = await embedCorpus(queue, inputs, {
+    chunkSize: 8, // 375 small jobs: the early worker alone needs a few times a worker's start-up
+    onProgress: (done) => { if (done > 0) late ??= worker(name, 'late'); },
+  });
+  assertSameEmbeddings(result.embeddings, want, 'early + late');
+  const lateProc = await late!;
+  assert.ok(completedJobs(lateProc).size > 0, `the late worker took no job:\n${lateProc.stderr()}`);
+  assert.ok(completedJobs(early).size > 0);
+  assert.is(sum(completedJobs(early)) + sum(completedJobs(lateProc)), distinctChunkInputs(inputs.length, 8));
+});
+
+test('Redis restarted mid-run: workers and the embed --redis producer reconnect and finish', async () => {
+  const n = 2000;
+  const { name } = newQueue();
+  await Promise.all([worker(name, 'r1'), worker(name, 'r2')]);
+  const out = join(dir, 'restart.jsonl');
+  const producer = cli('producer', ['embed', '--redis', redis.url, '--queue', name, '--input', writeJsonl('restart.jsonl', inputs.slice(0, n)),
+    '--output', out, '--chunk-size', '20']);
+  await producer.waitFor(/embed: [1-9]\d* \/ 2000/);
+  await redis.stop();
+  assert.is(producer.child.exitCode, null, 'the producer was still waiting when Redis stopped');
+  assert.not.match(producer.stderr(), /embed: 2000 \/ 2000/);
+  await new Promise((r) => setTimeout(r, 1000));
+  await redis.start();
+  assert.is(await producer.exited, 0, producer.stderr());
+  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number; embedding: number[] });
+  assert.equal(lines.map((l) => l.index), want.slice(0, n).map((_, i) => i));
+  assertSameEmbeddings(lines.map((l) => Float32Array.from(l.embedding)), want.slice(0, n), 'across a Redis restart');
+});
+
+test('a forward pass several times longer than the job lock: the busy worker keeps its job', async () => {
+  const { name, queue } = newQueue();
+  // A 300 ms lock renewed every 150 ms; the idle second worker checks for stalled jobs every 100 ms.
+  const lockMs = 300;
+  const lock = ['--lock-duration', String(lockMs), '--stalled-interval', '100', '--concurrency', '1'];
+  await Promise.all([worker(name, 's1', lock), worker(name, 's2', lock)]);
+  const result = await embedCorpus(queue, inputs, { chunkSize: inputs.length, removeWhenDone: false });
+  assertSameEmbeddings(result.embeddings, want, 'one long chunk');
+  const job = (await Job.fromId(queue, chunkJobId(compactInputs(inputs), undefined)))!;
+  assert.is(job.stalledCounter, 0, 'the job was taken for stalled');
+  assert.is(job.attemptsStarted, 1, 'the job started once');
+  const ms = job.finishedOn! - job.processedOn!;
+  assert.ok(ms > 3 * lockMs, `the chunk must outlast the lock several times to prove anything: ${ms} ms`);
+});
+
+test.run();

@@ -1,0 +1,264 @@
+// instructor-wasm/bullmq in one process, on a real redis-server: the wire format, the producer's
+// checks, results equal to `encode` bit for bit, resubmission reusing finished jobs, failed chunks
+// reported with their input indices, a callback that stores embeddings, abort, load errors.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
+import { InstructorError } from '../src/errors.js';
+import {
+  base64ToFloat32, chunkJobId, CorpusError, createEmbeddingWorker, embedCorpus, float32ToBase64,
+  PROTOCOL_VERSION, type ChunkEmbeddings, type EmbeddingWorker,
+} from '../src/queue/index.js';
+import { checkJobData, checkJobResult, compactInputs } from '../src/queue/protocol.js';
+import type { EmbedInput } from '../src/text/inputs.js';
+import { rejects, sameBits, throwsCode } from './support/assert.js';
+import { BIN, corpus } from './support/fleet.js';
+import { startRedis, type RedisServer } from './support/redis.js';
+import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
+
+const redis: RedisServer = await startRedis();
+const weights = synthTextWeights('tiny', 'int8');
+const reference = await synthInstructor('tiny', 'int8');
+const inputs = corpus(300, 7) as EmbedInput[];
+const want = await reference.encode(inputs);
+const connection = { url: redis.url, maxRetriesPerRequest: null };
+const open: Array<{ close(): Promise<void> }> = [];
+let queues = 0;
+
+function newQueue(): Queue {
+  const q = new Queue(`q-${++queues}`, { connection });
+  q.on('error', () => {});
+  open.push(q);
+  return q;
+}
+
+async function startWorker(queue: Queue, extra: Partial<Parameters<typeof createEmbeddingWorker>[0]> = {}): Promise<EmbeddingWorker> {
+  const w = await createEmbeddingWorker({ connection, queue: queue.name, model: weights, ...extra });
+  open.unshift(w);
+  return w;
+}
+
+function completions(w: EmbeddingWorker): { count: number } {
+  const c = { count: 0 };
+  w.worker.on('completed', () => { c.count++; });
+  return c;
+}
+
+function same(got: ArrayLike<Float32Array | null>, expect: Float32Array[], what: string): void {
+  assert.is(got.length, expect.length, `${what}: count`);
+  for (let i = 0; i < expect.length; i++) sameBits(got[i]!, expect[i], `${what} ${i}`);
+}
+
+test.after(async () => {
+  for (const o of open) await o.close().catch(() => {});
+  reference.dispose();
+  await redis.dispose();
+});
+
+test('base64 float32 is little-endian and round-trips every bit pattern; wrong sizes are BAD_INPUT', () => {
+  assert.is(float32ToBase64(Float32Array.of(1, -2)), 'AACAPwAAAMA='); // 3f800000, c0000000 little-endian
+  const bits = Uint32Array.of(0x00000000, 0x80000000, 0x7fc00001, 0xffc00000, 0x7f800000, 0xff800000, 0x00000001, 0x807fffff, 0x3eaaaaab);
+  const v = new Float32Array(bits.buffer);
+  const back = base64ToFloat32(float32ToBase64(v), v.length, 'v');
+  assert.equal(Array.from(new Uint32Array(back.buffer)), Array.from(bits));
+  throwsCode(() => base64ToFloat32(float32ToBase64(v), v.length + 1, 'row 3'), 'BAD_INPUT', /row 3: expected 56 base64 characters \(10 float32\), got 48/);
+  throwsCode(() => base64ToFloat32('AACAPwAAAM*=', 2, 'r'), 'BAD_INPUT', /characters outside base64/);
+  throwsCode(() => base64ToFloat32(42, 2, 'r'), 'BAD_INPUT', /expected a base64 string, got number/);
+});
+
+test('job ids depend on the inputs and the instruction only; the compact form is the same pair', () => {
+  const pair = compactInputs([{ instruction: 'I: ', text: 't' }, ['I: ', 't', 0], 'plain']);
+  assert.equal(pair, [['I: ', 't'], ['I: ', 't', 0], 'plain']);
+  assert.is(chunkJobId(compactInputs([{ instruction: 'a', text: 'b' }]), undefined), chunkJobId(compactInputs([['a', 'b']]), undefined));
+  assert.is.not(chunkJobId(['x'], undefined), chunkJobId(['x'], 'Represent: '));
+  assert.is.not(chunkJobId(['x', 'y'], undefined), chunkJobId(['y', 'x'], undefined));
+  assert.match(chunkJobId(['x'], undefined), /^iw-[0-9a-f]{40}$/);
+  throwsCode(() => compactInputs(['ok', ['a', 'b', 1]], 100), 'BAD_INPUT', /input 101: third element is number 1/);
+});
+
+test('job data and job results from Redis are checked', () => {
+  throwsCode(() => checkJobData({ v: 2, inputs: ['a'] }, 10), 'BAD_INPUT', /protocol version 2, this worker speaks 1/);
+  throwsCode(() => checkJobData({ v: 1, inputs: 'a' }, 10), 'BAD_INPUT', /inputs is string, expected an array/);
+  throwsCode(() => checkJobData({ v: 1, inputs: Array(11).fill('a') }, 10), 'BAD_INPUT', /11 inputs, expected 1 to 10 per job/);
+  throwsCode(() => checkJobData({ v: 1, inputs: ['a'], instruction: 5 }, 10), 'BAD_INPUT', /instruction is number/);
+  const ok = { v: PROTOCOL_VERSION, dim: 2, count: 2, tokens: [3, 4], truncated: [0, 1], emptyPool: [1], embeddings: [float32ToBase64(Float32Array.of(1, 2)), float32ToBase64(Float32Array.of(3, 4))] };
+  assert.is(checkJobResult(ok, 2, true).embeddings!.length, 2);
+  throwsCode(() => checkJobResult(ok, 3, true), 'BAD_INPUT', /count 2 for a chunk of 3 inputs/);
+  throwsCode(() => checkJobResult({ ...ok, tokens: [3] }, 2, true), 'BAD_INPUT', /tokens: expected an array of 2 integers, got 1 items/);
+  throwsCode(() => checkJobResult({ ...ok, emptyPool: [2] }, 2, true), 'BAD_INPUT', /emptyPool\[0\]: expected an integer in \[0, 1\], got 2/);
+  throwsCode(() => checkJobResult({ ...ok, embeddings: undefined }, 2, true), 'BAD_INPUT', /pass collect: false/);
+  assert.ok(checkJobResult({ ...ok, embeddings: undefined }, 2, false).stored);
+});
+
+test('embedCorpus checks its arguments and every input before enqueueing anything', async () => {
+  const q = newQueue();
+  await rejects(embedCorpus(q, 'text' as never), 'BAD_INPUT', /inputs must be an array, got string/);
+  await rejects(embedCorpus(q, ['a'], { chunkSize: 0 }), 'BAD_INPUT', /chunkSize is 0, expected an integer in \[1, 4096\]/);
+  await rejects(embedCorpus({} as Queue, ['a']), 'BAD_INPUT', /must be a BullMQ Queue/);
+  const bad = [...inputs.slice(0, 100)] as unknown[];
+  bad[70] = { text: 'no instruction' };
+  await rejects(embedCorpus(q, bad), 'BAD_INPUT', /input 70: got an object with keys text without "instruction"/);
+  const counts = await q.getJobCounts();
+  assert.is(Object.values(counts).reduce((a, b) => a + b, 0), 0, 'nothing enqueued');
+  assert.equal(await embedCorpus(q, []), { embeddings: [], tokens: [], truncated: [], emptyPool: [] });
+});
+
+test('one in-process worker: embedCorpus equals encode bit for bit, with counts; with an instruction too', async () => {
+  const q = newQueue();
+  const w = await startWorker(q, { batchTokens: 512 });
+  assert.is(w.model.dim, reference.dim);
+  const progress: number[] = [];
+  const r = await embedCorpus(q, inputs, { chunkSize: 32, onProgress: (done, total) => { assert.is(total, 300); progress.push(done); } });
+  same(r.embeddings, want, 'corpus');
+  const local = await reference.embed(inputs);
+  assert.equal(r.tokens, local.tokens);
+  assert.equal(r.truncated, local.truncated);
+  assert.ok(r.truncated[13] > 0, 'input 13 is cut to 512 tokens');
+  assert.equal(r.emptyPool, local.emptyPool);
+  assert.is(progress.at(-1), 300);
+  assert.ok(progress.every((p, i) => i === 0 || p > progress[i - 1]));
+  const plain = inputs.filter((x) => typeof x === 'string').slice(0, 40) as string[];
+  const instructed = await embedCorpus(q, plain, { chunkSize: 16, instruction: 'Represent the title: ' });
+  same(instructed.embeddings, await reference.encode(plain, { instruction: 'Represent the title: ' }), 'instruction');
+  assert.is((await q.getJobCounts()).completed, 0, 'jobs removed once collected');
+});
+
+test('resubmitting a corpus reuses its finished jobs: nothing is computed twice', async () => {
+  const q = newQueue();
+  const w = await startWorker(q);
+  const done = completions(w);
+  const first = await embedCorpus(q, inputs, { chunkSize: 50, removeWhenDone: false });
+  assert.is(done.count, 6);
+  const again = await embedCorpus(q, inputs, { chunkSize: 50 });
+  assert.is(done.count, 6, 'no job ran again');
+  same(again.embeddings, first.embeddings, 'resubmitted');
+  same(again.embeddings, want, 'resubmitted vs encode');
+  assert.is((await q.getJobCounts()).completed, 0, 'removed after the second, complete collection');
+});
+
+test('failed chunks are reported with their input indices; the rest is returned', async () => {
+  const q = newQueue();
+  const w = await startWorker(q, { maxJobInputs: 30 });
+  const completed = completions(w);
+  const part = inputs.slice(0, 100);
+  const err = await rejects(embedCorpus(q, part, { chunkSize: 40, sweepMs: 100 }), 'JOB_FAILED', /2 chunk\(s\) of 3 failed: inputs 0-39: job data: 40 inputs, expected 1 to 30 per job/);
+  assert.instance(err, CorpusError);
+  const e = err as CorpusError;
+  assert.equal(e.failures.map((f) => [f.start, f.end]), [[0, 40], [40, 80]]);
+  assert.equal(e.failures.map((f) => f.jobId), [0, 40].map((s) => chunkJobId(compactInputs(part.slice(s, s + 40)), undefined)));
+  assert.ok(e.partial.slice(0, 80).every((x) => x === null));
+  same(e.partial.slice(80), want.slice(80, 100), 'the chunk that completed');
+  assert.is(completed.count, 1);
+  // Failed for good (no retries of a deterministic failure), and kept for inspection.
+  assert.is((await q.getJobCounts()).failed, 2);
+});
+
+test('a foreign job under a chunk id (another protocol version) fails that chunk, not the corpus', async () => {
+  const q = newQueue();
+  await startWorker(q);
+  const part = inputs.slice(0, 60);
+  const id = chunkJobId(compactInputs(part.slice(20, 40)), undefined);
+  await q.add('embed', { v: 99, inputs: part.slice(20, 40) }, { jobId: id });
+  const e = await rejects(embedCorpus(q, part, { chunkSize: 20, sweepMs: 100 }), 'JOB_FAILED', /inputs 20-39: job data: protocol version 99/) as CorpusError;
+  assert.equal(e.failures.map((f) => [f.start, f.end]), [[20, 40]]);
+  same(e.partial.slice(0, 20), want.slice(0, 20), 'chunk 0');
+  same(e.partial.slice(40, 60), want.slice(40, 60), 'chunk 2');
+});
+
+test('onEmbeddings stores the vectors (collect: false); collecting from such workers is a clear failure', async () => {
+  const q = newQueue();
+  const store = new Map<string, ChunkEmbeddings>();
+  await startWorker(q, { onEmbeddings: (c) => { store.set(c.jobId, c); } });
+  const part = inputs.slice(0, 90);
+  const r = await embedCorpus(q, part, { chunkSize: 30, collect: false });
+  assert.is(r.embeddings.length, 0);
+  assert.equal(r.tokens, (await reference.embed(part)).tokens);
+  assert.is(store.size, 3);
+  for (let s = 0; s < 90; s += 30) {
+    const c = store.get(chunkJobId(compactInputs(part.slice(s, s + 30)), undefined))!;
+    same(c.embeddings, want.slice(s, s + 30), `stored chunk ${s}`);
+  }
+  await rejects(embedCorpus(q, inputs.slice(100, 110), { chunkSize: 10 }), 'JOB_FAILED', /pass collect: false/);
+});
+
+test('abort stops waiting (ABORTED); the jobs stay queued for the next run', async () => {
+  const q = newQueue(); // no worker listens
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('user cancelled')), 200);
+  await rejects(embedCorpus(q, inputs.slice(0, 50), { chunkSize: 10, signal: ac.signal }), 'ABORTED', /after 0 of 50 inputs: user cancelled \(enqueued jobs stay/);
+  assert.is((await q.getJobCounts('waiting')).waiting, 5);
+  await rejects(embedCorpus(q, ['x'], { signal: AbortSignal.abort() }), 'ABORTED', /after 0 of 1/);
+  await startWorker(q);
+  same((await embedCorpus(q, inputs.slice(0, 50), { chunkSize: 10 })).embeddings, want.slice(0, 50), 'after abort');
+});
+
+test('an onProgress that throws ends embedCorpus with its error', async () => {
+  const q = newQueue();
+  await startWorker(q);
+  const boom = new Error('progress sink failed');
+  const err = await embedCorpus(q, inputs.slice(0, 30), { chunkSize: 10, onProgress: () => { throw boom; } }).then(() => null, (e: unknown) => e);
+  assert.is(err, boom);
+});
+
+test('createEmbeddingWorker: a model that does not load rejects with its error; bad options are BAD_INPUT', async () => {
+  const q = newQueue();
+  await rejects(createEmbeddingWorker({ connection, queue: q.name, model: '/nonexistent/model.iwt' }), 'NOT_FOUND', /model source \/nonexistent\/model\.iwt: no such file or folder/);
+  await rejects(createEmbeddingWorker({ connection, queue: q.name, model: new Uint8Array(100) }), 'BAD_FILE', /./);
+  await rejects(createEmbeddingWorker({ connection, queue: '', model: weights }), 'BAD_INPUT', /queue is "", expected a queue name/);
+  await rejects(createEmbeddingWorker({ connection, queue: q.name, model: weights, concurrency: 0 }), 'BAD_INPUT', /concurrency is 0/);
+  assert.instance(await createEmbeddingWorker({ connection, queue: q.name, model: weights, batchTokens: 1.5 }).catch((e) => e), InstructorError);
+});
+
+test('the queue commands: usage errors exit 2, a model that does not load exits 1, both naming the problem', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+  for (const [args, code, re] of [
+    [['worker', '--queue', 'q', '--model', 'm'], 2, /^instructor-wasm: error USAGE: needs --redis URL .*\(see instructor-wasm worker --help\)\n$/],
+    [['worker', '--redis', 'http://127.0.0.1:6379', '--queue', 'q', '--model', 'm'], 2, /--redis must be a redis:\/\/ or rediss:\/\/ URL, got "http:/],
+    [['worker', '--redis', redis.url, '--model', 'm'], 2, /error USAGE: needs --queue NAME \(see instructor-wasm worker --help\)/],
+    [['worker', '--redis', redis.url, '--queue', 'q', '--model', 'm', '--concurrency', '0'], 2, /--concurrency must be a positive integer, got "0"/],
+    [['worker', '--redis', redis.url, '--queue', 'q', '--model', '/nonexistent.iwt'], 1, /error NOT_FOUND: model source \/nonexistent\.iwt: no such file or folder/],
+    [['embed', '--redis', redis.url, '--input', '-'], 2, /error USAGE: --redis needs --queue NAME/],
+    [['embed', '--redis', redis.url, '--queue', 'q', '--model', 'm'], 2, /--model is for a local model; with --redis the workers hold the model/],
+    [['embed', '--model', 'm', '--queue', 'q'], 2, /--queue goes with --redis URL/],
+    [['embed', '--redis', redis.url, '--queue', 'q', '--chunk-size', 'x'], 2, /--chunk-size must be a positive integer/],
+  ] as Array<[string[], number, RegExp]>) {
+    const r = run(args);
+    assert.is(r.status, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('the README fleet example runs as written (a local weights file for the hub id)', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const code = /## Corpora: a BullMQ fleet[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(code, 'README has the fleet example');
+  // Under the repository, so `bullmq` resolves from its node_modules.
+  const dir = join(root, 'build', `readme-fleet-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    writeFileSync(join(dir, 'tiny.iwt'), weights);
+    const script = code!
+      .replace(`from 'instructor-wasm/bullmq'`, `from ${JSON.stringify(join(root, 'dist/src/queue/index.js'))}`)
+      .replace(`'redis://127.0.0.1:6379'`, JSON.stringify(redis.url))
+      .replace(`'hkunlp/instructor-large'`, JSON.stringify(join(dir, 'tiny.iwt')))
+      + '\nconsole.log(JSON.stringify({ n: embeddings.length, dim: embeddings[0].length, tokens, truncated }));\n';
+    writeFileSync(join(dir, 'fleet.mjs'), script);
+    const r = spawnSync(process.execPath, [join(dir, 'fleet.mjs')], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[0], '2 / 2');
+    const out = JSON.parse(lines.at(-1)!);
+    assert.is(out.n, 2);
+    assert.is(out.dim, 24);
+    assert.equal(out.truncated, [0, 0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -1,0 +1,80 @@
+// A real redis-server for a test file: its own loopback port and data folder, stopped at the end
+// (and killed if the test process exits first). Debian's redis-server package; REDIS_SERVER
+// overrides the binary.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findBinary, freePort } from './system.js';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Stops the server (SIGTERM: it writes its append-only file first). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data folder (what it had is reloaded). */
+  start(): Promise<void>;
+  /** Stops it and removes its data folder. */
+  dispose(): Promise<void>;
+  /** Its log, for failure messages. */
+  log(): string;
+}
+
+const READY = 'Ready to accept connections';
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+
+export async function startRedis(): Promise<RedisServer> {
+  const bin = findBinary('redis-server', 'REDIS_SERVER', 'apt-get install -y redis-server');
+  const dir = mkdtempSync(join(tmpdir(), 'iw-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let log = '';
+
+  const start = async () => {
+    const c = spawn(bin, [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no',
+      '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', '',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    live.add(c);
+    const readyBefore = log.split(READY).length;
+    c.on('exit', () => live.delete(c));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start in 10 s:\n${log}`)), 10_000);
+      const onData = (d: Buffer) => {
+        log += d.toString();
+        if (log.split(READY).length > readyBefore) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      c.stdout!.on('data', onData);
+      c.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+      c.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited (${code}) while starting:\n${log}`));
+      });
+    });
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGTERM');
+    await exited;
+    child = null;
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => log,
+  };
+}
