@@ -1,6 +1,7 @@
 // npm run golden: the model-level golden set through the real code path, one line per config
 // and dtype: `golden <config> <fp32|int8|int4> min_cosine=<x> max_abs_hidden=<y|->`.
 // Args: [configs, default tiny,tiny-gated,base,large] [dtypes, default fp32,int8,int4].
+// INSTRUCTOR_WASM_SIMD=relaxed runs the relaxed build (Node >= 22); default simd128.
 import { formatGoldenLine, readGz, runGolden, type GoldenDtype, type GoldenModelFile } from '../test/support/golden.js';
 
 const configs = (process.argv[2] ?? 'tiny,tiny-gated,base,large').split(',');
@@ -8,7 +9,7 @@ const dtypes = (process.argv[3] ?? 'fp32,int8,int4').split(',') as GoldenDtype[]
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 for (const config of configs) {
   for (const dtype of dtypes) {
-    const r = await runGolden(golden, config, dtype);
+    const r = await runGolden(golden, config, dtype, process.env.INSTRUCTOR_WASM_SIMD === 'relaxed' ? 'relaxed' : 'simd128');
     console.log(`${formatGoldenLine(r)}`);
     console.error(`  per sequence (tokens:cosine): ${r.cosines.map((c, j) => `${golden.sequences[j].ids.length}:${c.toFixed(4)}`).join(' ')}`);
     console.error(`  (${r.tokens} tokens in ${r.seconds.toFixed(1)} s: ${(r.tokens / r.seconds).toFixed(1)} tokens/s)`);

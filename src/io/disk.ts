@@ -2,20 +2,25 @@
 import { open, readFile } from 'node:fs/promises';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
-import { compileKernels, instantiateKernels, type KernelExports } from '../engine/wasm.js';
+import { compileKernels, instantiateKernels, type KernelBuild, type KernelExports } from '../engine/wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
-export async function loadKernelsFromDisk(): Promise<KernelExports> {
-  return instantiateKernels(await readFile(KERNELS_WASM_URL));
+/** The relaxed-SIMD build (README "SIMD builds"). */
+export const KERNELS_RELAXED_WASM_URL = new URL('../../../build/kernels-relaxed.wasm', import.meta.url);
+
+/** A kernels build from the package's build/ folder, instantiated (default kernels.wasm). */
+export async function loadKernelsFromDisk(build: KernelBuild = 'simd128'): Promise<KernelExports> {
+  return instantiateKernels(await readFile(build === 'relaxed' ? KERNELS_RELAXED_WASM_URL : KERNELS_WASM_URL));
 }
 
-/** The threads build (shared memory), for `LoadOptions.threadKernels`. */
+/** The threads builds (shared memory), for `LoadOptions.threadKernels`. */
 export const KERNELS_MT_WASM_URL = new URL('../../../build/kernels-mt.wasm', import.meta.url);
+export const KERNELS_RELAXED_MT_WASM_URL = new URL('../../../build/kernels-relaxed-mt.wasm', import.meta.url);
 
-/** kernels-mt.wasm from the package's build/ folder, compiled (a module can be sent to workers). */
-export async function loadThreadKernelsFromDisk(): Promise<WebAssembly.Module> {
-  return compileKernels(await readFile(KERNELS_MT_WASM_URL));
+/** kernels-mt.wasm (or kernels-relaxed-mt.wasm) from the package's build/ folder, compiled (a module can be sent to workers). */
+export async function loadThreadKernelsFromDisk(build: KernelBuild = 'simd128'): Promise<WebAssembly.Module> {
+  return compileKernels(await readFile(build === 'relaxed' ? KERNELS_RELAXED_MT_WASM_URL : KERNELS_MT_WASM_URL));
 }
 
 const CHUNK = 1 << 30; // one fs read moves at most 2 GiB; stay well below

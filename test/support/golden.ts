@@ -10,6 +10,7 @@ import { InstructorModel } from '../../src/engine/model.js';
 import { loadKernelsFromDisk } from '../../src/io/disk.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile } from '../../src/format/weights-file.js';
+import type { KernelBuild } from '../../src/engine/wasm.js';
 
 export const SHARED = process.env.INSTRUCTOR_SHARED ?? fileURLToPath(new URL('../../../../shared/', import.meta.url));
 
@@ -37,13 +38,13 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export type GoldenDtype = 'fp32' | 'int8' | 'int4';
 
-export async function buildSynthModel(name: string, dtype: GoldenDtype): Promise<InstructorModel> {
+export async function buildSynthModel(name: string, dtype: GoldenDtype, build: KernelBuild = 'simd128'): Promise<InstructorModel> {
   const c = SYNTH_CONFIGS[name];
   const bytes = encodeWeightsFile(
     { config: toHfConfig(c), model: { dense_out: c.denseOut, max_seq_length: 512, synth: 'synth-v1', name }, dtype },
     synthModel(c, c.denseOut),
   );
-  return InstructorModel.fromWeightsFile(bytes, { kernels: await loadKernelsFromDisk() });
+  return InstructorModel.fromWeightsFile(bytes, { kernels: await loadKernelsFromDisk(build) });
 }
 
 export interface GoldenResult {
@@ -56,12 +57,14 @@ export interface GoldenResult {
   maxAbsHidden: number | null;
   seconds: number;
   tokens: number;
+  kernels: KernelBuild;
+  outlierChannels: number;
 }
 
-export async function runGolden(golden: GoldenModelFile, config: string, dtype: GoldenDtype): Promise<GoldenResult> {
+export async function runGolden(golden: GoldenModelFile, config: string, dtype: GoldenDtype, build: KernelBuild = 'simd128'): Promise<GoldenResult> {
   const ref = golden.configs[config];
   if (!ref) throw new Error(`golden has no config ${config}`);
-  const model = await buildSynthModel(config, dtype);
+  const model = await buildSynthModel(config, dtype, build);
   const t0 = performance.now();
   let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0;
   const cosines: number[] = [];
@@ -84,12 +87,15 @@ export async function runGolden(golden: GoldenModelFile, config: string, dtype: 
     minCosine = Math.min(minCosine, cosines[j]);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const kernels = model.info.kernels, outlierChannels = model.info.outlierChannels;
   model.dispose();
-  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens };
+  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens, kernels, outlierChannels };
 }
 
 export function formatGoldenLine(r: GoldenResult): string {
   const hidden = r.maxAbsHidden === null ? '-' : r.maxAbsHidden.toExponential(3);
-  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
+  // the simd128 line is what it always was; the relaxed build says so
+  const build = r.kernels === 'relaxed' ? ` kernels=relaxed outlier_channels=${r.outlierChannels}` : '';
+  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}${build}`;
 }
 

