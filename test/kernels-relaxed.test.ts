@@ -61,4 +61,50 @@ test("relaxed build: Node 20's baseline compiler is refused (known-answer probe)
   assert.equal(JSON.parse(line!.slice(7)), { status: 'wrong', code: 'NO_SIMD' });
 });
 
+// ------------------------------------------------------------------ the simd option of the loaders
+
+const LOADERS = `
+  import { readFileSync, writeFileSync } from 'node:fs';
+  import { createInstructor, loadModelFile, loadInstructor, relaxedSimdStatus } from ${JSON.stringify(join(ROOT, 'dist/src/runtimes/node.js'))};
+  import { synthTextWeights } from ${JSON.stringify(join(ROOT, 'dist/test/support/synth-text-model.js'))};
+  const file = process.argv[1];
+  writeFileSync(file, synthTextWeights('tiny', 'int8'));
+  const out = { status: relaxedSimdStatus() };
+  for (const simd of ['simd128', 'relaxed', 'auto', 'fast']) {
+    for (const [name, load] of [['createInstructor', () => createInstructor(new Uint8Array(readFileSync(file)), { simd })], ['loadInstructor', () => loadInstructor(file, { simd })], ['loadModelFile', () => loadModelFile(file, { simd })]]) {
+      try { const m = await load(); out[name + ' ' + simd] = m.info.kernels; m.dispose(); } catch (e) { out[name + ' ' + simd] = e.code; }
+    }
+  }
+  console.log('RESULT ' + JSON.stringify(out));
+`;
+
+async function loaders(major: number, flags: string[] = []): Promise<Record<string, string>> {
+  const file = join(ROOT, `build/simd-option-${major}.iwt`);
+  const r = await run(nodeBinary(major), [...flags, '--input-type=module', '-e', LOADERS, file], { cwd: ROOT });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, `Node ${major}: no RESULT: ${r.stderr.slice(-1500)}`);
+  return JSON.parse(line!.slice(7));
+}
+
+const expectLoaders = (simd128: string, relaxed: string, auto: string[]) => (got: Record<string, string>, what: string) => {
+  for (const name of ['createInstructor', 'loadInstructor', 'loadModelFile']) {
+    assert.is(got[`${name} simd128`], simd128, `${what} ${name} simd128`);
+    assert.is(got[`${name} relaxed`], relaxed, `${what} ${name} relaxed`);
+    assert.ok(auto.includes(got[`${name} auto`]), `${what} ${name} auto: ${got[`${name} auto`]}`);
+    assert.is(got[`${name} fast`], 'BAD_INPUT', `${what} ${name} simd: 'fast'`);
+  }
+};
+
+test("simd option: Node 24 runs either build ('auto' picks one), Node 20 only simd128 (NO_SIMD for 'relaxed', with or without its flag)", async () => {
+  const n24 = await loaders(24);
+  assert.is(n24.status, 'ok');
+  expectLoaders('simd128', 'relaxed', ['simd128', 'relaxed'])(n24, 'Node 24');
+  const n20 = await loaders(20);
+  assert.is(n20.status, 'unsupported');
+  expectLoaders('simd128', 'NO_SIMD', ['simd128'])(n20, 'Node 20');
+  const n20flag = await loaders(20, ['--experimental-wasm-relaxed-simd']);
+  assert.is(n20flag.status, 'wrong');
+  expectLoaders('simd128', 'NO_SIMD', ['simd128'])(n20flag, 'Node 20 --experimental-wasm-relaxed-simd');
+});
+
 test.run();

@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseT5Config, SYNTH_CONFIGS, type T5Config } from '../engine/config.js';
+import { SIMD_OPTIONS, type SimdOption } from '../engine/simd.js';
 import { convertCheckpoint } from '../format/convert-node.js';
 import { fail, InstructorError } from '../errors.js';
 import type { EmbedInput } from '../text/inputs.js';
@@ -22,18 +23,20 @@ Usage:
       Convert a checkpoint folder (model.safetensors or pytorch_model.bin) to a weights file.
   instructor-wasm embed --model SRC [--dtype int8|int4|fp32] [--instruction TEXT]
                         [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
-                        [--batch-size N] [--threads N|auto]
+                        [--batch-size N] [--threads N|auto] [--simd auto|simd128|relaxed]
       Embed JSON Lines: one item per line, any of "text", ["instruction", "text"],
       ["instruction", "text", 0], {"instruction": "...", "text": "..."}. SRC: a weights file,
       a checkpoint folder or a hub id (hkunlp/instructor-large[@revision]). Output: one
       {"index": i, "embedding": [...]} line per input in input order, or a float32 .npy.
       --instruction applies to plain-string items. --threads: worker threads (default 1).
+      --simd: kernels build, auto (default), simd128 or relaxed (README "SIMD builds").
 
 Options:
   -h, --help      this text
   --quiet         no progress on stderr
 
-Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`;
+Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE;
+INSTRUCTOR_WASM_SIMD (auto, simd128 or relaxed: --simd's default).`;
 
 class UsageError extends Error {}
 
@@ -167,8 +170,13 @@ async function embedCommand(args: string[]): Promise<void> {
       model: { type: 'string' }, dtype: { type: 'string' }, instruction: { type: 'string' },
       input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
       'batch-size': { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+      simd: { type: 'string' },
     },
   });
+  const simdArg = values.simd ?? process.env.INSTRUCTOR_WASM_SIMD;
+  if (simdArg !== undefined && !(SIMD_OPTIONS as readonly string[]).includes(simdArg)) {
+    throw new UsageError(`--simd (or INSTRUCTOR_WASM_SIMD) must be auto, simd128 or relaxed, got "${simdArg}"`);
+  }
   if (!values.model) throw new UsageError('embed needs --model SRC');
   const format = values.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'npy') throw new UsageError(`--format must be jsonl or npy, got "${format}"`);
@@ -181,7 +189,8 @@ async function embedCommand(args: string[]): Promise<void> {
   const quiet = values.quiet ?? false;
 
   const { items } = parseJsonLines(await readInput(values.input ?? '-'));
-  const model = await loadInstructor(values.model, { dtype: dtypeOf(values.dtype), threads, onProgress: progressPrinter(quiet) });
+  const model = await loadInstructor(values.model, { dtype: dtypeOf(values.dtype), threads, simd: simdArg as SimdOption | undefined, onProgress: progressPrinter(quiet) });
+  say(quiet, `embed: kernels ${model.info.kernels}${model.info.kernels === 'relaxed' ? ` (${model.info.outlierChannels} int16 channels)` : ''}`);
   try {
     const t0 = Date.now();
     let last = 0;

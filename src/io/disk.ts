@@ -2,6 +2,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
+import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
 import { compileKernels, instantiateKernels, type KernelBuild, type KernelExports } from '../engine/wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
@@ -53,11 +54,18 @@ export async function openWeightsFile(path: string): Promise<WeightsReader & { c
   };
 }
 
-/** Loads an InstructorModel (token ids in) from a weights file on disk. */
-export async function loadModelFile(path: string, options: Partial<LoadOptions> = {}): Promise<InstructorModel> {
+/** The build that `simd` picks (README "SIMD builds"), instantiated from the package's build/ folder. */
+export async function loadKernelsForSimd(simd: SimdOption | undefined): Promise<KernelExports> {
+  const { build } = await chooseKernelBuild(parseSimdOption(simd), async () => compileKernels(await readFile(KERNELS_RELAXED_WASM_URL)));
+  return loadKernelsFromDisk(build);
+}
+
+/** Loads an InstructorModel (token ids in) from a weights file on disk; `simd` picks the kernels build unless `kernels` is given. */
+export async function loadModelFile(path: string, options: Partial<LoadOptions> & { simd?: SimdOption } = {}): Promise<InstructorModel> {
   const reader = await openWeightsFile(path);
   try {
-    return await InstructorModel.fromWeightsReader(reader, { ...options, kernels: options.kernels ?? (await loadKernelsFromDisk()) });
+    const { simd, ...load } = options;
+    return await InstructorModel.fromWeightsReader(reader, { ...load, kernels: options.kernels ?? (await loadKernelsForSimd(simd)) });
   } finally {
     await reader.close();
   }

@@ -8,7 +8,8 @@ import { convertCheckpoint } from '../format/convert-node.js';
 import { fail } from '../errors.js';
 import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress } from './hub-node.js';
 import { Instructor } from '../text/instructor.js';
-import { loadKernelsFromDisk, openWeightsFile } from './disk.js';
+import { loadKernelsForSimd, openWeightsFile } from './disk.js';
+import type { SimdOption } from '../engine/simd.js';
 import { InstructorModel, type KernelSource } from '../engine/model.js';
 import { parseRepoId } from './hub.js';
 
@@ -29,8 +30,10 @@ export interface LoadInstructorOptions {
   verify?: boolean;
   /** Threads for the kernels: 1 (default), a number, or 'auto' (one per core). */
   threads?: number | 'auto';
-  /** The wasm kernels; default build/kernels.wasm of this package. */
+  /** The wasm kernels; default the build of this package that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
+  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  simd?: SimdOption;
 }
 
 /** The hkunlp repositories' files; weights as safetensors where the repo has them, else .bin. */
@@ -57,7 +60,7 @@ async function kind(path: string): Promise<'file' | 'dir' | null> {
 export async function loadInstructor(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<Instructor> {
   const dtype = options.dtype ?? 'int8';
   if (dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(dtype)}`);
-  const kernels = options.kernels ?? (await loadKernelsFromDisk());
+  const kernels = options.kernels ?? (await loadKernelsForSimd(options.simd));
   const verify = options.verify;
   const threads = options.threads;
   const progress = options.onProgress;
