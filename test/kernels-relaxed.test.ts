@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { cpuFlags, nodeBinary } from './runtimes/node-lines.js';
 import { ROOT, run } from './runtimes/workerd.js';
+import { INT8_MIN_COSINE } from './support/tolerances.js';
 
 const CHECK = join(ROOT, 'dist/test/relaxed/check.js');
 
@@ -59,6 +60,17 @@ test("relaxed build: Node 20's baseline compiler is refused (known-answer probe)
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   assert.ok(line, `no RESULT: ${r.stderr.slice(-1000)}`);
   assert.equal(JSON.parse(line!.slice(7)), { status: 'wrong', code: 'NO_SIMD' });
+});
+
+test('relaxed build: golden int8 min cosine >= 0.999 on base and large (Node 24, kernels=relaxed)', async () => {
+  const r = await run(nodeBinary(24), [join(ROOT, 'dist/bench/golden.js'), 'base,large', 'int8'], { cwd: ROOT, env: { INSTRUCTOR_WASM_SIMD: 'relaxed' }, timeoutMs: 900_000 });
+  assert.is(r.code, 0, r.stderr.slice(-2000));
+  for (const config of ['base', 'large']) {
+    const m = new RegExp(`^golden ${config} int8 min_cosine=([\\d.]+) .* kernels=relaxed outlier_channels=(\\d+)$`, 'm').exec(r.stdout);
+    assert.ok(m, `no relaxed golden line for ${config}: ${r.stdout}`);
+    assert.ok(Number(m![1]) >= INT8_MIN_COSINE, `${config} relaxed int8 min cosine ${m![1]} < ${INT8_MIN_COSINE}`);
+    assert.is(Number(m![2]), 32, `${config}: outlier channels`);
+  }
 });
 
 // ------------------------------------------------------------------ the simd option of the loaders
