@@ -6,6 +6,7 @@
 //                            vpmaddubsw + vpmaddwd + vpaddd fallback
 //   Node 24 --no-enable-avx-vnni   the fallback on a VNNI CPU too
 //   Node 24 --no-enable-avx        the SSE (non-VEX) fallback
+//   Node 24 --no-enable-fma3       relaxed_madd unfused (the relaxed gemm_f32; int8 models do not use it)
 //   Node 20 --experimental-wasm-relaxed-simd --no-liftoff   V8 11.3's optimizing compiler
 //   Node 22, Node 26
 // and Node 20's baseline compiler (Liftoff, with the flag), which computes relaxed dot products
@@ -33,6 +34,7 @@ const LOWERINGS: Array<[number, string[], string]> = [
   [24, [], cpuFlags().avxVnni ? 'AVX-VNNI vpdpbusd' : 'fallback (this CPU has no avx_vnni)'],
   [24, ['--no-enable-avx-vnni'], 'fallback, AVX'],
   [24, ['--no-enable-avx'], 'fallback, SSE'],
+  [24, ['--no-enable-fma3'], 'no FMA: relaxed_madd unfused (gemm_f32 only, not in int8 models)'],
   [20, ['--experimental-wasm-relaxed-simd', '--no-liftoff'], 'V8 11.3 optimizing compiler'],
   [22, [], 'V8 12.4'],
   [26, [], 'current'],

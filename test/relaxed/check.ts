@@ -25,7 +25,13 @@ interface RelaxedExports {
   pack_q8(W: number, N: number, K: number, scratch: number): void;
   gemm_q7(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   gemm_q7_scalar(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  gemm_f32_scalar(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
 }
+
+/** f32 unit roundoff; gemm_f32's bound as in test/kernels.test.ts: (K + 4) U sum |x w| against float64. */
+const U = 2 ** -24;
+const GEMM_F32_EXTRA_ROUNDINGS = 4;
 
 const failures: string[] = [];
 const digest = createHash('sha256');
@@ -261,6 +267,34 @@ for (const T of [1, 2, 3, 4, 5, 9]) {
 checkGemm(130, 48, 16, 16, false); // more than one token block at K = 48? no: TB = 5461; many 4x8 tiles
 checkGemm(1, 65536, 8, 0, true); // |a| = 127 * 127 * 65536 < 2^31, the contract's largest K
 checkGemm(4, 65536, 9, 16, true);
+
+// ---------------------------------------------------------------- gemm_f32 (relaxed_madd)
+
+// The relaxed build's gemm_f32 fuses its multiply-adds where the CPU has FMA (relaxed SIMD lets the
+// engine choose), so its bits are not part of the digest: SIMD and the twin within the f32
+// summation bound of float64, under every lowering.
+for (const [T, K, N] of [[1, 4, 1], [3, 64, 7], [5, 1024, 9], [2, 4096, 4]]) {
+  const m0 = mark();
+  const r = rng(T * K + N);
+  const x = Float32Array.from({ length: T * K }, () => r() * 2 - 1), w = Float32Array.from({ length: N * K }, () => r() * 2 - 1);
+  const px = alloc(T * K * 4), pw = alloc(N * K * 4);
+  f32(px, T * K).set(x);
+  f32(pw, N * K).set(w);
+  for (const f of [k.gemm_f32, k.gemm_f32_scalar]) {
+    const py = alloc(T * N * 4);
+    f(px, pw, py, T, K, N, 0);
+    const y = f32(py, T * N);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let want = 0, mag = 0;
+        for (let kk = 0; kk < K; kk++) { want += x[t * K + kk] * w[n * K + kk]; mag += Math.abs(x[t * K + kk] * w[n * K + kk]); }
+        const err = Math.abs(y[t * N + n] - want);
+        if (!(err <= (K + GEMM_F32_EXTRA_ROUNDINGS) * U * mag)) fail(`gemm_f32 ${f === k.gemm_f32 ? 'SIMD' : 'scalar'} T=${T} K=${K} N=${N} [${t},${n}]: |err| ${err} > bound`);
+      }
+    }
+  }
+  reset(m0);
+}
 
 // ---------------------------------------------------------------- models end to end
 
