@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
 import { InstructorModel } from '../../src/engine/model.js';
 import { relaxedSimdStatus } from '../../src/engine/wasm.js';
+import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile } from '../../src/format/weights-file.js';
 import { KERNELS_RELAXED_WASM_URL, loadThreadKernelsFromDisk } from '../../src/io/disk.js';
@@ -304,6 +305,11 @@ const SMALL = { ...SYNTH_CONFIGS.tiny, dModel: 256, dKv: 32, numHeads: 8, dFf: 5
 const CONFIGS: Record<string, typeof SMALL> = { ...SYNTH_CONFIGS, small: SMALL, 'small-gated': { ...SMALL, ffn: 'gated-gelu' } };
 const models = (process.argv.includes('--models') ? process.argv[process.argv.indexOf('--models') + 1] : 'small,small-gated').split(',').filter(Boolean);
 const modelDigests: Record<string, string> = {};
+// small enough thresholds that these small models take every cut of the threads wrapper: gemm_q7
+// by row blocks and (T < 8) by column blocks, quantize_rows_i8 by rows
+tuning.gemmMinMacs = 1 << 12;
+tuning.minElements = 1 << 8;
+tuning.chunkElements = 1 << 8;
 for (const name of models) try {
   const c = CONFIGS[name];
   const file = encodeWeightsFile(
