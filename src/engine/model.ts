@@ -408,6 +408,28 @@ const OUTLIER_RATIO = 5;
  */
 const MIN_OUTLIER_SLOTS = 32;
 
+/** The relaxed build's calibration input: CALIBRATION_TOKENS - 1 pseudo-random ids, then </s>. */
+export function calibrationIds(vocabSize: number): Int32Array {
+  const ids = new Int32Array(CALIBRATION_TOKENS);
+  let s = 0x9e3779b9;
+  for (let t = 0; t < ids.length - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids[t] = 2 + (s % (vocabSize - 2)); }
+  ids[ids.length - 1] = 1;
+  return ids;
+}
+
+/**
+ * The int16 channels from each channel's largest max |x| / median ratio over the calibration
+ * sites: the outliers (ratio > OUTLIER_RATIO), at least MIN_OUTLIER_SLOTS channels (runners-up
+ * fill the rest), a multiple of 16, at most MAX_OUTLIERS; ascending.
+ */
+export function chooseOutlierChannels(ratio: Float64Array): number[] {
+  const D = ratio.length;
+  const byRatio = [...ratio.keys()].sort((a, b) => ratio[b] - ratio[a] || a - b);
+  const outliers = byRatio.filter((d) => ratio[d] > OUTLIER_RATIO).length;
+  const O = Math.min(MAX_OUTLIERS, Math.max(MIN_OUTLIER_SLOTS, Math.ceil(outliers / 16) * 16), Math.floor(D / 16) * 16);
+  return byRatio.slice(0, O).sort((a, b) => a - b);
+}
+
 /**
  * The relaxed build's outlier channels (assembly/gemm_q7.ts): one forward pass over a fixed
  * calibration input records each rmsnorm output's per-channel max |x| where it enters q, k, v and
@@ -431,10 +453,7 @@ function prepareRelaxed(arena: Arena, encoder: T5Encoder, config: T5Config, scra
     const median = Float64Array.from(cm).sort()[D >> 1];
     for (let d = 0; d < D; d++) ratio[d] = Math.max(ratio[d], median > 0 ? cm[d] / median : 0);
   };
-  const ids = new Int32Array(CALIBRATION_TOKENS);
-  let s = 0x9e3779b9;
-  for (let t = 0; t < ids.length - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids[t] = 2 + (s % (config.vocabSize - 2)); }
-  ids[ids.length - 1] = 1;
+  const ids = calibrationIds(config.vocabSize);
   const mark = arena.mark();
   try {
     encoder.forward([ids], arena.alloc(ids.length * D * 4));
@@ -442,12 +461,9 @@ function prepareRelaxed(arena: Arena, encoder: T5Encoder, config: T5Config, scra
     arena.reset(mark);
     encoder.observe = undefined;
   }
-  // the outliers, at least MIN_OUTLIER_SLOTS channels: runners-up fill the rest
-  const byRatio = [...ratio.keys()].sort((a, b) => ratio[b] - ratio[a] || a - b);
-  const outliers = byRatio.filter((d) => ratio[d] > OUTLIER_RATIO).length;
-  const O = Math.min(MAX_OUTLIERS, Math.max(MIN_OUTLIER_SLOTS, Math.ceil(outliers / 16) * 16), Math.floor(D / 16) * 16);
+  const channels = chooseOutlierChannels(ratio);
+  const O = channels.length;
   if (O === 0) return null;
-  const channels = byRatio.slice(0, O).sort((a, b) => a - b);
   const set: OutlierSet = { O, oidx: arena.alloc(O * 4), keep: arena.alloc(D * 4), channels };
   arena.i32(set.oidx, O).set(Array.from({ length: O }, (_, j) => channels[j] ?? -1));
   const keep = arena.i32(set.keep, D);
