@@ -3,6 +3,17 @@
 // Tokens per pass over W: TB rows of x (TB * K * 4 bytes) stay in L2 while W streams past them.
 const X_BLOCK_BYTES: i32 = 128 * 1024;
 
+// acc + b * c per lane. kernels-relaxed.wasm: f32x4.relaxed_madd, one rounding where the CPU has
+// FMA (V8: vfmadd231ps; ARM always), two where not: relaxed SIMD lets the engine pick, so its
+// gemm_f32 bits may differ between CPUs. 128x1024x4096 on an AMD EPYC, Node 24: 31.1 -> 25.1 ms.
+// kernels.wasm: f32x4.add(acc, f32x4.mul(b, c)), as always (the branch is resolved at compile time).
+// @ts-ignore: decorator
+@inline
+function madd(acc: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(b, c, acc);
+  return f32x4.add(acc, f32x4.mul(b, c));
+}
+
 // @ts-ignore: decorator
 @inline
 function hsum(a: v128): f32 {
@@ -16,7 +27,8 @@ function put(y: usize, r: f32, accumulate: i32): void {
 }
 
 // gemm_f32: y[T,N] (+)= x[T,K] . W[N,K]^T, all f32 row-major; plus the old y when accumulate != 0.
-//   K % 4 == 0; any T >= 1, N >= 1.
+//   K % 4 == 0; any T >= 1, N >= 1. Each (t, n) sums over k in 4 lanes, k = l mod 4, then the lanes
+//   pairwise; the relaxed build fuses the multiply-adds where the CPU can (see madd).
 export function gemm_f32(x: usize, W: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
   let TB = (X_BLOCK_BYTES / (K << 2)) & ~1;
   if (TB < 2) TB = 2;
@@ -50,17 +62,17 @@ function f32_tile_2x4(x: usize, W: usize, y: usize, t: i32, n: i32, K: i32, N: i
     const c0 = v128.load(x0 + o);
     const c1 = v128.load(x1 + o);
     const b0 = v128.load(w0 + o);
-    a00 = f32x4.add(a00, f32x4.mul(c0, b0));
-    a10 = f32x4.add(a10, f32x4.mul(c1, b0));
+    a00 = madd(a00, c0, b0);
+    a10 = madd(a10, c1, b0);
     const b1 = v128.load(w1 + o);
-    a01 = f32x4.add(a01, f32x4.mul(c0, b1));
-    a11 = f32x4.add(a11, f32x4.mul(c1, b1));
+    a01 = madd(a01, c0, b1);
+    a11 = madd(a11, c1, b1);
     const b2 = v128.load(w2 + o);
-    a02 = f32x4.add(a02, f32x4.mul(c0, b2));
-    a12 = f32x4.add(a12, f32x4.mul(c1, b2));
+    a02 = madd(a02, c0, b2);
+    a12 = madd(a12, c1, b2);
     const b3 = v128.load(w3 + o);
-    a03 = f32x4.add(a03, f32x4.mul(c0, b3));
-    a13 = f32x4.add(a13, f32x4.mul(c1, b3));
+    a03 = madd(a03, c0, b3);
+    a13 = madd(a13, c1, b3);
   }
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2);
@@ -81,10 +93,10 @@ function f32_tile_1x4(x: usize, W: usize, y: usize, t: i32, n: i32, K: i32, N: i
   const end = <usize>K << 2;
   for (let o: usize = 0; o < end; o += 16) {
     const c0 = v128.load(x0 + o);
-    a0 = f32x4.add(a0, f32x4.mul(c0, v128.load(w0 + o)));
-    a1 = f32x4.add(a1, f32x4.mul(c0, v128.load(w1 + o)));
-    a2 = f32x4.add(a2, f32x4.mul(c0, v128.load(w2 + o)));
-    a3 = f32x4.add(a3, f32x4.mul(c0, v128.load(w3 + o)));
+    a0 = madd(a0, c0, v128.load(w0 + o));
+    a1 = madd(a1, c0, v128.load(w1 + o));
+    a2 = madd(a2, c0, v128.load(w2 + o));
+    a3 = madd(a3, c0, v128.load(w3 + o));
   }
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   put(y0, hsum(a0), accumulate); put(y0 + 4, hsum(a1), accumulate);
@@ -97,7 +109,7 @@ function f32_tile_1x1(x: usize, W: usize, y: usize, t: i32, n: i32, K: i32, N: i
   const w0 = W + ((<usize>n * <usize>K) << 2);
   let a = f32x4.splat(0);
   const end = <usize>K << 2;
-  for (let o: usize = 0; o < end; o += 16) a = f32x4.add(a, f32x4.mul(v128.load(x0 + o), v128.load(w0 + o)));
+  for (let o: usize = 0; o < end; o += 16) a = madd(a, v128.load(x0 + o), v128.load(w0 + o));
   put(y + ((<usize>t * <usize>N + <usize>n) << 2), hsum(a), accumulate);
 }
 

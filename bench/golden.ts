@@ -2,6 +2,7 @@
 // dtype, `golden <config> <fp32|int8|int4> min_cosine=<x> max_abs_hidden=<y|-> threshold=<t> PASS|FAIL`,
 // against the thresholds of test/support/tolerances.ts; exits 1 when any row fails.
 // Args: [configs, default tiny,tiny-gated,base,large] [dtypes, default fp32,int8,int4].
+// INSTRUCTOR_WASM_SIMD=relaxed runs the relaxed build (Node >= 22); default simd128.
 import { formatGoldenLine, goldenVerdict, readGz, runGolden, type GoldenDtype, type GoldenModelFile } from '../test/support/golden.js';
 
 const configs = (process.argv[2] ?? 'tiny,tiny-gated,base,large').split(',');
@@ -11,7 +12,8 @@ let failed = 0;
 for (const config of configs) {
   for (const dtype of dtypes) {
     // the weights file streams to a temporary folder; threads change no bit of the result
-    const r = await runGolden(golden, config, dtype, { threads: config.startsWith('tiny') ? 1 : 'auto' });
+    const build = process.env.INSTRUCTOR_WASM_SIMD === 'relaxed' ? 'relaxed' : 'simd128';
+    const r = await runGolden(golden, config, dtype, { threads: config.startsWith('tiny') ? 1 : 'auto', build });
     const { pass, threshold } = goldenVerdict(r);
     if (!pass) failed++;
     console.log(`${formatGoldenLine(r)} threshold=${threshold} ${pass ? 'PASS' : 'FAIL'}`);

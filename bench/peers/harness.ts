@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 export interface Seq { ids: ArrayLike<number>; nInstr: number }
 
 export interface Job {
-  engine: 'ours' | 'ort-web' | 'ort-node';
+  engine: 'ours' | 'ours-relaxed' | 'ort-web' | 'ort-node';
   dtype: 'fp32' | 'int8';
   config: string;
   threads: number;
@@ -22,8 +22,21 @@ export interface Job {
   /** JSON path of { passages, queries, mixed, query }. */
   workloads: string;
   estTokensPerSec?: number;
-  plan: Array<{ kind: 'passages' | 'queries' | 'mixed' | 'latency'; count?: number; minSeconds: number; minRuns: number }>;
+  /** Workloads in order; `count`: texts per call, fixed by the parent for every engine and round. */
+  plan: Array<{ kind: Kind; count: number; minSeconds: number; minRuns: number }>;
 }
+
+/**
+ * passages, queries, mixed: one call of `count` texts (peers: one padded batch, as transformers.js
+ * calls it); mixed-bucketed: the same mixed texts the way a careful user batches them for an engine
+ * that pads: sorted by length, in calls of bucketSize(n) texts, each padded to its own longest (engines
+ * that do not pad skip it: it would be their mixed row); latency: one 16-token query.
+ */
+export type Kind = 'passages' | 'queries' | 'mixed' | 'mixed-bucketed' | 'latency';
+
+/** Texts per padded batch in mixed-bucketed: BUCKET, fewer when n is small (at least 4 batches). */
+export const BUCKET = 8;
+export const bucketSize = (n: number) => Math.min(BUCKET, Math.ceil(n / 4));
 
 export interface Engine {
   /** One call: the embeddings of `seqs`, in order. */
@@ -58,22 +71,33 @@ async function timeIt(fn: () => Promise<unknown>, warm: () => Promise<unknown>, 
 }
 
 /**
- * Texts per call: the full 64 when one call fits the time budget at the estimated speed, else the
- * largest of 32, 16, 8, 4 that does (slow engines; at least 4). The warm-up call is the full call
- * when it is cheap, else one text of the same kind. Every engine gets the same ids (a prefix of
- * the list); an engine that pads pays n x longest tokens per call.
+ * The call of a workload: its `count` texts (a prefix of the list: every engine gets the same ids).
+ * The warm-up call is the full call when it is cheap at the estimated speed, else one text.
  */
-function sizePlan(w: Job['plan'][number], wl: Workloads, est: number, padsBatches: boolean): { seqs: Seq[]; warm: Seq[] } {
-  if (w.kind === 'latency') return { seqs: [wl.query], warm: [wl.query] };
-  const all = wl[w.kind];
-  const tokensOf = (seqs: Seq[]) => padsBatches
-    ? seqs.length * Math.max(...seqs.map((s) => s.ids.length))
-    : seqs.reduce((a, s) => a + s.ids.length, 0);
-  const cost = (n: number) => tokensOf(all.slice(0, n)) / est;
-  let n = w.count ?? 64;
-  if (!w.count) while (n > 4 && cost(n) > w.minSeconds) n >>= 1;
-  const seqs = all.slice(0, n);
-  return { seqs, warm: cost(n) <= w.minSeconds / 3 ? seqs : all.slice(0, 1) };
+function callOf(w: Job['plan'][number], wl: Workloads, est: number, engine: Engine): { seqs: Seq[]; warm: Seq[]; run: (seqs: Seq[]) => Promise<unknown>; paddedTokens: number } {
+  if (w.kind === 'latency') return { seqs: [wl.query], warm: [wl.query], run: (s) => engine.embed(s), paddedTokens: wl.query.ids.length };
+  const seqs = wl[w.kind === 'mixed-bucketed' ? 'mixed' : w.kind].slice(0, w.count);
+  const padded = (batch: Seq[]) => engine.padsBatches ? batch.length * Math.max(...batch.map((s) => s.ids.length)) : batch.reduce((a, s) => a + s.ids.length, 0);
+  if (w.kind !== 'mixed-bucketed') {
+    const paddedTokens = padded(seqs);
+    return { seqs, warm: paddedTokens / est <= w.minSeconds / 3 ? seqs : seqs.slice(0, 1), run: (s) => engine.embed(s), paddedTokens };
+  }
+  // sorted by length (stable), BUCKET texts per call, results back in input order
+  const order = seqs.map((_, i) => i).sort((a, b) => seqs[a].ids.length - seqs[b].ids.length || a - b);
+  const buckets: number[][] = [];
+  const size = bucketSize(seqs.length);
+  for (let i = 0; i < order.length; i += size) buckets.push(order.slice(i, i + size));
+  const paddedTokens = buckets.reduce((a, b) => a + padded(b.map((i) => seqs[i])), 0);
+  const run = async (all: Seq[]) => {
+    if (all.length === 1) return engine.embed(all);
+    const out: ArrayLike<number>[] = new Array(all.length);
+    for (const b of buckets) {
+      const e = await engine.embed(b.map((i) => all[i]));
+      b.forEach((i, j) => { out[i] = e[j]; });
+    }
+    return out;
+  };
+  return { seqs, warm: paddedTokens / est <= w.minSeconds / 3 ? seqs : seqs.slice(0, 1), run, paddedTokens };
 }
 
 /** Runs the job on `engine`, adding to `result` (what the child measured of import and load). */
@@ -119,10 +143,10 @@ export async function runChild(job: Job, engine: Engine, result: Record<string, 
   const workloads: Record<string, unknown> = {};
   result.workloads = workloads;
   for (const w of job.plan) {
-    const { seqs, warm } = sizePlan(w, wl, est, engine.padsBatches);
+    if (w.kind === 'mixed-bucketed' && !engine.padsBatches) continue;
+    const { seqs, warm, run, paddedTokens } = callOf(w, wl, est, engine);
     const tokens = seqs.reduce((a, s) => a + s.ids.length, 0);
-    const paddedTokens = engine.padsBatches ? seqs.length * Math.max(...seqs.map((s) => s.ids.length)) : tokens;
-    const r = await timeIt(() => engine.embed(seqs), () => engine.embed(warm), w);
+    const r = await timeIt(() => run(seqs), () => run(warm), w);
     workloads[w.kind] = { ...r, texts: seqs.length, tokens, paddedTokens };
     log(`${w.kind} x${seqs.length}: ${r.meanMs.toFixed(1)} ms/call (${r.runs} runs, cpu/wall ${r.cpuPerWall.toFixed(2)}), ${(tokens / r.meanMs * 1000).toFixed(0)} tokens/s`);
   }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fail } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
+import { SIMD_OPTIONS, type SimdOption } from '../engine/simd.js';
 
 export interface Command {
   /** The word after `instructor-wasm`. */
@@ -94,6 +95,15 @@ export function positiveIntOption(v: string | undefined, name: string, fallback:
 }
 
 /** Writes one line to stderr unless quiet (a closed stderr is ignored: see cli.ts). */
+/** --simd, or INSTRUCTOR_WASM_SIMD when it is not given (README "SIMD builds"); undefined: 'auto'. */
+export function simdOption(v: string | undefined, command: string): SimdOption | undefined {
+  const value = v ?? process.env.INSTRUCTOR_WASM_SIMD;
+  if (value !== undefined && !(SIMD_OPTIONS as readonly string[]).includes(value)) {
+    throw new UsageError(`--simd (or INSTRUCTOR_WASM_SIMD) must be auto, simd128 or relaxed, got "${value}"`, command);
+  }
+  return value as SimdOption | undefined;
+}
+
 export function say(quiet: boolean, line: string): void {
   if (!quiet) process.stderr.write(line + '\n');
 }

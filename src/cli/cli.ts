@@ -28,6 +28,9 @@ Options:
   -h, --help      this text
   --version       the version
 
+Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (the hub);
+INSTRUCTOR_WASM_SIMD (auto, simd128 or relaxed: the default of --simd).
+
 Examples:
   echo '["Represent the Science title:", "3D ActionSLAM"]' | instructor-wasm embed --model hkunlp/instructor-base
   instructor-wasm synth --config tiny --out ./tiny      # untrained synthetic weights, offline

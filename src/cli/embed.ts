@@ -15,7 +15,7 @@ import { classifySource, loadInstructor } from '../io/load-node.js';
 import type { EmbedResult } from '../text/instructor.js';
 import { importQueueModule, redisUrl } from './queue-commands.js';
 import {
-  ClosedPipe, dtypeOption, loadProgress, parseCommandArgs, positiveIntOption, say, seconds, throttled, UsageError, type Command,
+  ClosedPipe, dtypeOption, loadProgress, parseCommandArgs, positiveIntOption, say, seconds, simdOption, throttled, UsageError, type Command,
 } from './args.js';
 
 export const embed: Command = {
@@ -23,7 +23,7 @@ export const embed: Command = {
   summary: 'embed JSON Lines with a weights file, a checkpoint folder or a hub model',
   help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                               [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
-                              [--threads N|auto] [--quiet]
+                              [--threads N|auto] [--simd auto|simd128|relaxed] [--quiet]
        instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--input ...] [--output ...]
 
 Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
@@ -45,6 +45,8 @@ Options:
                      weights file, the dtype it must hold (it loads as it is stored)
   --batch-size N     items per batch (default 32)
   --threads N|auto   threads for the kernels (default 1; auto: one per core)
+  --simd BUILD       the kernels build: auto (default: relaxed where this machine runs it faster),
+                     simd128 or relaxed (README "SIMD builds"); default INSTRUCTOR_WASM_SIMD
   --quiet            no progress on stderr (cut inputs are still reported)
   --redis URL        with --queue, instead of --model: the items are embedded by the workers
                      listening on that BullMQ queue ("instructor-wasm worker"), in jobs of
@@ -62,13 +64,14 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       model: { type: 'string' }, dtype: { type: 'string' }, instruction: { type: 'string' },
       input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
       'batch-size': { type: 'string' }, threads: { type: 'string' },
-      redis: { type: 'string' }, queue: { type: 'string' }, 'chunk-size': { type: 'string' },
+      redis: { type: 'string' }, queue: { type: 'string' }, 'chunk-size': { type: 'string' }, simd: { type: 'string' },
     });
+    const simd = simdOption(values.simd, 'embed');
     const viaRedis = values.redis !== undefined;
     if (viaRedis) {
       redisUrl(values.redis, 'embed');
       if (values.queue === undefined) throw new UsageError('--redis needs --queue NAME', 'embed');
-      for (const local of ['model', 'dtype', 'threads', 'batch-size'] as const) {
+      for (const local of ['model', 'dtype', 'threads', 'batch-size', 'simd'] as const) {
         if (values[local] !== undefined) throw new UsageError(`--${local} is for a local model; with --redis the workers hold the model`, 'embed');
       }
     } else {
@@ -110,7 +113,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
         dim = result.embeddings[0]?.length ?? 0;
         maxSeqLength = null;
       } else {
-        const model = await loadInstructor(values.model!, { dtype, threads, onProgress: loadProgress(quiet) });
+        const model = await loadInstructor(values.model!, { dtype, threads, simd, onProgress: loadProgress(quiet) });
         try {
           const show = throttled(quiet);
           result = await model.embed(items, {

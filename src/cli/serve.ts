@@ -17,8 +17,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InstructorError } from '../errors.js';
-import { HelpRequested, UsageError, type Command } from './args.js';
-import { KERNELS_MT_WASM_URL, KERNELS_WASM_URL } from '../io/disk.js';
+import { HelpRequested, packageVersion, simdOption, UsageError, type Command } from './args.js';
+import type { SimdOption } from '../engine/simd.js';
+import { KERNELS_MT_WASM_URL, KERNELS_RELAXED_MT_WASM_URL, KERNELS_RELAXED_WASM_URL, KERNELS_WASM_URL } from '../io/disk.js';
 import { loadInstructor, type LoadEvent } from '../io/load-node.js';
 import { createEmbeddingServer, type EmbeddingServer, type RequestLog } from '../server/app.js';
 
@@ -28,6 +29,7 @@ const SERVE_USAGE = `Usage: instructor-wasm serve --model SRC [--model SRC2 ...]
                         [--max-inputs 2048] [--max-body-bytes 2MiB] [--body-timeout-ms 30000]
                         [--api-key KEY] [--cors ORIGIN ...] [--instruction TEXT] [--no-truncate]
                         [--batch-wait-ms 2] [--no-batching] [--drain-timeout-ms 30000]
+                        [--simd auto|simd128|relaxed]
       An OpenAI- and TEI-compatible embedding server: POST /v1/embeddings, POST /embed,
       GET /v1/models, /health, /info, /metrics. SRC as for embed; a model's id is its hub id or
       file stem, or the --model-name in the same position. --max-queued-tokens: tokens waiting
@@ -51,6 +53,8 @@ export interface ServeConfig {
   names: string[];
   /** Undefined: a weights file as it is stored, a folder or hub model in int8 (loadInstructor's default). */
   dtype: 'int8' | 'int4' | 'fp32' | undefined;
+  /** The kernels build (--simd, or INSTRUCTOR_WASM_SIMD); undefined: 'auto'. */
+  simd: SimdOption | undefined;
   host: string;
   port: number;
   threads: number | 'auto' | undefined;
@@ -97,7 +101,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
       'max-body-bytes': { type: 'string' }, 'body-timeout-ms': { type: 'string' }, 'api-key': { type: 'string' },
       cors: { type: 'string', multiple: true }, instruction: { type: 'string' }, 'no-truncate': { type: 'boolean' },
       'batch-wait-ms': { type: 'string' }, 'no-batching': { type: 'boolean' }, 'drain-timeout-ms': { type: 'string' },
-      quiet: { type: 'boolean' },
+      simd: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
   const sources = values.model ?? [];
@@ -109,7 +113,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
   const threads = values.threads === undefined || values.threads === 'auto' ? (values.threads as 'auto' | undefined) : int(values.threads, '--threads', 1);
   const maxBatchTokens = int(values['max-batch-tokens'], '--max-batch-tokens', 8192);
   return {
-    sources, names, dtype,
+    sources, names, dtype, simd: simdOption(values.simd, 'serve'),
     host: values.host ?? '127.0.0.1',
     port: int(values.port, '--port', 8080, 0),
     threads,
@@ -137,22 +141,16 @@ export function modelId(source: string): string {
   return ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name;
 }
 
-function packageVersion(): string | undefined {
-  try {
-    return JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
-  } catch {
-    return undefined;
-  }
-}
-
-function kernelBuild(threads: ServeConfig['threads']): string {
-  const url = threads !== undefined && threads !== 1 ? KERNELS_MT_WASM_URL : KERNELS_WASM_URL;
-  try {
-    const sha = createHash('sha256').update(readFileSync(url) as unknown as Uint8Array).digest('hex').slice(0, 16);
-    return `${basename(url.pathname)} sha256:${sha} (wasm simd128)`;
-  } catch {
-    return `${basename(url.pathname)} (wasm simd128)`;
-  }
+/** The kernels files the server can run, each with the start of its sha256 (which model runs which: /info models[].kernels). */
+function kernelFiles(threads: ServeConfig['threads']): string {
+  const mt = threads !== undefined && threads !== 1;
+  return [mt ? KERNELS_MT_WASM_URL : KERNELS_WASM_URL, mt ? KERNELS_RELAXED_MT_WASM_URL : KERNELS_RELAXED_WASM_URL].map((url) => {
+    try {
+      return `${basename(url.pathname)} sha256:${createHash('sha256').update(readFileSync(url) as unknown as Uint8Array).digest('hex').slice(0, 16)}`;
+    } catch {
+      return basename(url.pathname);
+    }
+  }).join(', ');
 }
 
 export function formatLog(e: RequestLog): string {
@@ -284,7 +282,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const t0 = Date.now();
     let last = 0;
     return loadInstructor(source, {
-      dtype: config.dtype, threads: config.threads,
+      dtype: config.dtype, threads: config.threads, simd: config.simd,
       onProgress: (e: LoadEvent) => {
         const now = Date.now();
         if (e.phase === 'load') say(`${ids[i]}: load ${e.source}`);
@@ -303,7 +301,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     maxBatchTokens: config.maxBatchTokens, maxQueuedTokens: config.maxQueuedTokens, maxInputs: config.maxInputs,
     maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: config.bodyTimeoutMs, batchWaitMs: config.batchWaitMs,
     batching: config.batching, apiKey: config.apiKey, cors: config.cors, instruction: config.instruction,
-    truncate: config.truncate, version: packageVersion(), kernels: kernelBuild(config.threads),
+    truncate: config.truncate, version: packageVersion(), kernels: kernelFiles(config.threads),
     onRequest: (e) => process.stderr.write(formatLog(e) + '\n'),
   });
 

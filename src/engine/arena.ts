@@ -47,6 +47,7 @@ export class Arena {
   f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
   i8(ptr: number, n: number): Int8Array { return new Int8Array(this.memory.buffer, ptr, n); }
   u8(ptr: number, n: number): Uint8Array { return new Uint8Array(this.memory.buffer, ptr, n); }
+  i32(ptr: number, n: number): Int32Array { return new Int32Array(this.memory.buffer, ptr, n); }
   i16(ptr: number, n: number): Int16Array { return new Int16Array(this.memory.buffer, ptr, n); }
 }
 

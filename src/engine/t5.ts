@@ -15,7 +15,7 @@ import type { T5Config } from './config.js';
 import { fail } from '../errors.js';
 import { dequantizeRowQ4, dequantizeRowQ8 } from './quantize.js';
 import type { LayerTensors } from './tensors.js';
-import { attentionScratchFloats, type KernelExports } from './wasm.js';
+import { attentionScratchFloats, RELAXED_XM_BYTES, type KernelExports } from './wasm.js';
 
 /** A weight matrix in wasm memory, named as in the Hugging Face state dict. */
 export interface Matrix {
@@ -24,9 +24,36 @@ export interface Matrix {
   cols: number; // K: input features
   dtype: 'f32' | 'q8' | 'q4';
   ptr: number; // f32 [rows, cols], int8 [rows, cols], or q4 4-bit codes [rows, cols / 2 bytes] (weights-file.ts)
-  packed?: boolean; // q8: int8 in gemm_q8's packed layout (pack_q8), as linear() needs; else row-major
+  /**
+   * q8 only, as linear() needs it: 'q8' int8 in gemm_q8's packed layout (pack_q8); 'q7' the relaxed
+   * build's 7-bit offset codes in gemm_q7's layout (requant_q7 + pack_q7, scales rescaled); absent:
+   * row-major int8 as in the file.
+   */
+  packed?: 'q8' | 'q7';
   scales: number; // q8: f32 [rows] per-row scales; q4: f32 [rows, cols / group]; f32: 0
   group?: number; // q4: values per scale along cols (a multiple of 32)
+  /** 'q7' matrices whose input has outlier channels: those channels' signed 7-bit codes. */
+  outliers?: MatrixOutliers;
+}
+
+/**
+ * The outlier channels of a 'q7' matrix's input (gemm_q7.ts): carried in int16 beside the int8
+ * codes, against Wo [rows, O] (pack_q8's layout) that holds their weights' signed 7-bit codes.
+ */
+export interface MatrixOutliers {
+  /** The channel set (shared by every matrix that reads the same kind of input). */
+  set: OutlierSet;
+  Wo: number;
+}
+
+export interface OutlierSet {
+  /** Channels in all, padding included (O % 16 == 0); -1 entries of oidx are padding. */
+  O: number;
+  /** i32 [O] channel indices. */
+  oidx: number;
+  /** u32 [K] masks: 0 on the outlier channels, 0xffffffff elsewhere. */
+  keep: number;
+  channels: number[];
 }
 
 /** A float32 vector or small table in wasm memory. */
@@ -74,15 +101,24 @@ export function relativePositionBucket(offset: number, numBuckets: number, maxDi
 export interface MatmulContext {
   readonly wasm: KernelExports;
   readonly S: number;
+  /** int16 activations [S, K] for gemm_q8 / gemm_q4, or the int8 codes [S, K] for gemm_q7. */
   readonly xq: number;
   readonly xs: number;
   readonly gemmScratch: number;
-  /** The x (and its K) whose quantization xq holds now; null when it holds none that may be reused. */
-  quantizedX: { ptr: number; K: number } | null;
+  /** gemm_q7's outlier codes xo [S, 64] i16 and row metadata xm [S] (0 without 'q7' matrices). */
+  readonly xo: number;
+  readonly xm: number;
+  /** The x (its K, and which quantization) that xq holds now; null when it holds none that may be reused. */
+  quantizedX: { ptr: number; K: number; as: 'i16' | OutlierSet | null } | null;
+  /** Called with every matmul's input before it is quantized (the relaxed build's calibration). */
+  observe?: (W: Matrix, x: number, S: number) => void;
 }
 
-export function matmulContext(wasm: KernelExports, S: number, xq: number, xs: number, gemmScratch: number): MatmulContext {
-  return { wasm, S, xq, xs, gemmScratch, quantizedX: null };
+/** Outlier channels per input at most (xo's row length). */
+export const MAX_OUTLIERS = 64;
+
+export function matmulContext(wasm: KernelExports, S: number, xq: number, xs: number, gemmScratch: number, relaxed?: { xo: number; xm: number }): MatmulContext {
+  return { wasm, S, xq, xs, gemmScratch, xo: relaxed?.xo ?? 0, xm: relaxed?.xm ?? 0, quantizedX: null };
 }
 
 /**
@@ -101,12 +137,21 @@ export function linear(mm: MatmulContext, W: Matrix, x: number, y: number, opts:
   }
   // a row-major int8 matrix would give wrong numbers, not an error
   if (W.dtype === 'q8' && !W.packed) fail('BAD_INPUT', `linear: int8 matrix "${W.name}" is row-major, expected gemm_q8's packed layout (pack_q8)`);
+  mm.observe?.(W, x, S);
+  // what the quantization of x must be: int16, or int8 with W's outlier set (null: none)
+  const as = W.packed === 'q7' ? W.outliers?.set ?? null : 'i16';
   const held = mm.quantizedX;
-  if (!(opts.sameX && held !== null && held.ptr === x && held.K === W.cols)) {
-    wasm.quantize_rows_i16(x, mm.xq, mm.xs, S, W.cols);
-    mm.quantizedX = { ptr: x, K: W.cols };
+  if (!(opts.sameX && held !== null && held.ptr === x && held.K === W.cols && held.as === as)) {
+    if (as === 'i16') wasm.quantize_rows_i16(x, mm.xq, mm.xs, S, W.cols);
+    else {
+      if (mm.xm === 0) fail('BAD_INPUT', `linear: matrix "${W.name}" is in gemm_q7's layout but this context has no int8 buffers`);
+      wasm.quantize_rows_i8!(x, mm.xq, mm.xo, mm.xm, S, W.cols, as?.keep ?? 0, as?.oidx ?? 0, as?.O ?? 0);
+    }
+    mm.quantizedX = { ptr: x, K: W.cols, as };
   }
-  if (W.dtype === 'q8') wasm.gemm_q8(mm.xq, mm.xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate, mm.gemmScratch);
+  if (W.packed === 'q7') {
+    wasm.gemm_q7!(mm.xq, mm.xo, mm.xm, W.ptr, W.outliers?.Wo ?? 0, W.scales, y, S, W.cols, W.rows, W.outliers?.set.O ?? 0, accumulate);
+  } else if (W.dtype === 'q8') wasm.gemm_q8(mm.xq, mm.xs, W.ptr, W.scales, y, S, W.cols, W.rows, accumulate, mm.gemmScratch);
   else wasm.gemm_q4(mm.xq, mm.xs, W.ptr, W.scales, y, S, W.cols, W.rows, W.group!, accumulate);
 }
 
@@ -122,6 +167,11 @@ export class T5Encoder {
     /** gemmQ8ScratchBytes(K) for the largest K of the int8 matmuls; lives as long as the model. */
     private readonly gemmScratch: number,
   ) {}
+
+  /** True once some matrix is in gemm_q7's layout (the relaxed build): forward passes then need its buffers. */
+  relaxed = false;
+  /** See MatmulContext.observe (calibration only). */
+  observe?: (W: Matrix, x: number, S: number) => void;
 
   private get wasm(): KernelExports { return this.arena.wasm; }
 
@@ -199,6 +249,7 @@ export class T5Encoder {
       const ff2 = this.config.ffn === 'gated-gelu' ? a.alloc(S * F * 4) : 0;
       const xq = a.alloc(S * Math.max(D, F, HDk) * 2); // int16 activations for q8 / q4 matmuls
       const xs = a.alloc(S * 4); // their per-row scales
+      const relaxed = this.relaxed ? { xo: a.alloc(S * MAX_OUTLIERS * 2), xm: a.alloc(S * RELAXED_XM_BYTES) } : undefined;
       const scratch = a.alloc(attentionScratchFloats(Tmax, Dk) * 4);
       // One bias table per distinct length (it depends on T only).
       const biasOf = new Map<number, number>();
@@ -208,7 +259,8 @@ export class T5Encoder {
         biasOf.set(T, ptr);
       }
       const hidden = (index: number, ptr: number) => hook?.(index, a.f32(ptr, S * D), S, D);
-      const mm = matmulContext(this.wasm, S, xq, xs, this.gemmScratch);
+      const mm = matmulContext(this.wasm, S, xq, xs, this.gemmScratch, relaxed);
+      mm.observe = this.observe;
 
       // 1. Token embeddings: x[S, D] = embedding[ids].
       this.embed(ids, x);

@@ -41,6 +41,29 @@ export interface KernelExports {
   relu_inplace_scalar(x: number, n: number): void;
   gelu_tanh_mul(g: number, u: number, n: number): void;
   gelu_tanh_mul_scalar(g: number, u: number, n: number): void;
+  // The relaxed build only (kernels-relaxed.wasm; see assembly/gemm_q7.ts):
+  /** x [T, K] f32 -> int8 codes xq, int16 outlier codes xo [T, O], per-row metadata xm (RELAXED_XM_BYTES each). */
+  quantize_rows_i8?(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  quantize_rows_i8_scalar?(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  /** Row-major int8 W [N, K] and its scales -> 7-bit offset codes and their scales, in place. */
+  requant_q7?(W: number, ws: number, N: number, K: number): void;
+  requant_q7_scalar?(W: number, ws: number, N: number, K: number): void;
+  /** Row-major 7-bit codes -> gemm_q7's packed layout, in place; scratch: 8 * K bytes. */
+  pack_q7?(W: number, N: number, K: number, scratch: number): void;
+  gemm_q7?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  gemm_q7_scalar?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+}
+
+/** Which kernels build: kernels.wasm (fixed-width SIMD) or kernels-relaxed.wasm (plus relaxed SIMD). */
+export type KernelBuild = 'simd128' | 'relaxed';
+
+/** Bytes of per-row metadata that quantize_rows_i8 writes for gemm_q7. */
+export const RELAXED_XM_BYTES = 16;
+
+/** The build of a kernel instance (its exports) or compiled module. */
+export function kernelBuildOf(k: WebAssembly.Module | { gemm_q7?: unknown }): KernelBuild {
+  if (k instanceof WebAssembly.Module) return WebAssembly.Module.exports(k).some((e) => e.name === 'gemm_q7') ? 'relaxed' : 'simd128';
+  return typeof k.gemm_q7 === 'function' ? 'relaxed' : 'simd128';
 }
 
 /** Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too). */
@@ -64,6 +87,35 @@ export function hasWasmSimd(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
+// (func (export "kat") (result i32) lane 0 of i32x4.relaxed_dot_i8x16_i7x16_add_s(splat -2,
+// splat 3, splat 10)): -14 where relaxed SIMD is, and is right. Validation alone is not enough:
+// Node 20's baseline compiler (Liftoff, V8 11.3, behind --experimental-wasm-relaxed-simd) gives
+// -48 (the products doubled, the accumulator dropped).
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03,
+  0x02, 0x01, 0x00, 0x07, 0x07, 0x01, 0x03, 0x6b, 0x61, 0x74, 0x00, 0x00, 0x0a, 0x16, 0x01, 0x14,
+  0x00, 0x41, 0x7e, 0xfd, 0x0f, 0x41, 0x03, 0xfd, 0x0f, 0x41, 0x0a, 0xfd, 0x11, 0xfd, 0x93, 0x02,
+  0xfd, 0x1b, 0x00, 0x0b,
+]);
+
+/**
+ * Whether this engine runs the relaxed build correctly: 'ok', 'unsupported' (it does not validate:
+ * Node 20 without its flag, older browsers) or 'wrong' (it validates but the probe's answer is
+ * wrong). Cached: the engine does not change.
+ */
+export function relaxedSimdStatus(): 'ok' | 'unsupported' | 'wrong' {
+  if (relaxedStatus !== undefined) return relaxedStatus;
+  if (!hasWasmSimd() || !WebAssembly.validate(RELAXED_PROBE)) return (relaxedStatus = 'unsupported');
+  try {
+    const kat = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports.kat as () => number;
+    relaxedStatus = kat() === -14 ? 'ok' : 'wrong';
+  } catch {
+    relaxedStatus = 'unsupported';
+  }
+  return relaxedStatus;
+}
+let relaxedStatus: 'ok' | 'unsupported' | 'wrong' | undefined;
+
 const REQUIRED_EXPORTS = [
   'memory', 'heap_base', 'quantize_rows_i16', 'gemm_q8', 'pack_q8', 'gemm_f32', 'attention',
   'rmsnorm', 'relu_inplace', 'gelu_tanh_mul',
@@ -80,7 +132,11 @@ export async function instantiateKernels(source: WasmBytes | WasmModule, memory?
     fail('NO_SIMD', 'this JavaScript runtime has no WebAssembly SIMD (fixed-width SIMD128), which instructor-wasm requires');
   }
   const imports: WebAssembly.Imports = memory ? { env: { memory: memory as WebAssembly.Memory } } : {};
-  const instance = await WebAssembly.instantiate(await compileKernels(source) as WebAssembly.Module, imports).catch((e: unknown) =>
+  const module = await compileKernels(source) as WebAssembly.Module;
+  if (kernelBuildOf(module) === 'relaxed' && relaxedSimdStatus() === 'wrong') {
+    fail('NO_SIMD', 'this JavaScript engine computes relaxed SIMD dot products wrongly (Node 20\'s baseline compiler does); use the simd128 build (simd: \'simd128\'), or Node >= 22');
+  }
+  const instance = await WebAssembly.instantiate(module, imports).catch((e: unknown) =>
     fail('BAD_FILE', `kernels wasm does not instantiate${memory ? ' over a shared memory (is it kernels-mt.wasm?)' : ' (is it kernels.wasm, not kernels-mt.wasm?)'}: ${(e as Error).message}`));
   const exports = instance.exports as Record<string, unknown>;
   for (const name of REQUIRED_EXPORTS) {

@@ -4,20 +4,26 @@ import { open, readFile } from 'node:fs/promises';
 import { kindOf } from './fs-node.js';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
-import { compileKernels, instantiateKernels, type KernelExports, type WasmModule } from '../engine/wasm.js';
+import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
+import { compileKernels, instantiateKernels, type KernelBuild, type KernelExports, type WasmModule } from '../engine/wasm.js';
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
-export async function loadKernelsFromDisk(): Promise<KernelExports> {
-  return instantiateKernels(await readFile(KERNELS_WASM_URL));
+/** The relaxed-SIMD build (README "SIMD builds"). */
+export const KERNELS_RELAXED_WASM_URL = new URL('../../../build/kernels-relaxed.wasm', import.meta.url);
+
+/** A kernels build from the package's build/ folder, instantiated (default kernels.wasm). */
+export async function loadKernelsFromDisk(build: KernelBuild = 'simd128'): Promise<KernelExports> {
+  return instantiateKernels(await readFile(build === 'relaxed' ? KERNELS_RELAXED_WASM_URL : KERNELS_WASM_URL));
 }
 
-/** The threads build (shared memory), for `LoadOptions.threadKernels`. */
+/** The threads builds (shared memory), for `LoadOptions.threadKernels`. */
 export const KERNELS_MT_WASM_URL = new URL('../../../build/kernels-mt.wasm', import.meta.url);
+export const KERNELS_RELAXED_MT_WASM_URL = new URL('../../../build/kernels-relaxed-mt.wasm', import.meta.url);
 
-/** kernels-mt.wasm from the package's build/ folder, compiled (a module can be sent to workers). */
-export async function loadThreadKernelsFromDisk(): Promise<WasmModule> {
-  return compileKernels(await readFile(KERNELS_MT_WASM_URL));
+/** kernels-mt.wasm (or kernels-relaxed-mt.wasm) from the package's build/ folder, compiled (a module can be sent to workers). */
+export async function loadThreadKernelsFromDisk(build: KernelBuild = 'simd128'): Promise<WasmModule> {
+  return compileKernels(await readFile(build === 'relaxed' ? KERNELS_RELAXED_MT_WASM_URL : KERNELS_MT_WASM_URL));
 }
 
 const CHUNK = 1 << 30; // one fs read moves at most 2 GiB; stay well below
@@ -57,11 +63,18 @@ export async function openWeightsFile(path: string): Promise<WeightsReader & { c
   };
 }
 
-/** Loads an InstructorModel (token ids in) from a weights file on disk. */
-export async function loadModelFile(path: string, options: Partial<LoadOptions> = {}): Promise<InstructorModel> {
+/** The build that `simd` picks (README "SIMD builds"), instantiated from the package's build/ folder. */
+export async function loadKernelsForSimd(simd: SimdOption | undefined): Promise<KernelExports> {
+  const { build } = await chooseKernelBuild(parseSimdOption(simd), async () => compileKernels(await readFile(KERNELS_RELAXED_WASM_URL)));
+  return loadKernelsFromDisk(build);
+}
+
+/** Loads an InstructorModel (token ids in) from a weights file on disk; `simd` picks the kernels build unless `kernels` is given. */
+export async function loadModelFile(path: string, options: Partial<LoadOptions> & { simd?: SimdOption } = {}): Promise<InstructorModel> {
   const reader = await openWeightsFile(path);
   try {
-    return await InstructorModel.fromWeightsReader(reader, { ...options, kernels: options.kernels ?? (await loadKernelsFromDisk()) });
+    const { simd, ...load } = options;
+    return await InstructorModel.fromWeightsReader(reader, { ...load, kernels: options.kernels ?? (await loadKernelsForSimd(simd)) });
   } finally {
     await reader.close();
   }

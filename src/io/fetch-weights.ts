@@ -5,6 +5,8 @@
 import { fail, InstructorError } from '../errors.js';
 import { Instructor } from '../text/instructor.js';
 import { InstructorModel, type KernelSource, type WeightsReader } from '../engine/model.js';
+import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
+import type { KernelBuild } from '../engine/wasm.js';
 
 /** An R2 object with its body (what `env.BUCKET.get(key)` resolves to in a Worker). */
 export interface R2ObjectBodyLike {
@@ -199,8 +201,10 @@ export function streamWeightsReader(stream: ReadableStream<Uint8Array>, size: nu
 }
 
 export interface CreateInstructorOptions {
-  /** The kernels; default: this runtime's `loadKernels()`. */
+  /** The kernels; default: this runtime's build that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
+  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  simd?: SimdOption;
   /** Check every tensor's CRC-32 while loading. Default true. */
   verify?: boolean;
 }
@@ -209,7 +213,7 @@ export interface CreateInstructorOptions {
  * `createInstructor` bound to a runtime's default kernel loader (each entry point exports one).
  * @internal
  */
-export function createInstructorWith(defaultKernels: () => Promise<KernelSource>) {
+export function createInstructorWith(loadKernelBuild: (build: KernelBuild) => Promise<WebAssembly.Module>) {
   /**
    * An `Instructor` from a weights file with its tokenizer, from any `WeightsSource` (or a
    * promise of one), with this runtime's kernels unless `options.kernels` is given. Responses
@@ -217,7 +221,10 @@ export function createInstructorWith(defaultKernels: () => Promise<KernelSource>
    */
   return async function createInstructor(weights: WeightsSource | Promise<WeightsSource>, options: CreateInstructorOptions = {}): Promise<Instructor> {
     if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `createInstructor: options must be an object, got ${describe(options)}`);
-    const kernelsPromise = options.kernels !== undefined ? Promise.resolve(options.kernels) : defaultKernels();
+    const simd = parseSimdOption(options.simd);
+    const kernelsPromise = options.kernels !== undefined
+      ? Promise.resolve(options.kernels)
+      : chooseKernelBuild(simd, () => loadKernelBuild('relaxed')).then((c) => loadKernelBuild(c.build));
     const [source, kernels] = await Promise.all([weights, kernelsPromise]);
     const streamed = streamOf(source);
     if (!streamed) return Instructor.fromWeightsFile(await weightsBytes(source), { kernels, verify: options.verify });

@@ -10,7 +10,8 @@ import { fail } from '../errors.js';
 import { kindOf } from './fs-node.js';
 import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress } from './hub-node.js';
 import { Instructor } from '../text/instructor.js';
-import { loadKernelsFromDisk, openWeightsFile } from './disk.js';
+import { loadKernelsForSimd, openWeightsFile } from './disk.js';
+import type { SimdOption } from '../engine/simd.js';
 import { InstructorModel, type KernelSource, type LoadOptions } from '../engine/model.js';
 import { parseRepoId } from './hub.js';
 
@@ -35,8 +36,10 @@ export interface LoadInstructorOptions {
   verify?: boolean;
   /** Threads for the kernels: 1 (default), a number, or 'auto' (one per core). */
   threads?: number | 'auto';
-  /** The wasm kernels; default build/kernels.wasm of this package. */
+  /** The wasm kernels; default the build of this package that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
+  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  simd?: SimdOption;
 }
 
 /** The hkunlp repositories' files; weights as safetensors where the repo has them, else .bin. */
@@ -97,7 +100,7 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
     fail('BAD_INPUT', `model source must be a hub id, a path or bytes, got ${source === null ? 'null' : typeof source === 'string' ? 'an empty string' : typeof source}`);
   }
   const where = source instanceof Uint8Array ? null : await classifySource(source);
-  const kernels = options.kernels ?? (await loadKernelsFromDisk());
+  const kernels = options.kernels ?? (await loadKernelsForSimd(options.simd));
   const load = { kernels, verify: options.verify, threads: options.threads };
   const progress = options.onProgress;
 

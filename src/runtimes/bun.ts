@@ -4,7 +4,7 @@
 import { fail } from '../errors.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
 import type { WasmModule } from '../engine/wasm.js';
-import { compiledOnce, compileKernelBytes, fetchKernelBytes, type LoadKernels } from './loader.js';
+import { compiledOnce, compileKernelBytes, eitherBuild, type LoadKernelBuild, fetchKernelBytes, type LoadKernels } from './loader.js';
 
 export * from '../index.js';
 export * from './exports.js';
@@ -24,5 +24,11 @@ async function compileFile(path: string | URL): Promise<WasmModule> {
 /** The kernels as a compiled `WebAssembly.Module` (compiled once per process, then shared). */
 export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileFile);
 
+/** The relaxed-SIMD build (README "SIMD builds"), next to kernels.wasm. */
+export const KERNELS_RELAXED_URL = new URL('../../../build/kernels-relaxed.wasm', import.meta.url);
+
+/** Either build, compiled once per isolate: what the `simd` option of createInstructor picks from. */
+export const loadKernelBuild: LoadKernelBuild = eitherBuild(loadKernels, compiledOnce(KERNELS_RELAXED_URL, compileFile));
+
 /** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
-export const createInstructor = createInstructorWith(() => loadKernels());
+export const createInstructor = createInstructorWith(loadKernelBuild);

@@ -1,9 +1,17 @@
 // What every runtime's default kernel loader shares: the package's own build compiled once and
 // then shared, another build compiled on request, one compile error, a fetch fallback.
 import { fail } from '../errors.js';
-import type { WasmBytes, WasmModule } from '../engine/wasm.js';
+import type { KernelBuild, WasmBytes, WasmModule } from '../engine/wasm.js';
 
 export type LoadKernels = (path?: string | URL) => Promise<WasmModule>;
+
+/** One build of the package's kernels, compiled once per isolate. */
+export type LoadKernelBuild = (build: KernelBuild) => Promise<WasmModule>;
+
+/** `loadKernelBuild` over the two builds' loaders. */
+export function eitherBuild(simd128: LoadKernels, relaxed: LoadKernels): LoadKernelBuild {
+  return (build) => (build === 'relaxed' ? relaxed() : simd128());
+}
 
 /**
  * `loadKernels(path?)` over `compile`: without a path, the build at `defaultUrl`, compiled once per

@@ -3,9 +3,11 @@
 // kernels imported as a wasm module, and createInstructor.
 //
 // Workers hand a wasm import over already compiled (they forbid compiling wasm from bytes at run
-// time). wrangler bundles `build/kernels.wasm` by its CompiledWasm rule; a plain workerd config
-// lists it as a `wasm` module (examples/worker/workerd.capnp).
+// time). wrangler bundles `build/kernels.wasm` and `build/kernels-relaxed.wasm` by its
+// CompiledWasm rule; a plain workerd config lists them as `wasm` modules (examples/worker/workerd.capnp).
 import kernels from '../../../build/kernels.wasm';
+import relaxedKernels from '../../../build/kernels-relaxed.wasm';
+import type { KernelBuild } from '../engine/wasm.js';
 import { createInstructorWith } from '../io/fetch-weights.js';
 import type { WasmModule } from '../engine/wasm.js';
 
@@ -17,5 +19,10 @@ export function loadKernels(): Promise<WasmModule> {
   return Promise.resolve(kernels);
 }
 
+/** Either build, as deployed (both are bundled: 28 and 35 KB): what the `simd` option picks from. */
+export function loadKernelBuild(build: KernelBuild): Promise<WasmModule> {
+  return Promise.resolve(build === 'relaxed' ? relaxedKernels : kernels);
+}
+
 /** An Instructor from weights (bytes, Response, Blob, R2 object, or a promise of one) with this runtime's kernels. */
-export const createInstructor = createInstructorWith(() => loadKernels());
+export const createInstructor = createInstructorWith(loadKernelBuild);

@@ -355,6 +355,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
         max_tokens: s.model?.maxSeqLength ?? null,
         dtype: s.model?.info.dtype ?? null,
         threads: s.model ? s.model.threads : null,
+        kernels: s.model?.info.kernels ?? null, // the build it runs: simd128 or relaxed
         normalize: s.model?.info.model.normalize ?? null,
         source: s.model?.info.model.source ?? null,
         memory_bytes: s.model?.memoryBytes ?? null,

