@@ -115,6 +115,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       } else {
         const model = await loadInstructor(values.model!, { dtype, threads, simd, onProgress: loadProgress(quiet) });
         try {
+          say(quiet, `embed: kernels ${model.info.kernels}`);
           const show = throttled(quiet);
           result = await model.embed(items, {
             batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
