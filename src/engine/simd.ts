@@ -7,7 +7,7 @@
 //              with AVX-VNNI, where V8 lowers the relaxed dot product to one vpdpbusd); else simd128.
 // The decision of 'auto' is made once per isolate and kept.
 import { fail } from '../errors.js';
-import { instantiateKernels, relaxedSimdStatus, RELAXED_XM_BYTES, type KernelBuild, type KernelExports } from './wasm.js';
+import { instantiateKernels, relaxedSimdStatus, RELAXED_XM_BYTES, type KernelBuild, type KernelExports, type WasmModule } from './wasm.js';
 
 export type SimdOption = 'auto' | 'simd128' | 'relaxed';
 
@@ -56,7 +56,7 @@ let autoDecision: Promise<SimdCalibration> | undefined;
  * The build for `simd`. `loadRelaxed` compiles kernels-relaxed.wasm (called only when needed; for
  * 'auto' a failure to load it means simd128).
  */
-export async function chooseKernelBuild(simd: SimdOption, loadRelaxed: () => Promise<WebAssembly.Module>): Promise<SimdCalibration> {
+export async function chooseKernelBuild(simd: SimdOption, loadRelaxed: () => Promise<WasmModule>): Promise<SimdCalibration> {
   if (simd === 'simd128') return { build: 'simd128', reason: 'not faster' };
   const status = relaxedSimdStatus();
   if (simd === 'relaxed') {

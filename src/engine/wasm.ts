@@ -61,9 +61,9 @@ export type KernelBuild = 'simd128' | 'relaxed';
 export const RELAXED_XM_BYTES = 16;
 
 /** The build of a kernel instance (its exports) or compiled module. */
-export function kernelBuildOf(k: WebAssembly.Module | { gemm_q7?: unknown }): KernelBuild {
+export function kernelBuildOf(k: WasmModule | { gemm_q7?: unknown }): KernelBuild {
   if (k instanceof WebAssembly.Module) return WebAssembly.Module.exports(k).some((e) => e.name === 'gemm_q7') ? 'relaxed' : 'simd128';
-  return typeof k.gemm_q7 === 'function' ? 'relaxed' : 'simd128';
+  return typeof (k as { gemm_q7?: unknown }).gemm_q7 === 'function' ? 'relaxed' : 'simd128';
 }
 
 /** Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too). */

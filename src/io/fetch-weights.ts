@@ -6,7 +6,7 @@ import { fail, InstructorError } from '../errors.js';
 import { Instructor } from '../text/instructor.js';
 import { InstructorModel, type KernelSource, type WeightsReader } from '../engine/model.js';
 import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
-import type { KernelBuild } from '../engine/wasm.js';
+import type { KernelBuild, WasmModule } from '../engine/wasm.js';
 
 /** An R2 object with its body (what `env.BUCKET.get(key)` resolves to in a Worker). */
 export interface R2ObjectBodyLike {
@@ -213,7 +213,7 @@ export interface CreateInstructorOptions {
  * `createInstructor` bound to a runtime's default kernel loader (each entry point exports one).
  * @internal
  */
-export function createInstructorWith(loadKernelBuild: (build: KernelBuild) => Promise<WebAssembly.Module>) {
+export function createInstructorWith(loadKernelBuild: (build: KernelBuild) => Promise<WasmModule>) {
   /**
    * An `Instructor` from a weights file with its tokenizer, from any `WeightsSource` (or a
    * promise of one), with this runtime's kernels unless `options.kernels` is given. Responses
