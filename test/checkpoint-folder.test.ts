@@ -201,6 +201,12 @@ test('bad: unsupported feed_forward_proj', () =>
 test('bad: d_model the kernels cannot run', () =>
   badFolder((d) => editJson(d, 'config.json', (j) => { j.d_model = 40; }), 'BAD_CONFIG', /d_model = 40/));
 
+test('bad: num_layers absurd (1e12) or not what the weights hold: BAD_CONFIG before any list is built', async () => {
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.num_layers = 1e12; }), 'BAD_CONFIG', /config\.json.*num_layers.*at most 1024/);
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.num_layers = 900; }), 'BAD_CONFIG', /config\.json: num_layers is 900, but the encoder weights hold 2 blocks/);
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.vocab_size = 1e12; }), 'BAD_CONFIG', /vocab_size.*at most/);
+});
+
 test('bad: modules.json missing', () => badFolder((d) => rmSync(join(d, 'modules.json')), 'BAD_CONFIG', /modules\.json: file not found.*Dense/));
 
 test('bad: modules.json with an unknown module', () =>

@@ -109,6 +109,20 @@ test('weights files the model cannot use are typed errors', async () => {
   assert.is(t5TensorShapes(SYNTH_CONFIGS.tiny).length, 1 + 2 * 8 + 1 + 1);
 });
 
+test('a config absurd for its file is a typed error at once, before anything is sized from it', async () => {
+  const kernels = await loadKernelsFromDisk();
+  const load = (bytes: Uint8Array) => InstructorModel.fromWeightsFile(bytes, { kernels });
+  const hf = toHfConfig(SYNTH_CONFIGS.tiny);
+  // beyond any T5: refused by the config's own bounds (num_layers 1e12 used to build 9e12 expected tensors)
+  await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1e12 })), 'BAD_CONFIG', /num_layers.*at most 1024, got 1000000000000/);
+  await rejects(load(tinyFile((t) => t, { ...hf, vocab_size: 2 ** 40 })), 'BAD_CONFIG', /vocab_size.*at most/);
+  await rejects(load(tinyFile((t) => t, { ...hf, d_model: 1 << 16, d_ff: 1 << 18 })), 'BAD_CONFIG', /d_ff x d_model = 17179869184 elements/);
+  // plausible for a model, absurd for this file: its tensors number 2 blocks
+  await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1000 })), 'BAD_FILE', /num_layers 1000, but its tensors are of 2 encoder blocks/);
+  // more parameters than the data section could hold even at 4 bits each
+  await rejects(load(tinyFile((t) => t, { ...hf, vocab_size: 1 << 20 })), 'BAD_FILE', /33554432 encoder parameters|at least .* bytes, but the data section holds/);
+});
+
 test('the data section is read in windows, in order, each tensor CRC-checked as soon as it is in; a bad CRC stops the reads', async () => {
   const kernels = await loadKernelsFromDisk();
   // 25 MB: the 8.2 MB embedding table ends inside the first 8 MiB window, the wide FFNs fill two more

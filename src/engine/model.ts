@@ -1,12 +1,12 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
-import { parseT5Config, type T5Config } from './config.js';
+import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
 import { fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
-import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
+import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
 import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
@@ -148,6 +148,7 @@ export class InstructorModel {
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
   private static assemble(header: WeightsHeader, arena: Arena, base: number): InstructorModel {
     const config = parseT5Config(header.config);
+    checkConfigAgainstFile(config, header);
     const entries = new Map<string, TensorEntry>();
     for (const e of header.tensors) entries.set(e.name, e);
 
@@ -309,6 +310,23 @@ export class InstructorModel {
    */
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
+  }
+}
+
+/**
+ * The config against what the file holds, before anything is sized from the config: as many
+ * encoder blocks as the file's tensor names number (each block has several tensors, so the count
+ * is bounded by the header's length), and no more parameters than the data section can hold at
+ * the smallest dtype (int4, half a byte each).
+ */
+function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
+  const blocks = encoderBlocks(header.tensors.map((e) => e.name));
+  if (config.numLayers !== blocks) {
+    fail('BAD_FILE', `weights file: its config has num_layers ${config.numLayers}, but its tensors are of ${blocks} encoder blocks`);
+  }
+  const params = t5ParameterCount(config);
+  if (params / 2 > header.data_bytes) {
+    fail('BAD_FILE', `weights file: its config describes ${params} encoder parameters, at least ${params / 2} bytes, but the data section holds ${header.data_bytes}`);
   }
 }
 

@@ -15,7 +15,7 @@
 // dtype), before a single tensor is read; `tensors()` then reads them one at a time.
 
 import { parseT5Config, type T5Config } from '../../engine/config.js';
-import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
+import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, encoderBlocks, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
 import { fail, InstructorError } from '../../errors.js';
 import type { ModelMeta } from '../../engine/model-meta.js';
 import type { CheckpointFiles } from './files.js';
@@ -265,6 +265,11 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const enc = await openWeights(tDir);
     if (!enc) {
       fail('UNKNOWN_TENSOR', `${files.describe}: no encoder weights (${join(tDir, 'model.safetensors')}, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json)`);
+    }
+    // The config against the file before sizing anything from it: as many blocks as the tensors number.
+    const blocks = encoderBlocks(enc.keys());
+    if (config.numLayers !== blocks) {
+      fail('BAD_CONFIG', `${where(configPath)}: num_layers is ${config.numLayers}, but the encoder weights hold ${blocks} blocks`);
     }
     const layout: Array<{ name: string; shape: number[] }> = t5TensorShapes(config).map(([name, shape]) => ({ name, shape }));
     const expected = new Map(layout.map((l) => [l.name, l.shape]));
