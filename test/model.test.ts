@@ -57,11 +57,46 @@ for (const [config, dtype] of [['tiny', 'fp32'], ['tiny-gated', 'fp32'], ['base'
   });
 }
 
-test('relative position buckets match transformers (bidirectional, 32 buckets, max distance 128)', () => {
-  // transformers T5Attention._relative_position_bucket(offsets, True, 32, 128), evaluated in numpy float32.
-  const offsets = [-200, -128, -127, -64, -33, -32, -31, -17, -16, -15, -9, -8, -7, -1, 0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 500];
-  const want = [15, 15, 15, 14, 12, 12, 11, 10, 10, 9, 8, 8, 7, 1, 0, 17, 23, 24, 24, 25, 26, 26, 27, 28, 28, 29, 30, 30, 31, 31, 31];
-  assert.equal(offsets.map((o) => relativePositionBucket(o, 32, 128)), want);
+// transformers T5Attention._relative_position_bucket(offsets, bidirectional=True, B, M) on numpy
+// float32 (numpy 2, the torch formula line for line: num_buckets //= 2, max_exact = num_buckets // 2,
+// log(rel.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact), .to(long)).
+const BUCKET_OFFSETS = [-600, -200, -128, -127, -64, -33, -32, -31, -17, -16, -15, -9, -8, -7, -5, -4, -3, -1, 0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 500];
+const TRANSFORMERS_BUCKETS: Array<[number, number, number[]]> = [
+  [32, 128, [15, 15, 15, 15, 14, 12, 12, 11, 10, 10, 9, 8, 8, 7, 5, 4, 3, 1, 0, 17, 19, 20, 21, 23, 24, 24, 25, 26, 26, 27, 28, 28, 29, 30, 30, 31, 31, 31]],
+  [34, 128, [16, 16, 16, 16, 14, 12, 12, 12, 10, 10, 10, 8, 8, 7, 5, 4, 3, 1, 0, 18, 20, 21, 22, 24, 25, 25, 27, 27, 27, 29, 29, 29, 31, 31, 31, 33, 33, 33]],
+  [33, 128, [15, 15, 15, 15, 14, 12, 12, 11, 10, 10, 9, 8, 8, 7, 5, 4, 3, 1, 0, 17, 19, 20, 21, 23, 24, 24, 25, 26, 26, 27, 28, 28, 29, 30, 30, 31, 31, 31]],
+  [30, 128, [14, 14, 14, 14, 13, 11, 11, 11, 9, 9, 9, 7, 7, 7, 5, 4, 3, 1, 0, 16, 18, 19, 20, 22, 22, 22, 24, 24, 24, 26, 26, 26, 28, 28, 28, 29, 29, 29]],
+  [10, 20, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2, 1, 0, 6, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]],
+  [6, 3, [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]],
+  [4, 2, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]],
+  [32, 9, [15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 8, 7, 5, 4, 3, 1, 0, 17, 19, 20, 21, 23, 24, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31]],
+  [64, 256, [31, 30, 28, 27, 24, 20, 20, 19, 16, 16, 15, 9, 8, 7, 5, 4, 3, 1, 0, 33, 35, 36, 37, 39, 40, 41, 47, 48, 48, 51, 52, 52, 55, 56, 56, 59, 60, 63]],
+];
+
+test('relative position buckets match transformers\' integer and float32 arithmetic for any bucket count', () => {
+  for (const [B, M, want] of TRANSFORMERS_BUCKETS) {
+    assert.equal(BUCKET_OFFSETS.map((o) => relativePositionBucket(o, B, M)), want, `num_buckets ${B}, max_distance ${M}`);
+  }
+});
+
+test('relative-attention configs transformers cannot run are BAD_CONFIG; the ones it runs embed finite vectors', async () => {
+  const hf = toHfConfig(SYNTH_CONFIGS.tiny);
+  const kernels = await loadKernelsFromDisk();
+  const withBuckets = (B: number, M: number) => {
+    const c = { ...SYNTH_CONFIGS.tiny, relativeBuckets: B, relativeMaxDistance: M };
+    return encodeWeightsFile({ config: { ...hf, relative_attention_num_buckets: B, relative_attention_max_distance: M }, model: { dense_out: c.denseOut }, dtype: 'fp32' }, synthModel(c, c.denseOut));
+  };
+  // 3 // 2 // 2 = 0 exact offsets: transformers divides by zero
+  await rejects(InstructorModel.fromWeightsFile(withBuckets(3, 128), { kernels }), 'BAD_CONFIG', /num_buckets = 3, expected at least 4/);
+  // log(max_distance / max_exact) = 0 or < 0: infinite or negative buckets
+  await rejects(InstructorModel.fromWeightsFile(withBuckets(32, 8), { kernels }), 'BAD_CONFIG', /max_distance = 8, expected more than the 8 exact offsets/);
+  await rejects(InstructorModel.fromWeightsFile(withBuckets(32, 5), { kernels }), 'BAD_CONFIG', /max_distance = 5/);
+  for (const [B, M] of [[34, 128], [33, 128], [6, 3]]) {
+    const model = await InstructorModel.fromWeightsFile(withBuckets(B, M), { kernels });
+    const [e] = model.embedIds([{ ids: Array.from({ length: 300 }, (_, t) => 2 + t), nInstr: 1 }]).embeddings;
+    assert.ok(e.every(Number.isFinite), `num_buckets ${B}, max_distance ${M}: a 300-token embedding is finite`);
+    model.dispose();
+  }
 });
 
 test('bad ids and inputs are typed errors naming the input', async () => {
@@ -116,7 +151,7 @@ test('a config absurd for its file is a typed error at once, before anything is 
   // beyond any T5: refused by the config's own bounds (num_layers 1e12 used to build 9e12 expected tensors)
   await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1e12 })), 'BAD_CONFIG', /num_layers.*at most 1024, got 1000000000000/);
   await rejects(load(tinyFile((t) => t, { ...hf, vocab_size: 2 ** 40 })), 'BAD_CONFIG', /vocab_size.*at most/);
-  await rejects(load(tinyFile((t) => t, { ...hf, d_model: 1 << 16, d_ff: 1 << 18 })), 'BAD_CONFIG', /d_ff x d_model = 17179869184 elements/);
+  await rejects(load(tinyFile((t) => t, { ...hf, d_model: 1 << 14, d_ff: 1 << 18 })), 'BAD_CONFIG', /d_ff x d_model = 4294967296 elements/);
   // plausible for a model, absurd for this file: its tensors number 2 blocks
   await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1000 })), 'BAD_FILE', /num_layers 1000, but its tensors are of 2 encoder blocks/);
   // more parameters than the data section could hold even at 4 bits each

@@ -110,7 +110,7 @@ export function parseT5Config(json: unknown): T5Config {
 /**
  * Checks what the forward pass needs of a config: dimensions within CONFIG_LIMITS, tensors and
  * the whole encoder within wasm32 memory (MAX_TENSOR_ELEMENTS, MAX_PARAMETERS), matmul inner
- * sizes the kernels can run.
+ * sizes the kernels can run, and relative-attention settings transformers itself can run.
  */
 export function validateT5Config(c: T5Config): void {
   const dims: Array<[keyof typeof CONFIG_LIMITS, number]> = [
@@ -137,7 +137,16 @@ export function validateT5Config(c: T5Config): void {
     if (v % 16 !== 0) fail('BAD_CONFIG', `config: ${name} = ${v} is not a multiple of 16, which the int8 kernels require`);
   }
   if (c.dKv % 4 !== 0) fail('BAD_CONFIG', `config: d_kv = ${c.dKv} is not a multiple of 4`);
-  if (c.relativeBuckets % 2 !== 0) fail('BAD_CONFIG', `config: relative_attention_num_buckets = ${c.relativeBuckets} must be even (bidirectional buckets)`);
+  // transformers' bidirectional buckets: half = B // 2 per direction, max_exact = half // 2 exact
+  // offsets, then log(n / max_exact) / log(max_distance / max_exact): max_exact 0 divides by zero
+  // and max_distance <= max_exact gives an infinite or negative log ratio (NaN or negative buckets).
+  const maxExact = Math.floor(Math.floor(c.relativeBuckets / 2) / 2);
+  if (maxExact < 1) {
+    fail('BAD_CONFIG', `config: relative_attention_num_buckets = ${c.relativeBuckets}, expected at least 4 (bidirectional buckets: ${c.relativeBuckets} // 2 // 2 = 0 exact offsets, which transformers divides by)`);
+  }
+  if (c.relativeMaxDistance <= maxExact) {
+    fail('BAD_CONFIG', `config: relative_attention_max_distance = ${c.relativeMaxDistance}, expected more than the ${maxExact} exact offsets of ${c.relativeBuckets} buckets (transformers takes log(max_distance / ${maxExact}), which must be positive)`);
+  }
 }
 
 /** Parameters of the encoder a config describes (embedding table, blocks, bias table, final norm). */
