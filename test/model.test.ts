@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
-import { t5TensorShapes } from '../src/engine/tensors.js';
+import { t5TensorShapes, tensorRole } from '../src/engine/tensors.js';
 import { InstructorError } from '../src/errors.js';
 import { InstructorModel } from '../src/engine/model.js';
 import { loadKernelsFromDisk, loadModelFile } from '../src/io/disk.js';
@@ -13,10 +13,12 @@ import { join } from 'node:path';
 import { synthModel } from '../src/format/synth.js';
 import { relativePositionBucket } from '../src/engine/t5.js';
 import { instantiateKernels } from '../src/engine/wasm.js';
-import { encodeWeightsFile, parseWeightsHeader } from '../src/format/weights-file.js';
+import { encodeWeightsFile, parseWeightsHeader, Q4_GROUP } from '../src/format/weights-file.js';
+import { dequantizeGroupsQ4, dequantizeRowsQ8, quantizeGroupsQ4, quantizeRowsQ8 } from '../src/engine/quantize.js';
+import { weightsFileWithDtypes } from './support/weights.js';
 import { buildSynthModel, cosine } from './support/golden.js';
 import { rejects, throwsCode } from './support/assert.js';
-import { SAME_IDS_MIN_COSINE } from './support/tolerances.js';
+import { INT16_ACTIVATIONS_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
 
 
 // Deterministic token ids of mixed lengths (1 to 300), each ending in </s> = 1.
@@ -195,6 +197,41 @@ test('the data section is read in windows, in order, each tensor CRC-checked as 
   // without verification the same bytes load (the caller asked not to check)
   (await InstructorModel.fromWeightsReader(reader(bad), { kernels, verify: false })).dispose();
 });
+
+// Blocks whose matrices mix f32 and int8 / int4 (the writer never makes such files, a hostile or
+// hand-made one can): each quantized matmul must quantize its own input, never reuse an int16
+// quantization a previous f32 matmul never made. The reference is the same file with those
+// matrices dequantized to f32: the only difference left is the int16 rounding of their input.
+for (const [config, roles, dtype] of [
+  ['tiny', ['k', 'v'], 'q8'], ['tiny', ['k', 'v'], 'q4'], ['tiny', ['v'], 'q8'], ['tiny', ['q', 'v'], 'q4'],
+  ['tiny-gated', ['wi_1'], 'q8'], ['tiny-gated', ['wi_1'], 'q4'],
+] as const) {
+  test(`${config}: f32 and ${dtype} ${roles.join(', ')} in one block embed as the ${dtype} matrices dequantized to f32`, async () => {
+    const c = SYNTH_CONFIGS[config];
+    const quantized = (name: string) => (roles as readonly string[]).includes(tensorRole(name)?.role ?? '');
+    const opts = { config: toHfConfig(c), model: { dense_out: c.denseOut }, dtype: 'fp32' as const };
+    const mixed = weightsFileWithDtypes(opts, synthModel(c, c.denseOut), (t) => (quantized(t.name) ? dtype : 'f32'));
+    const dequantized = Array.from(synthModel(c, c.denseOut), (t) => {
+      if (!quantized(t.name)) return t;
+      const [rows, cols] = t.shape;
+      const data = dtype === 'q8'
+        ? (({ q, scales }) => dequantizeRowsQ8(q, scales, rows, cols))(quantizeRowsQ8(t.data, rows, cols))
+        : (({ q, scales }) => dequantizeGroupsQ4(q, scales, rows, cols, Q4_GROUP))(quantizeGroupsQ4(t.data, rows, cols, Q4_GROUP));
+      return { ...t, data };
+    });
+    const kernels = await loadKernelsFromDisk();
+    const a = await InstructorModel.fromWeightsFile(mixed, { kernels });
+    const b = await InstructorModel.fromWeightsFile(encodeWeightsFile(opts, dequantized), { kernels: await loadKernelsFromDisk() });
+    const seqs = mixedSequences();
+    const ea = a.embedIds(seqs).embeddings, eb = b.embedIds(seqs).embeddings;
+    for (let i = 0; i < seqs.length; i++) {
+      const cos = cosine(ea[i], eb[i]);
+      assert.ok(cos >= INT16_ACTIVATIONS_MIN_COSINE, `sequence ${i} (${seqs[i].ids.length} tokens): cosine ${cos} < ${INT16_ACTIVATIONS_MIN_COSINE}`);
+    }
+    a.dispose();
+    b.dispose();
+  });
+}
 
 test('a weights file on disk loads straight into wasm memory and embeds as the in-memory one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'iw-model-'));

@@ -18,3 +18,8 @@ export const FP32_MAX_ABS_HIDDEN = 1e-4;
 export const SAME_IDS_MIN_COSINE = 1 - 1e-6;
 /** Cosine-matrix entries are float32 (ulp 6e-8 near 1); the reference differs only in float64 rounding. */
 export const COSINE_MATRIX_TOL = 1e-6;
+/**
+ * Int8 / int4 weights times int16 activations vs the same weights dequantized to f32: only the
+ * per-row int16 rounding of the activations (relative error ~ 1/65534 of the row's largest) differs.
+ */
+export const INT16_ACTIVATIONS_MIN_COSINE = 1 - 1e-6;
