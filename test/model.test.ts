@@ -15,7 +15,7 @@ import { relativePositionBucket } from '../src/engine/t5.js';
 import { instantiateKernels } from '../src/engine/wasm.js';
 import { encodeWeightsFile, parseWeightsHeader, Q4_GROUP } from '../src/format/weights-file.js';
 import { dequantizeGroupsQ4, dequantizeRowsQ8, quantizeGroupsQ4, quantizeRowsQ8 } from '../src/engine/quantize.js';
-import { weightsFileWithDtypes } from './support/weights.js';
+import { patchTensor, setF32, weightsFileWithDtypes } from './support/weights.js';
 import { buildSynthModel, cosine } from './support/golden.js';
 import { rejects, throwsCode } from './support/assert.js';
 import { INT16_ACTIVATIONS_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
@@ -232,6 +232,34 @@ for (const [config, roles, dtype] of [
     b.dispose();
   });
 }
+
+test('NaN or Inf in a q8 row scale, a q4 group scale or a small f32 tensor is refused at load; a non-finite embedding is never returned', async () => {
+  const kernels = await loadKernelsFromDisk();
+  const load = (bytes: Uint8Array) => InstructorModel.fromWeightsFile(bytes, { kernels });
+  const c = SYNTH_CONFIGS.tiny;
+  const file = (dtype: 'fp32' | 'int8' | 'int4') => encodeWeightsFile({ config: toHfConfig(c), model: { dense_out: c.denseOut }, dtype }, synthModel(c, c.denseOut));
+  const q = 'encoder.block.1.layer.0.SelfAttention.q.weight'; // [32, 32]
+  const int8 = file('int8'), int4 = file('int4'), fp32 = file('fp32');
+  // q8: the per-row scales follow the int8 codes at align64(rows * cols)
+  await rejects(load(patchTensor(int8, q, (b) => setF32(b, 1024 + 4 * 5, NaN))), 'BAD_FILE', /q\.weight.*scale of row 5 got NaN/);
+  await rejects(load(patchTensor(int8, q, (b) => setF32(b, 1024 + 4 * 5, -1))), 'BAD_FILE', /scale of row 5 got -1/);
+  await rejects(load(patchTensor(int8, 'shared.weight', (b) => setF32(b, 32128 * 32 + 4 * 7, Infinity))), 'BAD_FILE', /shared\.weight.*scale of row 7 got Infinity/);
+  // q4: one scale per 32 values after the codes at align64(rows * cols / 2)
+  await rejects(load(patchTensor(int4, q, (b) => setF32(b, 512 + 4 * 3, -Infinity))), 'BAD_FILE', /q\.weight.*scale of group 0 of row 3 got -Infinity/);
+  for (const name of ['encoder.block.0.layer.1.layer_norm.weight', 'encoder.final_layer_norm.weight', 'encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight']) {
+    await rejects(load(patchTensor(fp32, name, (b) => setF32(b, 8, NaN))), 'BAD_FILE', new RegExp(`${name.replace(/\./g, '\\.')}" holds NaN at index 2`));
+    await rejects(load(patchTensor(int8, name, (b) => setF32(b, 0, Infinity))), 'BAD_FILE', /holds Infinity at index 0/);
+  }
+  // a large f32 matrix is not scanned at load: the embeddings it spoils are refused, the others come back
+  const model = await load(patchTensor(fp32, 'shared.weight', (b) => setF32(b, 4 * (77 * 32 + 3), NaN)));
+  const [ok] = model.embedIds([{ ids: [5, 6, 1], nInstr: 0 }]).embeddings;
+  assert.ok(ok.every(Number.isFinite));
+  throwsCode(() => model.embedIds([{ ids: [5, 6, 1], nInstr: 0 }, { ids: [5, 77, 1], nInstr: 0 }]), 'BAD_FILE', /input 1: the embedding came out non-finite/);
+  model.dispose();
+  const inf = await load(patchTensor(fp32, q, (b) => setF32(b, 0, Infinity)));
+  throwsCode(() => inf.embedIds([{ ids: [5, 1], nInstr: 0 }]), 'BAD_FILE', /input 0: the embedding came out non-finite/);
+  inf.dispose();
+});
 
 test('a weights file on disk loads straight into wasm memory and embeds as the in-memory one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'iw-model-'));

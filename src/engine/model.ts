@@ -6,11 +6,11 @@ import { fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
-import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
+import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
 import { gemmQ8ScratchBytes, instantiateKernels, type KernelExports } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
-  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
+  decodeTensor, parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, verifyTensor, type TensorEntry, type WeightsHeader,
 } from '../format/weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
@@ -192,6 +192,7 @@ export class InstructorModel {
       embedding: matrix(EMBEDDING), relativeBias: vector(RELATIVE_BIAS), layers, finalNorm: vector(FINAL_NORM),
     };
     const dense = matrix(DENSE_WEIGHT);
+    checkValues(header, arena.u8(base, header.data_bytes));
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     const gemmScratch = packQ8(arena, [...layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]), dense]);
     const probe = [weights.embedding, ...(weights.layers[0] ? [weights.layers[0].q] : [])];
@@ -249,6 +250,11 @@ export class InstructorModel {
         for (let b = 0; b < group.length; b++) {
           const i = start + b;
           const d = Dv.slice(b * N, b * N + N);
+          for (let j = 0; j < N; j++) {
+            if (!Number.isFinite(d[j])) {
+              fail('BAD_FILE', `input ${i}: the embedding came out non-finite (${d[j]} at ${j}): the weights hold non-finite values or overflow float32; refusing it rather than returning it`);
+            }
+          }
           if (options.intermediates) {
             pooledAll[i] = Pv.slice(b * D, b * D + D);
             denseAll[i] = d.slice();
@@ -327,6 +333,27 @@ function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
   const params = t5ParameterCount(config);
   if (params / 2 > header.data_bytes) {
     fail('BAD_FILE', `weights file: its config describes ${params} encoder parameters, at least ${params / 2} bytes, but the data section holds ${header.data_bytes}`);
+  }
+}
+
+/**
+ * The values no forward pass survives, checked once at load (the data is in wasm memory and
+ * CRC-checked; the format's own decoder, decodeTensor, refuses the same): every q8 row scale and
+ * q4 group scale, and every value of the small f32 tensors (norm weights, the relative bias
+ * table). The f32 matrices are not scanned (1.3 GB for large fp32): a non-finite value there
+ * gives a non-finite embedding, which embedIds refuses.
+ */
+function checkValues(header: WeightsHeader, data: Uint8Array): void {
+  for (const e of header.tensors) {
+    const bytes = data.subarray(e.offset, e.offset + e.bytes);
+    if (e.dtype !== 'f32') {
+      decodeTensor(e, bytes);
+    } else if (e.shape.length === 1 || tensorRole(e.name)?.role === 'relative_bias') {
+      const v = decodeTensor(e, bytes) as Float32Array;
+      for (let i = 0; i < v.length; i++) {
+        if (!Number.isFinite(v[i])) fail('BAD_FILE', `weights file: tensor "${e.name}" holds ${v[i]} at index ${i}, expected finite values`);
+      }
+    }
   }
 }
 

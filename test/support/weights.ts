@@ -2,7 +2,7 @@
 // f32 and quantized matrices inside a block): for tests of what the loader does with such files.
 import { crc32, crc32Hex } from '../../src/format/crc32.js';
 import {
-  align64, encodeHeaderBlock, encodeTensorBytes, tensorBytes, type InputTensor, type TensorDtype, type TensorEntry, type WeightsFileOptions,
+  align64, encodeHeaderBlock, encodeTensorBytes, parseWeightsHeader, PREAMBLE_BYTES, tensorBytes, type InputTensor, type TensorDtype, type TensorEntry, type WeightsFileOptions,
 } from '../../src/format/weights-file.js';
 
 /** A weights file of `tensors`, each stored as `dtypeOf(tensor)` (q8 / q4 only for 2-D tensors). */
@@ -25,4 +25,30 @@ export function weightsFileWithDtypes(opts: WeightsFileOptions, tensors: Iterabl
   out.set(head, 0);
   entries.forEach((e, i) => out.set(chunks[i], head.length + e.offset));
   return out;
+}
+
+/**
+ * A copy of weights file `file` with the stored bytes of tensor `name` edited in place by `edit`,
+ * and its CRC-32 (and the header's) recomputed: a file that passes every checksum.
+ */
+export function patchTensor(file: Uint8Array, name: string, edit: (bytes: Uint8Array, entry: TensorEntry) => void): Uint8Array {
+  const out = file.slice();
+  const { header, dataStart } = parseWeightsHeader(out);
+  const entry = header.tensors.find((e) => e.name === name);
+  if (!entry) throw new Error(`patchTensor: no tensor ${name}`);
+  const bytes = out.subarray(dataStart + entry.offset, dataStart + entry.offset + entry.bytes);
+  edit(bytes, entry);
+  const headerLength = new DataView(out.buffer).getUint32(12, true);
+  const text = new TextDecoder().decode(out.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength));
+  const field = `"name":${JSON.stringify(name)},`;
+  const at = text.indexOf(field);
+  const crcAt = text.indexOf(`"crc32":"${entry.crc32}"`, at) + '"crc32":"'.length;
+  out.set(new TextEncoder().encode(crc32Hex(crc32(bytes))), PREAMBLE_BYTES + crcAt);
+  new DataView(out.buffer).setUint32(16, crc32(out.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength)), true);
+  return out;
+}
+
+/** Float32 `value` into little-endian `bytes` at byte offset `at`. */
+export function setF32(bytes: Uint8Array, at: number, value: number): void {
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setFloat32(at, value, true);
 }
