@@ -472,6 +472,28 @@ test('safetensors: hostile headers are refused with the problem named', async ()
   await rejects(openSafetensors(bytesSource(new Uint8Array(5))), 'BAD_FILE', /too small/);
 });
 
+test('safetensors: the tensors must cover the data section exactly (no hole, no tail, no shift by a header length off by one)', async () => {
+  const data = f32bytes([1, 2, 3, 4, 5, 6]);
+  const two = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } };
+  // the writer's header, padded with spaces to 8 bytes as safetensors pads it
+  const json = JSON.stringify(two);
+  const h = enc.encode(json + ' '.repeat(8 - (json.length % 8) + 8));
+  const good = cat(le64(h.length), h, data);
+  const r = await openSafetensors(bytesSource(good));
+  assert.equal(Array.from(await r.read('b')), [3, 4, 5, 6]);
+  // header length one short: still valid JSON, but the data section starts a byte early
+  const shifted = good.slice();
+  shifted.set(le64(h.length - 1), 0);
+  await rejects(openSafetensors(bytesSource(shifted)), 'BAD_FILE', /data section is 25 bytes but its tensors cover 24; the format requires exact coverage/);
+  await rejects(openSafetensors(bytesSource(cat(good, [0, 0, 0, 0]))), 'BAD_FILE', /data section is 28 bytes but its tensors cover 24/);
+  const hole = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: two.b };
+  await rejects(openSafetensors(bytesSource(safetensorsFile(hole, data))), 'BAD_FILE', /bytes \[4, 8\) of the data section belong to no tensor \(before "b"\)/);
+  // zero-element tensors take no bytes anywhere; an empty data section with no tensors is valid
+  const empty = { e: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] }, ...two };
+  assert.equal(Array.from(await (await openSafetensors(bytesSource(safetensorsFile(empty, data)))).read('e')), []);
+  assert.equal((await openSafetensors(bytesSource(safetensorsFile({ __metadata__: { format: 'pt' } }, new Uint8Array(0))))).names(), []);
+});
+
 test('bytesSource results never alias the caller\'s bytes', async () => {
   const file = safetensorsFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32bytes([1, 2]));
   const r = await openSafetensors(bytesSource(file));
