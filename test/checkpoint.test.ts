@@ -314,6 +314,44 @@ test('zip64: EOCD record + locator + zip64 extra fields are read', async () => {
   assert.equal(Array.from(await r.read('w')), [1.5, -2, 3, 4]);
 });
 
+test('zip: storage bytes are CRC-checked, local headers must agree with the central directory, entries may not share bytes', async () => {
+  const pkl = stateDictPickle([{ name: 'a', key: '0', numel: 4, shape: [4] }, { name: 'b', key: '1', numel: 4, shape: [4] }]);
+  const file = torchZip(pkl, { '0': f32bytes([1, 2, 3, 4]), '1': f32bytes([5, 6, 7, 8]) });
+  const zip = await openZip(bytesSource(file));
+  const [e0, e1] = ['archive/data/0', 'archive/data/1'].map((n) => zip.entry(n)!);
+  const data0 = e0.localHeaderOffset + 30 + enc.encode(e0.name).length; // makeZip writes no local extra field
+  assert.equal(Array.from(await (await openTorchBin(bytesSource(file))).read('a')), [1, 2, 3, 4]);
+  const edited = (edit: (b: Uint8Array, dv: DataView) => void) => {
+    const b = file.slice();
+    edit(b, new DataView(b.buffer));
+    return openTorchBin(bytesSource(b));
+  };
+  // a flipped storage byte (data.pkl's CRC is fine): different weights, unless the CRC is checked
+  await rejects((await edited((b) => { b[data0 + 2] ^= 0x01; })).read('a'), 'BAD_FILE', /CRC-32 of "archive\/data\/0" is 0x[0-9a-f]+, expected/);
+  // the local header's extra length shifts the data by 4 bytes: read as another entry's bytes
+  await rejects((await edited((b, dv) => { dv.setUint16(e0.localHeaderOffset + 28, 4, true); })).read('a'), 'BAD_FILE', /CRC-32|runs past/);
+  // local header names another entry (same length), or has another CRC than the central directory
+  await rejects((await edited((b) => { b[e0.localHeaderOffset + 30 + enc.encode(e0.name).length - 1] = 0x39; })).read('a'), 'BAD_FILE', /local header of "archive\/data\/0" .* says name "archive\/data\/9", the central directory "archive\/data\/0"/);
+  await rejects((await edited((b, dv) => { dv.setUint32(e0.localHeaderOffset + 14, e0.crc32 ^ 1, true); })).read('a'), 'BAD_FILE', /says CRC-32 0x[0-9a-f]+, the central directory 0x/);
+  // a central directory entry pointing at another entry's local header
+  const central = findCentral(file, 'archive/data/1');
+  assert.ok(central > 0);
+  await rejects(edited((b, dv) => { dv.setUint32(central + 42, e0.localHeaderOffset, true); }), 'BAD_FILE', /zip: entry "archive\/data\/(0|1)" .* overlaps entry "archive\/data\/(0|1)"/);
+  // ... or into the middle of another entry's data
+  await rejects(edited((b, dv) => { dv.setUint32(central + 42, e1.localHeaderOffset - 8, true); }), 'BAD_FILE', /overlaps/);
+});
+
+/** Offset of the central directory record of entry `name` in zip `file`. */
+function findCentral(file: Uint8Array, name: string): number {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const want = enc.encode(name);
+  for (let i = 0; i + 46 < file.length; i++) {
+    if (dv.getUint32(i, true) !== 0x02014b50 || dv.getUint16(i + 28, true) !== want.length) continue;
+    if (want.every((b, k) => file[i + 46 + k] === b)) return i;
+  }
+  return -1;
+}
+
 test('CRC-32 matches an independent implementation (and node:zlib when present)', () => {
   const d = enc.encode('The quick brown fox jumps over the lazy dog');
   assert.is(crc32(d), 0x414fa339);

@@ -119,12 +119,13 @@ class TorchReader implements TensorReader {
     const t = this.get(name);
     const { dtype, storageOffset, shape, stride } = t.desc;
     const item = dtypeSize(dtype);
+    // The whole storage, CRC-checked as it is read: bytes of a storage are never used unchecked.
+    const storage = await this.zip.readStoredVerified(t.entry);
     if (t.contiguous) {
-      const bytes = await this.zip.readStored(t.entry, storageOffset * item, t.numel * item);
-      return decodeFloats(bytes, dtype, this.src.fresh === true);
+      return decodeFloats(storage.subarray(storageOffset * item, (storageOffset + t.numel) * item), dtype, this.src.fresh === true);
     }
-    // Strided view: read the span it covers, then gather in row-major order.
-    const all = decodeFloats(await this.zip.readStored(t.entry, storageOffset * item, t.span * item), dtype, this.src.fresh === true);
+    // Strided view: the span it covers, gathered in row-major order.
+    const all = decodeFloats(storage.subarray(storageOffset * item, (storageOffset + t.span) * item), dtype, this.src.fresh === true);
     const out = new Float32Array(t.numel);
     const nd = shape.length;
     const idx = new Array<number>(nd).fill(0);
