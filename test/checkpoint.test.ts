@@ -407,9 +407,37 @@ test('pickle: deep nesting, huge memo indices and op counts are bounded', async 
   await rejects(() => unpickle(pk(new Array(100).fill(0x4e), P.stop), { maxOps: 20 }), 'BAD_FILE', /more than 20 opcodes/);
   await rejects(() => unpickle(pk(P.none, new Array(40).fill(0).flatMap((_, i) => P.binput(i)), P.stop), { maxMemo: 10 }), 'BAD_FILE', /memo/);
   await rejects(() => unpickle(pk([0x8a, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9], P.stop)), 'BAD_FILE', /LONG1 of 9 bytes/);
-  // a long chain of nested tuples is not a problem (no recursion anywhere)
-  const deep = pk(P.none, new Array(100000).fill(0x85), P.stop);
-  assert.ok(Array.isArray(unpickle(deep)));
+  // nesting is bounded (a state dict nests 6 deep); 100 levels still unpickle
+  assert.ok(Array.isArray(unpickle(pk(P.none, new Array(99).fill(0x85), P.stop))));
+  await rejects(() => unpickle(pk(P.none, new Array(101).fill(0x85), P.stop)), 'BAD_FILE', /containers nest deeper than 100/);
+});
+
+test('pickle: what a small file makes the unpickler hold is bounded (objects, stored items, nesting, memo), not only bytes and opcodes', async () => {
+  // PROTO, NONE, 50 million TUPLE1, STOP (50 MB): each opcode allocates a tuple around the last one
+  const chain = new Uint8Array(50_000_004).fill(0x85);
+  chain.set([0x80, 2, 0x4e], 0);
+  chain[chain.length - 1] = 0x2e;
+  await rejects(() => unpickle(chain), 'BAD_FILE', /containers nest deeper than 100 at offset 103/);
+  // a list of 300 thousand empty dicts (600 KB): flat, but 300 thousand objects
+  const wide = new Uint8Array(2 + 1 + 2 * 300_000 + 1);
+  wide.set([0x80, 2, 0x5d], 0);
+  for (let i = 3; i < wide.length - 1; i += 2) { wide[i] = 0x7d; wide[i + 1] = 0x61; }
+  wide[wide.length - 1] = 0x2e;
+  await rejects(() => unpickle(wide), 'BAD_FILE', /more than 250000 objects/);
+  // None appended to one list 3 million times (6 MB): no new objects, but 3 million stored items
+  const long = new Uint8Array(3 + 2 * 3_000_000 + 1);
+  long.set([0x80, 2, 0x5d], 0);
+  for (let i = 3; i < long.length - 1; i += 2) { long[i] = 0x4e; long[i + 1] = 0x61; }
+  long[long.length - 1] = 0x2e;
+  await rejects(() => unpickle(long), 'BAD_FILE', /containers hold more than 2000000 items/);
+  // a list appended to itself: nesting grows with every APPEND
+  await rejects(() => unpickle(pk(P.emptyList, P.binput(0), new Array(200).fill([0x68, 0, 0x61]).flat(), P.stop)), 'BAD_FILE', /nest deeper than 100/);
+  // 1.2 million memo entries (LONG_BINPUT i, 6 MB)
+  const memo = new Uint8Array(3 + 5 * 1_200_000 + 1);
+  memo.set([0x80, 2, 0x4e], 0);
+  for (let i = 0; i < 1_200_000; i++) memo.set([0x72, ...le32(i)], 3 + 5 * i);
+  memo[memo.length - 1] = 0x2e;
+  await rejects(() => unpickle(memo), 'BAD_FILE', /memo (index 1000001|grows beyond 1000000)/);
 });
 
 // ---------------------------------------------------------------- hostile zips / torch files
