@@ -494,6 +494,12 @@ test('torch: storages and shapes that do not fit are refused before allocating',
   // a stride that reaches beyond the storage
   await rejects(openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'w', key: '0', numel: 4, shape: [2, 2], stride: [100, 1] }]), { '0': f32bytes([1, 2, 3, 4]) }))),
     'BAD_FILE', /needs 102 elements/);
+  // stride-0 and overlapping views of a small storage: more elements than the storage, not materialised
+  const one = (shape: number[], stride: number[], numel = 1) =>
+    openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'shared.weight', key: '0', numel, shape, stride }]), { '0': f32bytes(new Array(numel).fill(1)) })));
+  await rejects(one([32128 * 4, 1024 * 16], [0, 0]), 'BAD_FILE', /"shared\.weight": shape \[128512, 16384\] has 2105540608 elements, but storage "0" holds 1 from offset 0 \(a stride-0/);
+  await rejects(one([3, 4], [1, 1], 6), 'BAD_FILE', /has 12 elements, but storage "0" holds 6/);
+  assert.equal(Array.from(await (await one([2, 3], [1, 2], 6)).read('shared.weight')), [1, 1, 1, 1, 1, 1]); // overlapping, within the storage
   // missing storage entry
   await rejects(openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'w', key: '7', numel: 1, shape: [1] }]), {}))),
     'BAD_FILE', /no zip entry "archive\/data\/7"/);
