@@ -57,3 +57,13 @@ export function describeValue(v: unknown): string {
     return 'a value that cannot be inspected (a revoked proxy or a throwing getter)';
   }
 }
+
+/** What a caller's value threw when it was read (a getter, a proxy trap), for a message; never throws itself. */
+export function describeThrown(e: unknown): string {
+  try {
+    const text = e instanceof Error ? `${String(e.name)}: ${String(e.message)}` : describeValue(e);
+    return text.length > 200 ? text.slice(0, 200) + '...' : text;
+  } catch {
+    return 'an exception that cannot be inspected';
+  }
+}

@@ -108,6 +108,16 @@ test('bad ids and inputs are typed errors naming the input', async () => {
   throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }, { ids: [], nInstr: 0 }]), 'BAD_INPUT', /input 1: ids is empty/);
   throwsCode(() => model.embedIds([{ ids: [5, 1.5], nInstr: 0 }]), 'BAD_INPUT', /position 1 is 1.5/);
   throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: -1 }]), 'BAD_INPUT', /nInstr is -1/);
+  // ids that are not an array of integers, and inputs that throw when read: BAD_INPUT, not a TypeError
+  throwsCode(() => model.embedIds([{ ids: null as never, nInstr: 0 }]), 'BAD_INPUT', /input 0: ids is null, expected an array of token ids/);
+  throwsCode(() => model.embedIds([{ ids: '51' as never, nInstr: 0 }]), 'BAD_INPUT', /input 0: ids is "51"/);
+  throwsCode(() => model.embedIds([{ ids: { length: 2 ** 40 } as never, nInstr: 0 }]), 'BAD_INPUT', /1099511627776 ids, expected at most/);
+  throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }, { ids: [5, '1'] as never, nInstr: 0 }]), 'BAD_INPUT', /input 1: id at position 1 is "1"/);
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  throwsCode(() => model.embedIds([revoked.proxy as never]), 'BAD_INPUT', /input 0: reading it threw TypeError/);
+  throwsCode(() => model.embedIds(revoked.proxy as never), 'BAD_INPUT', /embedIds: reading the inputs threw TypeError/);
+  assert.equal(model.embedIds([{ ids: new Uint16Array([5, 1]), nInstr: 0 }]).embeddings, model.embedIds([{ ids: [5, 1], nInstr: 0 }]).embeddings);
   throwsCode(() => model.embedIds([{ ids: [5, 1], nInstr: 0 }], { maxBatchTokens: 0 }), 'BAD_INPUT', /maxBatchTokens/);
   throwsCode(() => model.embedPadded({ inputIds: [[5, 1, 0]], attentionMask: [[1, 0, 1]], nInstr: [0] }), 'BAD_INPUT', /attentionMask\[2\] = 1/);
   // nInstr covering every token: the reference pools nothing and returns zeros.

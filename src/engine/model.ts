@@ -2,7 +2,7 @@
 
 import { Arena } from './arena.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
-import { fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
@@ -209,21 +209,26 @@ export class InstructorModel {
    */
   embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
     const core = this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
-    if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${typeof inputs}`);
+    let list: unknown[];
+    try {
+      list = Array.isArray(inputs) ? Array.from(inputs as unknown[]) : fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${describeValue(inputs)}`);
+    } catch (e) {
+      if (e instanceof InstructorError) throw e;
+      return fail('BAD_INPUT', `embedIds: reading the inputs threw ${describeThrown(e)}, expected an array of {ids, nInstr}`);
+    }
     const normalize = options.normalize ?? this.info.model.normalize;
     const maxBatchTokens = options.maxBatchTokens ?? 2048;
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
       fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
     }
-    const seqs = inputs.map((inp, i) => {
-      if (typeof inp !== 'object' || inp === null || !('ids' in inp)) fail('BAD_INPUT', `input ${i}: expected {ids, nInstr}, got ${JSON.stringify(inp)}`);
-      const ids = Int32Array.from(inp.ids as ArrayLike<number>);
-      if (ids.length === 0) fail('BAD_INPUT', `input ${i}: ids is empty, expected at least </s>`);
-      for (let t = 0; t < ids.length; t++) {
-        if (ids[t] !== (inp.ids as ArrayLike<number>)[t]) fail('BAD_INPUT', `input ${i}: id at position ${t} is ${(inp.ids as ArrayLike<number>)[t]}, expected an integer`);
+    const seqs = list.map((inp, i) => {
+      try {
+        return readTokenized(inp, i);
+      } catch (e) {
+        // a revoked proxy or a throwing getter: the input cannot even be read
+        if (e instanceof InstructorError) throw e;
+        return fail('BAD_INPUT', `input ${i}: reading it threw ${describeThrown(e)}, expected {ids, nInstr}`);
       }
-      if (!Number.isInteger(inp.nInstr) || inp.nInstr < 0) fail('BAD_INPUT', `input ${i}: nInstr is ${inp.nInstr}, expected an integer >= 0`);
-      return { ids, nInstr: inp.nInstr };
     });
 
     const { dModel: D } = this.info.config;
@@ -317,6 +322,32 @@ export class InstructorModel {
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
   }
+}
+
+/** Most tokens of one sequence: more would not fit the encoder's activations in wasm32 memory (4 GiB). */
+const MAX_SEQUENCE_TOKENS = 1 << 20;
+
+/** One caller input of embedIds, checked and copied (ids: an array or array-like of integers). */
+function readTokenized(inp: unknown, i: number): { ids: Int32Array; nInstr: number } {
+  if (typeof inp !== 'object' || inp === null || !('ids' in inp)) fail('BAD_INPUT', `input ${i}: expected {ids, nInstr}, got ${describeValue(inp)}`);
+  const { ids: given, nInstr } = inp as { ids: unknown; nInstr: unknown };
+  const length = typeof given === 'object' && given !== null ? (given as { length?: unknown }).length : undefined;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    fail('BAD_INPUT', `input ${i}: ids is ${describeValue(given)}, expected an array of token ids`);
+  }
+  if (length > MAX_SEQUENCE_TOKENS) fail('BAD_INPUT', `input ${i}: ${length} ids, expected at most ${MAX_SEQUENCE_TOKENS} in one sequence`);
+  const list = given as ArrayLike<unknown>;
+  if (list.length === 0) fail('BAD_INPUT', `input ${i}: ids is empty, expected at least </s>`);
+  const ids = new Int32Array(list.length);
+  for (let t = 0; t < list.length; t++) {
+    const id = list[t];
+    if (typeof id !== 'number' || !Number.isInteger(id) || Math.abs(id) > 2 ** 31) {
+      fail('BAD_INPUT', `input ${i}: id at position ${t} is ${describeValue(id)}, expected an integer`);
+    }
+    ids[t] = id;
+  }
+  if (typeof nInstr !== 'number' || !Number.isInteger(nInstr) || nInstr < 0) fail('BAD_INPUT', `input ${i}: nInstr is ${describeValue(nInstr)}, expected an integer >= 0`);
+  return { ids, nInstr };
 }
 
 /**
