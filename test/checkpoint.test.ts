@@ -544,6 +544,14 @@ test('safetensors: hostile headers are refused with the problem named', async ()
   await rejects(openSafetensors(bytesSource(new Uint8Array(5))), 'BAD_FILE', /too small/);
 });
 
+test('safetensors: a header nested 1e5 deep is BAD_FILE (describing it used to overflow the stack)', async () => {
+  const deep = enc.encode(`{"w": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+  await rejects(openSafetensors(bytesSource(safetensorsFile(null, new Uint8Array(0), deep))), 'BAD_FILE', /header JSON nests 100001 deep, expected at most 64/);
+  // within the bound, but not an object: named by its kind, not printed
+  const shallow = enc.encode(`{"w": ${'['.repeat(50)}${']'.repeat(50)}}`);
+  await rejects(openSafetensors(bytesSource(safetensorsFile(null, new Uint8Array(0), shallow))), 'BAD_FILE', /"w": expected an object \{dtype, shape, data_offsets\}, got an array of length 1/);
+});
+
 test('safetensors: the tensors must cover the data section exactly (no hole, no tail, no shift by a header length off by one)', async () => {
   const data = f32bytes([1, 2, 3, 4, 5, 6]);
   const two = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } };

@@ -131,5 +131,19 @@ test('failures are one clear line and a non-zero exit', () => {
   assert.match(help.stdout, /instructor-wasm synth --config/);
 });
 
+test('an unwritable or failing --output is one typed line, not an unhandled stream error', () => {
+  const file = join(dir, 'tiny.int8.iwt');
+  for (const [output, pattern] of [
+    [join(dir, 'no-such-dir', 'out.jsonl'), /error BAD_INPUT: --output ".*out\.jsonl" cannot be written \(ENOENT\)/],
+    [dir, /error BAD_INPUT: --output ".*" cannot be written \(EISDIR\)/],
+    ['/dev/full', /error BAD_INPUT: writing \/dev\/full failed \(ENOSPC\)/],
+  ] as const) {
+    const r = run(['embed', '--model', file, '--output', output, '--quiet'], '"a"\n"b"\n');
+    assert.is(r.code, 1, `${output}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -164,6 +164,13 @@ test('a config absurd for its file is a typed error at once, before anything is 
   await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1e12 })), 'BAD_CONFIG', /num_layers.*at most 1024, got 1000000000000/);
   await rejects(load(tinyFile((t) => t, { ...hf, vocab_size: 2 ** 40 })), 'BAD_CONFIG', /vocab_size.*at most/);
   await rejects(load(tinyFile((t) => t, { ...hf, d_model: 1 << 14, d_ff: 1 << 18 })), 'BAD_CONFIG', /d_ff x d_model = 4294967296 elements/);
+  // config and metadata values nested 1e5 deep (the header JSON), or a max_seq_length beyond 8192
+  const deepValue = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000));
+  await rejects(load(tinyFile((t) => t, { ...hf, feed_forward_proj: deepValue })), 'BAD_FILE', /header JSON nests 100001 deep, expected at most 64/);
+  const c = SYNTH_CONFIGS.tiny;
+  const withMeta = (model: Record<string, unknown>) => encodeWeightsFile({ config: hf, model: { dense_out: c.denseOut, ...model }, dtype: 'fp32' }, synthModel(c, c.denseOut));
+  await rejects(load(withMeta({ max_seq_length: 1e9 })), 'BAD_FILE', /model\.max_seq_length must be a positive integer of at most 8192, got 1000000000/);
+  await rejects(load(withMeta({ normalize: [[['x']]] })), 'BAD_FILE', /model\.normalize must be a boolean, got an array of length 1/);
   // plausible for a model, absurd for this file: its tensors number 2 blocks
   await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1000 })), 'BAD_FILE', /num_layers 1000, but its tensors are of 2 encoder blocks/);
   // more parameters than the data section could hold even at 4 bits each

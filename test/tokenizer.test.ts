@@ -180,6 +180,16 @@ test('foreign or broken tokenizer.json gives BAD_FILE', () => {
   throwsCode(() => new T5Tokenizer(tokenizerJson, 'config'), 'BAD_FILE', /tokenizer_config/);
 });
 
+test('a tokenizer.json nested 1e5 deep, or holding a cycle, is BAD_FILE (the library walks its configs recursively)', () => {
+  let normalizer: Record<string, unknown> = { type: 'Lowercase' };
+  for (let i = 0; i < 100_000; i++) normalizer = { type: 'Sequence', normalizers: [normalizer] };
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, normalizer }), 'BAD_FILE', /tokenizer\.json: nests deeper than 64 levels/);
+  const cyclic: Record<string, unknown> = { type: 'Sequence', pretokenizers: [] };
+  (cyclic.pretokenizers as unknown[]).push(cyclic);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, pre_tokenizer: cyclic }), 'BAD_FILE', /nests deeper than 64 levels \(or holds a cycle\)/);
+  throwsCode(() => new T5Tokenizer(tokenizerJson, { nested: JSON.parse('['.repeat(100) + ']'.repeat(100)) }), 'BAD_FILE', /tokenizer_config\.json: nests deeper/);
+});
+
 test('non-string text gives BAD_INPUT', () => {
   throwsCode(() => tok.encodeNoSpecial(5 as unknown as string), 'BAD_INPUT', /expected a string/);
 });

@@ -1,8 +1,7 @@
 // instructor-wasm command line: synth, convert, embed. Progress goes to stderr, results to
 // stdout or --output; any failure is one line on stderr and a non-zero exit.
 
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseT5Config, SYNTH_CONFIGS, type T5Config } from '../engine/config.js';
 import { convertCheckpoint } from '../format/convert-node.js';
@@ -181,6 +180,8 @@ async function embedCommand(args: string[]): Promise<void> {
   const quiet = values.quiet ?? false;
 
   const { items } = parseJsonLines(await readInput(values.input ?? '-'));
+  // opened before any compute: an unwritable --output is an error at once
+  const out = output === '-' ? outputSink(process.stdout, 'stdout') : outputSink(await openOutput(output), output);
   const model = await loadInstructor(values.model, { dtype: dtypeOf(values.dtype), threads, onProgress: progressPrinter(quiet) });
   try {
     const t0 = Date.now();
@@ -203,26 +204,48 @@ async function embedCommand(args: string[]): Promise<void> {
     }
     const tokens = result.tokens.reduce((a, b) => a + b, 0);
     say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const out = output === '-' ? process.stdout : createWriteStream(output);
     if (format === 'npy') {
-      await write(out, npyBytes(result.embeddings, model.dim));
+      await out.write(npyBytes(result.embeddings, model.dim));
     } else {
       for (let i = 0; i < result.embeddings.length; i++) {
-        await write(out, JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
+        await out.write(JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
       }
     }
-    if (out !== process.stdout) await new Promise<void>((resolve, reject) => (out as ReturnType<typeof createWriteStream>).end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (output !== '-') await out.end();
   } finally {
     model.dispose();
   }
 }
 
-function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const ok = stream.write(data, (e) => (e ? reject(e) : undefined));
-    if (ok) resolve();
-    else stream.once('drain', resolve);
+/** Opens --output for writing now (a typed error at once, not a stream 'error' event later). */
+async function openOutput(path: string): Promise<NodeJS.WritableStream> {
+  const fh = await open(path, 'w').catch((e: NodeJS.ErrnoException) => fail('BAD_INPUT', `--output "${path}" cannot be written (${e.code ?? e.message})`));
+  return fh.createWriteStream();
+}
+
+/**
+ * Writes to a stream whose failures (ENOSPC, EPIPE, EIO), whenever the stream reports them,
+ * reject the pending write or end as one typed error instead of an unhandled 'error' event.
+ */
+function outputSink(stream: NodeJS.WritableStream, name: string): { write(data: string | Uint8Array): Promise<void>; end(): Promise<void> } {
+  let failed: InstructorError | null = null;
+  const waiting = new Set<(e: InstructorError) => void>();
+  const onError = (e: NodeJS.ErrnoException | null | undefined): void => {
+    if (!e) return;
+    failed ??= new InstructorError('BAD_INPUT', `writing ${name} failed (${e.code ?? e.message})`);
+    for (const reject of waiting) reject(failed);
+    waiting.clear();
+  };
+  stream.on('error', onError);
+  const settle = (start: (resolve: () => void) => void): Promise<void> => new Promise((resolve, reject) => {
+    if (failed) return reject(failed);
+    waiting.add(reject);
+    start(() => { waiting.delete(reject); if (failed) reject(failed); else resolve(); });
   });
+  return {
+    write: (data) => settle((done) => { if (stream.write(data, onError)) done(); else stream.once('drain', done); }),
+    end: () => settle((done) => { stream.end(() => done()); }),
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {

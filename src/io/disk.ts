@@ -27,7 +27,12 @@ const CHUNK = 1 << 30; // one fs read moves at most 2 GiB; stay well below
 export async function openWeightsFile(path: string): Promise<WeightsReader & { close(): Promise<void> }> {
   const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) =>
     fail('BAD_INPUT', `cannot open weights file ${path}: ${e.code ?? e.message}`));
-  const { size } = await fh.stat();
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    fail('BAD_INPUT', `cannot open weights file ${path}: it is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`);
+  }
+  const size = st.size;
   const readInto = async (offset: number, dest: Uint8Array) => {
     for (let done = 0; done < dest.length;) {
       const n = Math.min(CHUNK, dest.length - done);

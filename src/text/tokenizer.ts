@@ -37,6 +37,7 @@
  */
 import * as hf from '@huggingface/tokenizers';
 import { describeValue, fail } from '../errors.js';
+import { MAX_JSON_DEPTH, nestsAtMost } from '../format/json.js';
 
 // The package's .d.ts files use extension-less relative imports, which NodeNext resolution
 // cannot follow (every export would be `any`), so we declare the small surface we use.
@@ -429,6 +430,7 @@ export class T5Tokenizer {
     if (tokenizerConfig !== undefined && tokenizerConfig !== null && !isObj(tokenizerConfig)) {
       fail('BAD_FILE', `tokenizer_config.json: expected a JSON object, got ${Array.isArray(tokenizerConfig) ? 'an array' : typeof tokenizerConfig}`);
     }
+    if (!nestsAtMost(tokenizerConfig, MAX_JSON_DEPTH)) fail('BAD_FILE', `tokenizer_config.json: nests deeper than ${MAX_JSON_DEPTH} levels (or holds a cycle)`);
     const model = j.model as Json;
     const vocab = model.vocab as [string, number][];
     const added = j.added_tokens as Json[];
@@ -528,11 +530,13 @@ function validate(j: unknown): Json {
   const bad = (what: string): never => fail('BAD_FILE', `tokenizer.json: ${what}`);
   if (!isObj(j)) bad(`expected a JSON object, got ${Array.isArray(j) ? 'an array' : j === null ? 'null' : typeof j}`);
   const t = j as Json;
+  // the library walks normalizer / pre_tokenizer / post_processor configs recursively
+  if (!nestsAtMost(t, MAX_JSON_DEPTH)) bad(`nests deeper than ${MAX_JSON_DEPTH} levels (or holds a cycle)`);
   const model = t.model;
   if (!isObj(model)) bad('no "model" object, expected a Hugging Face tokenizers file');
   const m = model as Json;
   if (m.type !== 'Unigram' && !(m.type === undefined && Array.isArray(m.vocab))) {
-    bad(`model type is ${JSON.stringify(m.type)}, expected "Unigram" (the T5 SentencePiece model)`);
+    bad(`model type is ${describeValue(m.type)}, expected "Unigram" (the T5 SentencePiece model)`);
   }
   if (!Array.isArray(m.vocab) || m.vocab.length === 0) bad('model.vocab is not a non-empty array of [piece, score]');
   const vocab = m.vocab as unknown[];
@@ -543,7 +547,7 @@ function validate(j: unknown): Json {
     }
   }
   if (!Number.isInteger(m.unk_id) || (m.unk_id as number) < 0 || (m.unk_id as number) >= vocab.length) {
-    bad(`model.unk_id is ${JSON.stringify(m.unk_id)}, expected an index into the vocabulary (0..${vocab.length - 1})`);
+    bad(`model.unk_id is ${describeValue(m.unk_id)}, expected an index into the vocabulary (0..${vocab.length - 1})`);
   }
   if (m.byte_fallback === true) bad('model.byte_fallback is true, expected false (T5 has no byte fallback)');
   if (!Array.isArray(t.added_tokens)) bad('no "added_tokens" array');

@@ -1,5 +1,6 @@
-import { describeValue, fail } from '../../errors.js';
+import { describeValue, fail, InstructorError } from '../../errors.js';
 import { readExact, type ByteSource } from './source.js';
+import { jsonTextDepth, MAX_JSON_DEPTH } from '../json.js';
 import type { TensorInfo, TensorReader } from './index.js';
 
 /** Largest JSON header we accept (the safetensors library itself uses 100 MB). */
@@ -123,8 +124,12 @@ export async function openSafetensors(src: ByteSource): Promise<TensorReader> {
   const headerBytes = await readExact(src, 8, headerLen, 'safetensors header');
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    const depth = jsonTextDepth(text);
+    if (depth > MAX_JSON_DEPTH) fail('BAD_FILE', `safetensors: header JSON nests ${depth} deep, expected at most ${MAX_JSON_DEPTH}`);
+    json = JSON.parse(text);
   } catch (e) {
+    if (e instanceof InstructorError) throw e;
     fail('BAD_FILE', `safetensors: header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
