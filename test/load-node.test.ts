@@ -13,7 +13,8 @@ import { loadInstructor, type LoadEvent } from '../src/io/load-node.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
 import { cosine, readGz } from './support/golden.js';
-import { FP32_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
+import { FP32_MIN_COSINE } from './support/tolerances.js';
+import { sameBits } from './support/assert.js';
 
 
 interface GoldenText {
@@ -94,7 +95,7 @@ test('a folder, a weights file and bytes give the same model', async () => {
   const fromBytes = await loadInstructor(new Uint8Array(readFileSync(file)));
   const [a, b, c] = await Promise.all([fromFolder.encode(inputs), fromFile.encode(inputs), fromBytes.encode(inputs)]);
   for (let i = 0; i < inputs.length; i++) {
-    assert.ok(cosine(a[i], b[i]) >= SAME_IDS_MIN_COSINE);
+    sameBits(a[i], b[i], `input ${i}: folder vs weights file`);
     assert.equal(Array.from(b[i]), Array.from(c[i]));
   }
   for (const m of [fromFolder, fromFile, fromBytes]) m.dispose();

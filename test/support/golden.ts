@@ -35,6 +35,17 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ab / Math.sqrt(aa * bb);
 }
 
+/**
+ * ||a - b|| / ||b||: unlike a cosine, it sees a wrong magnitude (a wrong pooling divisor, a
+ * missing or extra normalisation), not only a wrong direction.
+ */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relativeError: lengths ${a.length} and ${b.length} differ`);
+  let e = 0, n = 0;
+  for (let i = 0; i < a.length; i++) { e += (a[i] - b[i]) ** 2; n += b[i] ** 2; }
+  return Math.sqrt(e / n);
+}
+
 export type GoldenDtype = 'fp32' | 'int8' | 'int4';
 
 export async function buildSynthModel(name: string, dtype: GoldenDtype): Promise<InstructorModel> {
@@ -54,6 +65,10 @@ export interface GoldenResult {
   cosines: number[];
   /** Max |ours - reference| over every golden hidden state (tiny configs only). */
   maxAbsHidden: number | null;
+  /** Max over the sequences of ||ours - reference|| / ||reference|| of the pooled vector (mean over p >= n_instr). */
+  maxRelPooled: number;
+  /** The same for the Dense output (the embedding before L2). */
+  maxRelDense: number;
   seconds: number;
   tokens: number;
 }
@@ -63,7 +78,7 @@ export async function runGolden(golden: GoldenModelFile, config: string, dtype: 
   if (!ref) throw new Error(`golden has no config ${config}`);
   const model = await buildSynthModel(config, dtype);
   const t0 = performance.now();
-  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0;
+  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0, maxRelPooled = 0, maxRelDense = 0;
   const cosines: number[] = [];
   // One sequence per call, so the hidden-state hook sees exactly that sequence.
   for (let j = 0; j < golden.sequences.length; j++) {
@@ -79,17 +94,19 @@ export async function runGolden(golden: GoldenModelFile, config: string, dtype: 
       }
       maxAbsHidden = Math.max(maxAbsHidden ?? 0, m);
     } : undefined;
-    const { embeddings } = model.embedIds([{ ids: seq.ids, nInstr: seq.n_instr }], { onHidden });
+    const { embeddings, pooled, dense } = model.embedIds([{ ids: seq.ids, nInstr: seq.n_instr }], { onHidden, intermediates: true });
     cosines.push(cosine(embeddings[0], ref.float64[j].embedding));
+    maxRelPooled = Math.max(maxRelPooled, relativeError(pooled![0], ref.float64[j].pooled));
+    maxRelDense = Math.max(maxRelDense, relativeError(dense![0], ref.float64[j].dense));
     minCosine = Math.min(minCosine, cosines[j]);
   }
   const seconds = (performance.now() - t0) / 1000;
   model.dispose();
-  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens };
+  return { config, dtype, minCosine, cosines, maxAbsHidden, maxRelPooled, maxRelDense, seconds, tokens };
 }
 
 export function formatGoldenLine(r: GoldenResult): string {
   const hidden = r.maxAbsHidden === null ? '-' : r.maxAbsHidden.toExponential(3);
-  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`;
+  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden} max_rel_pooled=${r.maxRelPooled.toExponential(3)} max_rel_dense=${r.maxRelDense.toExponential(3)}`;
 }
 

@@ -52,3 +52,20 @@ export function patchTensor(file: Uint8Array, name: string, edit: (bytes: Uint8A
 export function setF32(bytes: Uint8Array, at: number, value: number): void {
   new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setFloat32(at, value, true);
 }
+
+/** A copy of weights file `file` with its header JSON text rewritten by `edit` (CRC and data start recomputed). */
+export function withHeaderText(file: Uint8Array, edit: (text: string) => string): Uint8Array {
+  const { dataStart } = parseWeightsHeader(file);
+  const headerLength = new DataView(file.buffer, file.byteOffset).getUint32(12, true);
+  const text = edit(new TextDecoder().decode(file.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength)));
+  const header = new TextEncoder().encode(text);
+  const start = align64(PREAMBLE_BYTES + header.length);
+  const out = new Uint8Array(start + file.length - dataStart);
+  out.set(file.subarray(0, PREAMBLE_BYTES));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(12, header.length, true);
+  dv.setUint32(16, crc32(header), true);
+  out.set(header, PREAMBLE_BYTES);
+  out.set(file.subarray(dataStart), start);
+  return out;
+}
