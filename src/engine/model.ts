@@ -316,6 +316,14 @@ export class InstructorModel {
   }
 
   /**
+   * Chunks of parallel kernel calls each thread ran so far (index 0: the calling thread), [] with
+   * one thread: shows whether the workers took any work (diagnostics, tests).
+   */
+  threadChunkCounts(): number[] {
+    return this.pool?.chunkCounts() ?? [];
+  }
+
+  /**
    * Bytes of wasm linear memory the model holds now: weights plus the largest forward pass so far
    * (wasm memory grows and never shrinks). 0 once disposed. For memory limits such as a Worker's.
    */
