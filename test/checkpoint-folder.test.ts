@@ -8,6 +8,7 @@ import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import { dirFiles } from '../src/format/checkpoint/files-node.js';
 import { mapFiles, checkRelativePath } from '../src/format/checkpoint/files.js';
+import { convertCheckpointToBytes } from '../src/format/convert.js';
 import { openCheckpointFolder, type CheckpointTensor } from '../src/format/checkpoint/folder.js';
 import { writeSafetensors } from '../src/format/checkpoint/safetensors-write-node.js';
 import { synthModel } from '../src/format/synth.js';
@@ -225,6 +226,19 @@ test('bad: a config, tokenizer or weights file that is a directory is a typed er
 
 test('bad: sentence_bert_config.json max_seq_length beyond 8192', () =>
   badFolder((d) => editJson(d, 'sentence_bert_config.json', (j) => { j.max_seq_length = 1e9; }), 'BAD_CONFIG', /max_seq_length must be a positive integer of at most 8192, got 1000000000/));
+
+test('bad: a NaN or Inf weight in the checkpoint is BAD_FILE naming the tensor, whatever the dtype converted to', async () => {
+  const name = 'encoder.block.1.layer.0.SelfAttention.v.weight';
+  for (const [value, dtype] of [[NaN, 'fp32'], [Infinity, 'int8'], [-Infinity, 'int4']] as const) {
+    const dir = copyTiny();
+    try {
+      await rewriteEncoder(dir, (ts) => ts.map((t) => (t.name === name ? { ...t, data: t.data.map((x, i) => (i === 77 ? value : x)) } : t)));
+      await rejects(convertCheckpointToBytes(dirFiles(dir), { dtype }), 'BAD_FILE', new RegExp(`model\\.safetensors: tensor "${name.replace(/\./g, '\\.')}" holds ${value} at index 77`));
+    } finally {
+      cleanup(dir);
+    }
+  }
+});
 
 test('bad: modules.json missing', () => badFolder((d) => rmSync(join(d, 'modules.json')), 'BAD_CONFIG', /modules\.json: file not found.*Dense/));
 

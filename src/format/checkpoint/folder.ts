@@ -323,6 +323,10 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
             if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
             throw e;
           }
+          // a NaN or Inf weight gives NaN embeddings (or, quantized, a BAD_INPUT from the quantizer that names no file)
+          for (let i = 0; i < data.length; i++) {
+            if (!Number.isFinite(data[i])) fail('BAD_FILE', `${where(t.file)}: tensor "${t.name}" holds ${data[i]} at index ${i}, expected finite weights`);
+          }
           yield { name: l.name, shape: l.shape.slice(), data };
         }
       },
