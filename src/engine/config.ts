@@ -156,15 +156,6 @@ export function t5ParameterCount(c: T5Config): number {
   return c.vocabSize * D + c.numLayers * perLayer + c.relativeBuckets * c.numHeads + D;
 }
 
-/**
- * Tensors of the encoder a config describes (the length of t5TensorShapes(c), without building
- * it): the embedding table, per block q k v o, two norms and the FFN matrices, block 0's bias
- * table, the final norm.
- */
-export function t5TensorCount(c: Pick<T5Config, 'numLayers' | 'ffn'>): number {
-  return 1 + c.numLayers * (6 + (c.ffn === 'relu' ? 2 : 3)) + 1 + 1;
-}
-
 /** The same config written back in Hugging Face spelling (what the weights file stores). */
 export function toHfConfig(c: T5Config): Record<string, unknown> {
   return {
