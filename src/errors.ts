@@ -32,3 +32,40 @@ export class InstructorError extends Error {
 export function fail(code: InstructorErrorCode, message: string): never {
   throw new InstructorError(code, message);
 }
+
+/**
+ * A short description of any value for an error message: never throws (a revoked proxy, a
+ * throwing getter) and never recurses (a structure nested 1e5 deep from a hostile file is named by
+ * its kind and size), so describing bad input can never fail worse than the input itself.
+ */
+export function describeValue(v: unknown): string {
+  try {
+    if (v === null) return 'null';
+    switch (typeof v) {
+      case 'undefined': return 'undefined';
+      case 'string': return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
+      case 'number': case 'boolean': return String(v);
+      case 'bigint': return `${v}n`;
+      case 'symbol': return 'a symbol';
+      case 'function': return 'a function';
+    }
+    if (Array.isArray(v)) return `an array of length ${v.length}`;
+    if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
+    const keys = Object.keys(v as object);
+    if (keys.length === 0) return 'an object with no keys';
+    const shown = keys.slice(0, 6).map((k) => (k.length > 40 ? k.slice(0, 40) + '...' : k));
+    return `an object with keys ${shown.join(', ')}${keys.length > 6 ? ', ...' : ''}`;
+  } catch {
+    return 'a value that cannot be inspected (a revoked proxy or a throwing getter)';
+  }
+}
+
+/** What a caller's value threw when it was read (a getter, a proxy trap), for a message; never throws itself. */
+export function describeThrown(e: unknown): string {
+  try {
+    const text = e instanceof Error ? `${String(e.name)}: ${String(e.message)}` : describeValue(e);
+    return text.length > 200 ? text.slice(0, 200) + '...' : text;
+  } catch {
+    return 'an exception that cannot be inspected';
+  }
+}

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYNTH_CONFIGS } from '../src/engine/config.js';
@@ -8,6 +8,7 @@ import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import { dirFiles } from '../src/format/checkpoint/files-node.js';
 import { mapFiles, checkRelativePath } from '../src/format/checkpoint/files.js';
+import { convertCheckpointToBytes } from '../src/format/convert.js';
 import { openCheckpointFolder, type CheckpointTensor } from '../src/format/checkpoint/folder.js';
 import { writeSafetensors } from '../src/format/checkpoint/safetensors-write-node.js';
 import { synthModel } from '../src/format/synth.js';
@@ -200,6 +201,44 @@ test('bad: unsupported feed_forward_proj', () =>
 
 test('bad: d_model the kernels cannot run', () =>
   badFolder((d) => editJson(d, 'config.json', (j) => { j.d_model = 40; }), 'BAD_CONFIG', /d_model = 40/));
+
+test('bad: num_layers absurd (1e12) or not what the weights hold: BAD_CONFIG before any list is built', async () => {
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.num_layers = 1e12; }), 'BAD_CONFIG', /config\.json.*num_layers.*at most 1024/);
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.num_layers = 900; }), 'BAD_CONFIG', /config\.json: num_layers is 900, but the encoder weights hold 2 blocks/);
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.vocab_size = 1e12; }), 'BAD_CONFIG', /vocab_size.*at most/);
+});
+
+test('bad: JSON nested 1e5 deep (modules.json, config.json) is BAD_CONFIG, not a RangeError', async () => {
+  const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+  await badFolder((d) => writeFileSync(join(d, 'modules.json'), `[${deep}]`), 'BAD_CONFIG', /modules\.json: JSON nested 100001 deep, expected at most 64/);
+  await badFolder((d) => editJson(d, 'config.json', (j) => { j.feed_forward_proj = JSON.parse('['.repeat(60) + ']'.repeat(60)); }), 'BAD_CONFIG', /feed_forward_proj an array of length 1 is not supported/);
+  await badFolder((d) => writeFileSync(join(d, 'modules.json'), '[[[[1]]]]'), 'BAD_CONFIG', /module #0 must be an object with a "type" string, got an array of length 1/);
+});
+
+test('bad: a config, tokenizer or weights file that is a directory is a typed error, not a raw EISDIR', async () => {
+  const asDir = (path: string) => (d: string) => { rmSync(join(d, path)); mkdirSync(join(d, path)); };
+  await badFolder(asDir('config.json'), 'BAD_CONFIG', /config\.json: cannot be read as a file \(EISDIR\)/);
+  await badFolder(asDir('tokenizer.json'), 'BAD_CONFIG', /tokenizer\.json: cannot be read as a file \(EISDIR\)/);
+  await badFolder(asDir('2_Dense/config.json'), 'BAD_CONFIG', /2_Dense\/config\.json: cannot be read as a file \(EISDIR\)/);
+  await badFolder(asDir('model.safetensors'), 'BAD_FILE', /model\.safetensors: is a directory, expected a file/);
+  await badFolder(asDir('2_Dense/model.safetensors'), 'BAD_FILE', /2_Dense\/model\.safetensors: is a directory, expected a file/);
+});
+
+test('bad: sentence_bert_config.json max_seq_length beyond 8192', () =>
+  badFolder((d) => editJson(d, 'sentence_bert_config.json', (j) => { j.max_seq_length = 1e9; }), 'BAD_CONFIG', /max_seq_length must be a positive integer of at most 8192, got 1000000000/));
+
+test('bad: a NaN or Inf weight in the checkpoint is BAD_FILE naming the tensor, whatever the dtype converted to', async () => {
+  const name = 'encoder.block.1.layer.0.SelfAttention.v.weight';
+  for (const [value, dtype] of [[NaN, 'fp32'], [Infinity, 'int8'], [-Infinity, 'int4']] as const) {
+    const dir = copyTiny();
+    try {
+      await rewriteEncoder(dir, (ts) => ts.map((t) => (t.name === name ? { ...t, data: t.data.map((x, i) => (i === 77 ? value : x)) } : t)));
+      await rejects(convertCheckpointToBytes(dirFiles(dir), { dtype }), 'BAD_FILE', new RegExp(`model\\.safetensors: tensor "${name.replace(/\./g, '\\.')}" holds ${value} at index 77`));
+    } finally {
+      cleanup(dir);
+    }
+  }
+});
 
 test('bad: modules.json missing', () => badFolder((d) => rmSync(join(d, 'modules.json')), 'BAD_CONFIG', /modules\.json: file not found.*Dense/));
 

@@ -18,147 +18,9 @@ import { GOLDEN_DIR } from './support/golden.js';
 
 const GOLDEN = GOLDEN_DIR.replace(/\/$/, '');
 
-// ---------------------------------------------------------------- helpers
-
-
-const enc = new TextEncoder();
-const cat = (...parts: ArrayLike<number>[]): Uint8Array => {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-};
-const le16 = (v: number) => [v & 0xff, (v >>> 8) & 0xff];
-const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
-const le64 = (v: number) => [...le32(v >>> 0), ...le32(Math.floor(v / 2 ** 32))];
-
-/** Independent bitwise CRC-32 (the reader has a table one). */
-function crcBitwise(d: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of d) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
-interface ZEntry { name: string; data: Uint8Array; method?: 0 | 8 }
-
-/** A minimal zip writer: stored or deflated entries, optionally all-zip64 (saturated 32-bit fields + extras). */
-function makeZip(entries: ZEntry[], opts: { zip64?: boolean } = {}): Uint8Array {
-  const locals: Uint8Array[] = [];
-  const centrals: Uint8Array[] = [];
-  let off = 0;
-  for (const e of entries) {
-    const method = e.method ?? 0;
-    const body = method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data;
-    const name = enc.encode(e.name);
-    const crc = crcBitwise(e.data);
-    const z = opts.zip64;
-    const lextra = z ? cat(le16(1), le16(16), le64(e.data.length), le64(body.length)) : new Uint8Array(0);
-    const local = cat(le32(0x04034b50), le16(z ? 45 : 20), le16(0), le16(method), le16(0), le16(0x21), le32(crc),
-      le32(z ? 0xffffffff : body.length), le32(z ? 0xffffffff : e.data.length), le16(name.length), le16(lextra.length), name, lextra, body);
-    const cextra = z ? cat(le16(0x5455), le16(1), [0], le16(1), le16(24), le64(e.data.length), le64(body.length), le64(off)) : new Uint8Array(0);
-    centrals.push(cat(le32(0x02014b50), le16(45), le16(z ? 45 : 20), le16(0), le16(method), le16(0), le16(0x21), le32(crc),
-      le32(z ? 0xffffffff : body.length), le32(z ? 0xffffffff : e.data.length), le16(name.length), le16(cextra.length), le16(0),
-      le16(0), le16(0), le32(0), le32(z ? 0xffffffff : off), name, cextra));
-    locals.push(local);
-    off += local.length;
-  }
-  const cd = cat(...centrals);
-  const cdOff = off;
-  const n = entries.length;
-  if (!opts.zip64) {
-    return cat(...locals, cd, le32(0x06054b50), le16(0), le16(0), le16(n), le16(n), le32(cd.length), le32(cdOff), le16(0));
-  }
-  const rec64Off = cdOff + cd.length;
-  const rec64 = cat(le32(0x06064b50), le64(44), le16(45), le16(45), le32(0), le32(0), le64(n), le64(n), le64(cd.length), le64(cdOff));
-  const loc = cat(le32(0x07064b50), le32(0), le64(rec64Off), le32(1));
-  const eocd = cat(le32(0x06054b50), le16(0), le16(0), le16(0xffff), le16(0xffff), le32(0xffffffff), le32(0xffffffff), le16(0));
-  return cat(...locals, cd, rec64, loc, eocd);
-}
-
-/** Pickle assembly (protocol 2 opcodes, as torch.save writes them). */
-const P = {
-  proto: [0x80, 2],
-  stop: [0x2e],
-  mark: [0x28],
-  tuple: [0x74],
-  tuple1: [0x85],
-  tuple2: [0x86],
-  tuple3: [0x87],
-  emptyDict: [0x7d],
-  emptyTuple: [0x29],
-  emptyList: [0x5d],
-  reduce: [0x52],
-  persid: [0x51],
-  setitem: [0x73],
-  setitems: [0x75],
-  build: [0x62],
-  newfalse: [0x89],
-  none: [0x4e],
-  global: (m: string, n: string) => [0x63, ...enc.encode(`${m}\n${n}\n`)],
-  str: (s: string) => { const b = enc.encode(s); return [0x58, ...le32(b.length), ...b]; },
-  sstr: (s: string) => { const b = enc.encode(s); return [0x8c, b.length, ...b]; },
-  int: (v: number) => (v < 256 ? [0x4b, v] : v < 65536 ? [0x4d, ...le16(v)] : v < 2 ** 31 ? [0x4a, ...le32(v)] : [0x8a, 8, ...le64(v)]),
-  ints: (vs: number[]) => (vs.length === 0 ? [0x29] : vs.length === 1 ? [...P.int(vs[0]), 0x85] : [0x28, ...vs.flatMap((v) => P.int(v)), 0x74]),
-  binput: (i: number) => [0x71, i],
-  binget: (i: number) => [0x68, i],
-  longBinput: (i: number) => [0x72, ...le32(i)],
-  longBinget: (i: number) => [0x6a, ...le32(i)],
-};
-
-interface TSpec { name: string; key: string; type?: string; numel: number; offset?: number; shape: number[]; stride?: number[]; param?: boolean }
-
-function rowMajor(shape: number[]): number[] {
-  const s: number[] = [];
-  let a = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = a; a *= shape[i]; }
-  return s;
-}
-
-/** A state-dict pickle like torch.save's (plain dict root), optionally an OrderedDict root with _metadata. */
-function stateDictPickle(ts: TSpec[], opts: { ordered?: boolean } = {}): Uint8Array {
-  const body: number[] = [...P.proto];
-  if (opts.ordered) body.push(...P.global('collections', 'OrderedDict'), ...P.emptyTuple, ...P.reduce, 0x94);
-  else body.push(...P.emptyDict, ...P.binput(0));
-  body.push(...P.mark);
-  for (const t of ts) {
-    body.push(...P.str(t.name));
-    if (t.param) body.push(...P.global('torch._utils', '_rebuild_parameter'), ...P.mark);
-    body.push(...P.global('torch._utils', '_rebuild_tensor_v2'), ...P.mark);
-    body.push(...P.mark, ...P.str('storage'), ...P.global('torch', t.type ?? 'FloatStorage'), ...P.str(t.key), ...P.str('cpu'), ...P.int(t.numel), ...P.tuple, ...P.persid);
-    body.push(...P.int(t.offset ?? 0), ...P.ints(t.shape), ...P.ints(t.stride ?? rowMajor(t.shape)), ...P.newfalse,
-      ...P.global('collections', 'OrderedDict'), ...P.emptyTuple, ...P.reduce, ...P.tuple, ...P.reduce);
-    if (t.param) body.push(0x88, ...P.global('collections', 'OrderedDict'), ...P.emptyTuple, ...P.reduce, ...P.tuple, ...P.reduce);
-  }
-  body.push(...P.setitems);
-  if (opts.ordered) {
-    // state = {'_metadata': OrderedDict({'': {'version': 1}})}, applied with BUILD
-    body.push(...P.emptyDict, ...P.sstr('_metadata'), ...P.global('collections', 'OrderedDict'), ...P.emptyTuple, ...P.reduce,
-      ...P.sstr(''), ...P.emptyDict, ...P.sstr('version'), ...P.int(1), ...P.setitem, ...P.setitem, ...P.setitem, ...P.build);
-  }
-  body.push(...P.stop);
-  return new Uint8Array(body);
-}
-
-function torchZip(pkl: Uint8Array, storages: Record<string, Uint8Array>, opts: { byteorder?: string; zip64?: boolean; deflatePkl?: boolean; prefix?: string } = {}): Uint8Array {
-  const pre = opts.prefix ?? 'archive';
-  const entries: ZEntry[] = [{ name: `${pre}/data.pkl`, data: pkl, method: opts.deflatePkl ? 8 : 0 }];
-  if (opts.byteorder !== undefined) entries.push({ name: `${pre}/byteorder`, data: enc.encode(opts.byteorder) });
-  for (const [k, v] of Object.entries(storages)) entries.push({ name: `${pre}/data/${k}`, data: v });
-  entries.push({ name: `${pre}/version`, data: enc.encode('3\n') });
-  return makeZip(entries, { zip64: opts.zip64 });
-}
-
-const f32bytes = (a: number[]) => new Uint8Array(new Float32Array(a).buffer);
-const u32 = (f: Float32Array) => new Uint32Array(f.buffer, f.byteOffset, f.length);
-
-function safetensorsFile(header: unknown, data: Uint8Array, rawHeader?: Uint8Array): Uint8Array {
-  const h = rawHeader ?? enc.encode(JSON.stringify(header));
-  return cat(le64(h.length), h, data);
-}
+import {
+  cat, crcBitwise, enc, f32bytes, le16, le32, le64, makeZip, P, safetensorsFile, stateDictPickle, torchZip, u32,
+} from './support/checkpoint-files.js';
 
 // ---------------------------------------------------------------- real checkpoints
 
@@ -314,6 +176,44 @@ test('zip64: EOCD record + locator + zip64 extra fields are read', async () => {
   assert.equal(Array.from(await r.read('w')), [1.5, -2, 3, 4]);
 });
 
+test('zip: storage bytes are CRC-checked, local headers must agree with the central directory, entries may not share bytes', async () => {
+  const pkl = stateDictPickle([{ name: 'a', key: '0', numel: 4, shape: [4] }, { name: 'b', key: '1', numel: 4, shape: [4] }]);
+  const file = torchZip(pkl, { '0': f32bytes([1, 2, 3, 4]), '1': f32bytes([5, 6, 7, 8]) });
+  const zip = await openZip(bytesSource(file));
+  const [e0, e1] = ['archive/data/0', 'archive/data/1'].map((n) => zip.entry(n)!);
+  const data0 = e0.localHeaderOffset + 30 + enc.encode(e0.name).length; // makeZip writes no local extra field
+  assert.equal(Array.from(await (await openTorchBin(bytesSource(file))).read('a')), [1, 2, 3, 4]);
+  const edited = (edit: (b: Uint8Array, dv: DataView) => void) => {
+    const b = file.slice();
+    edit(b, new DataView(b.buffer));
+    return openTorchBin(bytesSource(b));
+  };
+  // a flipped storage byte (data.pkl's CRC is fine): different weights, unless the CRC is checked
+  await rejects((await edited((b) => { b[data0 + 2] ^= 0x01; })).read('a'), 'BAD_FILE', /CRC-32 of "archive\/data\/0" is 0x[0-9a-f]+, expected/);
+  // the local header's extra length shifts the data by 4 bytes: read as another entry's bytes
+  await rejects((await edited((b, dv) => { dv.setUint16(e0.localHeaderOffset + 28, 4, true); })).read('a'), 'BAD_FILE', /CRC-32|runs past/);
+  // local header names another entry (same length), or has another CRC than the central directory
+  await rejects((await edited((b) => { b[e0.localHeaderOffset + 30 + enc.encode(e0.name).length - 1] = 0x39; })).read('a'), 'BAD_FILE', /local header of "archive\/data\/0" .* says name "archive\/data\/9", the central directory "archive\/data\/0"/);
+  await rejects((await edited((b, dv) => { dv.setUint32(e0.localHeaderOffset + 14, e0.crc32 ^ 1, true); })).read('a'), 'BAD_FILE', /says CRC-32 0x[0-9a-f]+, the central directory 0x/);
+  // a central directory entry pointing at another entry's local header
+  const central = findCentral(file, 'archive/data/1');
+  assert.ok(central > 0);
+  await rejects(edited((b, dv) => { dv.setUint32(central + 42, e0.localHeaderOffset, true); }), 'BAD_FILE', /zip: entry "archive\/data\/(0|1)" .* overlaps entry "archive\/data\/(0|1)"/);
+  // ... or into the middle of another entry's data
+  await rejects(edited((b, dv) => { dv.setUint32(central + 42, e1.localHeaderOffset - 8, true); }), 'BAD_FILE', /overlaps/);
+});
+
+/** Offset of the central directory record of entry `name` in zip `file`. */
+function findCentral(file: Uint8Array, name: string): number {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const want = enc.encode(name);
+  for (let i = 0; i + 46 < file.length; i++) {
+    if (dv.getUint32(i, true) !== 0x02014b50 || dv.getUint16(i + 28, true) !== want.length) continue;
+    if (want.every((b, k) => file[i + 46 + k] === b)) return i;
+  }
+  return -1;
+}
+
 test('CRC-32 matches an independent implementation (and node:zlib when present)', () => {
   const d = enc.encode('The quick brown fox jumps over the lazy dog');
   assert.is(crc32(d), 0x414fa339);
@@ -369,9 +269,37 @@ test('pickle: deep nesting, huge memo indices and op counts are bounded', async 
   await rejects(() => unpickle(pk(new Array(100).fill(0x4e), P.stop), { maxOps: 20 }), 'BAD_FILE', /more than 20 opcodes/);
   await rejects(() => unpickle(pk(P.none, new Array(40).fill(0).flatMap((_, i) => P.binput(i)), P.stop), { maxMemo: 10 }), 'BAD_FILE', /memo/);
   await rejects(() => unpickle(pk([0x8a, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9], P.stop)), 'BAD_FILE', /LONG1 of 9 bytes/);
-  // a long chain of nested tuples is not a problem (no recursion anywhere)
-  const deep = pk(P.none, new Array(100000).fill(0x85), P.stop);
-  assert.ok(Array.isArray(unpickle(deep)));
+  // nesting is bounded (a state dict nests 6 deep); 100 levels still unpickle
+  assert.ok(Array.isArray(unpickle(pk(P.none, new Array(99).fill(0x85), P.stop))));
+  await rejects(() => unpickle(pk(P.none, new Array(101).fill(0x85), P.stop)), 'BAD_FILE', /containers nest deeper than 100/);
+});
+
+test('pickle: what a small file makes the unpickler hold is bounded (objects, stored items, nesting, memo), not only bytes and opcodes', async () => {
+  // PROTO, NONE, 50 million TUPLE1, STOP (50 MB): each opcode allocates a tuple around the last one
+  const chain = new Uint8Array(50_000_004).fill(0x85);
+  chain.set([0x80, 2, 0x4e], 0);
+  chain[chain.length - 1] = 0x2e;
+  await rejects(() => unpickle(chain), 'BAD_FILE', /containers nest deeper than 100 at offset 103/);
+  // a list of 300 thousand empty dicts (600 KB): flat, but 300 thousand objects
+  const wide = new Uint8Array(2 + 1 + 2 * 300_000 + 1);
+  wide.set([0x80, 2, 0x5d], 0);
+  for (let i = 3; i < wide.length - 1; i += 2) { wide[i] = 0x7d; wide[i + 1] = 0x61; }
+  wide[wide.length - 1] = 0x2e;
+  await rejects(() => unpickle(wide), 'BAD_FILE', /more than 250000 objects/);
+  // None appended to one list 3 million times (6 MB): no new objects, but 3 million stored items
+  const long = new Uint8Array(3 + 2 * 3_000_000 + 1);
+  long.set([0x80, 2, 0x5d], 0);
+  for (let i = 3; i < long.length - 1; i += 2) { long[i] = 0x4e; long[i + 1] = 0x61; }
+  long[long.length - 1] = 0x2e;
+  await rejects(() => unpickle(long), 'BAD_FILE', /containers hold more than 2000000 items/);
+  // a list appended to itself: nesting grows with every APPEND
+  await rejects(() => unpickle(pk(P.emptyList, P.binput(0), new Array(200).fill([0x68, 0, 0x61]).flat(), P.stop)), 'BAD_FILE', /nest deeper than 100/);
+  // 1.2 million memo entries (LONG_BINPUT i, 6 MB)
+  const memo = new Uint8Array(3 + 5 * 1_200_000 + 1);
+  memo.set([0x80, 2, 0x4e], 0);
+  for (let i = 0; i < 1_200_000; i++) memo.set([0x72, ...le32(i)], 3 + 5 * i);
+  memo[memo.length - 1] = 0x2e;
+  await rejects(() => unpickle(memo), 'BAD_FILE', /memo (index 1000001|grows beyond 1000000)/);
 });
 
 // ---------------------------------------------------------------- hostile zips / torch files
@@ -428,6 +356,12 @@ test('torch: storages and shapes that do not fit are refused before allocating',
   // a stride that reaches beyond the storage
   await rejects(openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'w', key: '0', numel: 4, shape: [2, 2], stride: [100, 1] }]), { '0': f32bytes([1, 2, 3, 4]) }))),
     'BAD_FILE', /needs 102 elements/);
+  // stride-0 and overlapping views of a small storage: more elements than the storage, not materialised
+  const one = (shape: number[], stride: number[], numel = 1) =>
+    openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'shared.weight', key: '0', numel, shape, stride }]), { '0': f32bytes(new Array(numel).fill(1)) })));
+  await rejects(one([32128 * 4, 1024 * 16], [0, 0]), 'BAD_FILE', /"shared\.weight": shape \[128512, 16384\] has 2105540608 elements, but storage "0" holds 1 from offset 0 \(a stride-0/);
+  await rejects(one([3, 4], [1, 1], 6), 'BAD_FILE', /has 12 elements, but storage "0" holds 6/);
+  assert.equal(Array.from(await (await one([2, 3], [1, 2], 6)).read('shared.weight')), [1, 1, 1, 1, 1, 1]); // overlapping, within the storage
   // missing storage entry
   await rejects(openTorchBin(bytesSource(torchZip(stateDictPickle([{ name: 'w', key: '7', numel: 1, shape: [1] }]), {}))),
     'BAD_FILE', /no zip entry "archive\/data\/7"/);
@@ -470,6 +404,36 @@ test('safetensors: hostile headers are refused with the problem named', async ()
   await rejects(st({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 8] } }), 'BAD_FILE', /span 8 bytes, expected 16/);
   await rejects(st({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }), 'BAD_FILE', /"a" and "b" overlap/);
   await rejects(openSafetensors(bytesSource(new Uint8Array(5))), 'BAD_FILE', /too small/);
+});
+
+test('safetensors: a header nested 1e5 deep is BAD_FILE (describing it used to overflow the stack)', async () => {
+  const deep = enc.encode(`{"w": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+  await rejects(openSafetensors(bytesSource(safetensorsFile(null, new Uint8Array(0), deep))), 'BAD_FILE', /header JSON nests 100001 deep, expected at most 64/);
+  // within the bound, but not an object: named by its kind, not printed
+  const shallow = enc.encode(`{"w": ${'['.repeat(50)}${']'.repeat(50)}}`);
+  await rejects(openSafetensors(bytesSource(safetensorsFile(null, new Uint8Array(0), shallow))), 'BAD_FILE', /"w": expected an object \{dtype, shape, data_offsets\}, got an array of length 1/);
+});
+
+test('safetensors: the tensors must cover the data section exactly (no hole, no tail, no shift by a header length off by one)', async () => {
+  const data = f32bytes([1, 2, 3, 4, 5, 6]);
+  const two = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } };
+  // the writer's header, padded with spaces to 8 bytes as safetensors pads it
+  const json = JSON.stringify(two);
+  const h = enc.encode(json + ' '.repeat(8 - (json.length % 8) + 8));
+  const good = cat(le64(h.length), h, data);
+  const r = await openSafetensors(bytesSource(good));
+  assert.equal(Array.from(await r.read('b')), [3, 4, 5, 6]);
+  // header length one short: still valid JSON, but the data section starts a byte early
+  const shifted = good.slice();
+  shifted.set(le64(h.length - 1), 0);
+  await rejects(openSafetensors(bytesSource(shifted)), 'BAD_FILE', /data section is 25 bytes but its tensors cover 24; the format requires exact coverage/);
+  await rejects(openSafetensors(bytesSource(cat(good, [0, 0, 0, 0]))), 'BAD_FILE', /data section is 28 bytes but its tensors cover 24/);
+  const hole = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: two.b };
+  await rejects(openSafetensors(bytesSource(safetensorsFile(hole, data))), 'BAD_FILE', /bytes \[4, 8\) of the data section belong to no tensor \(before "b"\)/);
+  // zero-element tensors take no bytes anywhere; an empty data section with no tensors is valid
+  const empty = { e: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] }, ...two };
+  assert.equal(Array.from(await (await openSafetensors(bytesSource(safetensorsFile(empty, data)))).read('e')), []);
+  assert.equal((await openSafetensors(bytesSource(safetensorsFile({ __metadata__: { format: 'pt' } }, new Uint8Array(0))))).names(), []);
 });
 
 test('bytesSource results never alias the caller\'s bytes', async () => {

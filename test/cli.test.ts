@@ -113,6 +113,11 @@ test('long inputs are cut with a reported count', () => {
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /1 input\(s\) cut to 512 tokens: line \(tokens dropped\) 3 \(-\d+\)/); // the blank line counts
   assert.is(r.stdout.trim().split('\n').length, 2);
+  // too long to tokenize whole: the characters never tokenized are reported too
+  const huge = 'word '.repeat(10_000);
+  const h = run(['embed', '--model', join(dir, 'tiny.int8.iwt')], JSON.stringify(huge) + '\n');
+  assert.is(h.code, 0, h.stderr);
+  assert.match(h.stderr, /1 input\(s\) cut to 512 tokens: line \(tokens dropped\) 1 \(-\d+, -\d+ chars\)/);
 });
 
 /** Asserts one error line `instructor-wasm: error CODE: ...` on stderr, no stack trace, and the exit code. */
@@ -316,9 +321,9 @@ test('--model: a FIFO fails at once; a mistyped path is NOT_FOUND and never a hu
 test('config files: null never takes a default (BAD_CONFIG naming the key), paths they name stay inside', () => {
   const cases: Array<[string, (j: any) => void, RegExp]> = [
     ['config.json', (j) => { j.layer_norm_epsilon = null; }, /layer_norm_epsilon must be a number in \(0, 1\), got null/],
-    ['config.json', (j) => { j.relative_attention_num_buckets = null; }, /"relative_attention_num_buckets" must be a positive integer, got null/],
+    ['config.json', (j) => { j.relative_attention_num_buckets = null; }, /"relative_attention_num_buckets" must be a positive integer of at most \d+, got null/],
     ['config.json', (j) => { j.feed_forward_proj = null; }, /feed_forward_proj null is not supported/],
-    ['sentence_bert_config.json', (j) => { j.max_seq_length = null; }, /max_seq_length must be a positive integer, got null/],
+    ['sentence_bert_config.json', (j) => { j.max_seq_length = null; }, /max_seq_length must be a positive integer of at most \d+, got null/],
     ['1_Pooling/config.json', (j) => { j.pooling_mode_cls_token = null; }, /pooling_mode_cls_token is null/],
     ['modules.json', (j) => { j[1].path = null; }, /module #1 .* has path null, expected a string/],
     ['modules.json', (j) => { j[1].path = '../1_Pooling'; }, /module #1 .* path "\.\.\/1_Pooling" must be a relative path inside the folder/],
@@ -339,8 +344,22 @@ test('config files: null never takes a default (BAD_CONFIG naming the key), path
   assert.is(ok.code, 0, ok.stderr);
   writeFileSync(join(dir, 'cfg-null.json'), JSON.stringify({ ...cfg, d_kv: null }));
   oneErrorLine(run(['synth', '--config', join(dir, 'cfg-null.json'), '--out', join(dir, 'x')]), 1,
-    /error BAD_CONFIG: --config \S+cfg-null\.json: config\.json: "d_kv" must be a positive integer, got null/, 'synth null');
+    /error BAD_CONFIG: --config \S+cfg-null\.json: config\.json: "d_kv" must be a positive integer of at most \d+, got null/, 'synth null');
   oneErrorLine(run(['synth', '--config', join(dir, 'a-folder'), '--out', join(dir, 'x')]), 1, /error BAD_CONFIG: --config \S+a-folder: cannot read it: EISDIR/, 'synth folder config');
+});
+
+test('an unwritable or failing --output is one typed line, not an unhandled stream error', () => {
+  const file = join(dir, 'tiny.int8.iwt');
+  for (const [output, pattern] of [
+    [join(dir, 'no-such-dir', 'out.jsonl'), /error BAD_OUTPUT: --output \S+out\.jsonl: folder \S+no-such-dir does not exist/],
+    [dir, /error BAD_OUTPUT: --output \S+: is a folder/],
+    ['/dev/full', /error BAD_OUTPUT: --output \/dev\/full: write failed: ENOSPC/],
+  ] as const) {
+    const r = run(['embed', '--model', file, '--output', output, '--quiet'], '"a"\n"b"\n');
+    assert.is(r.code, 1, `${output}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,8 @@
 // the thresholds of `npm run golden` (goldenMinCosine, test/support/tolerances.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatGoldenLine, goldenVerdict, readGz, runGolden, type GoldenDtype, type GoldenModelFile } from './support/golden.js';
-import { INT4_MIN_COSINE } from './support/tolerances.js';
+import { buildSynthModel, formatGoldenLine, goldenVerdict, readGz, relativeError, runGolden, type GoldenDtype, type GoldenModelFile } from './support/golden.js';
+import { FP32_MAX_REL_ERROR, INT4_MIN_COSINE, maxRelErrorFor } from './support/tolerances.js';
 
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 
@@ -22,7 +22,9 @@ for (const [config, dtype] of rows) {
     console.log(`  ${formatGoldenLine(r)} (${r.seconds.toFixed(1)} s)`);
     assert.ok(Number.isFinite(r.minCosine), 'min cosine is a number');
     if (config.startsWith('tiny')) assert.ok(r.maxAbsHidden !== null, 'tiny configs compare every hidden state');
-    assert.ok(goldenVerdict(r).pass, `${formatGoldenLine(r)} threshold=${goldenVerdict(r).threshold}`);
+    // cosine, and pooled and Dense in magnitude too (a wrong pooling divisor keeps every cosine)
+    const verdict = goldenVerdict(r);
+    assert.ok(verdict.pass, `${formatGoldenLine(r)} threshold=${verdict.threshold} max_rel=${verdict.maxRel}`);
   });
 }
 
@@ -36,6 +38,18 @@ test('golden base int4', async () => {
     const T = golden.sequences[j].ids.length;
     assert.ok(r.cosines[j] >= INT4_MIN_COSINE, `golden base int4 sequence ${j} (${T} tokens): cosine ${r.cosines[j]} < ${INT4_MIN_COSINE}`);
   }
+  assert.ok(r.maxRelPooled <= maxRelErrorFor(INT4_MIN_COSINE) && r.maxRelDense <= maxRelErrorFor(INT4_MIN_COSINE), formatGoldenLine(r));
+});
+
+test('normalize: false returns the golden Dense output (tiny fp32, every sequence)', async () => {
+  const model = await buildSynthModel('tiny', 'fp32');
+  const seqs = golden.sequences.map((s) => ({ ids: s.ids, nInstr: s.n_instr }));
+  const { embeddings } = model.embedIds(seqs, { normalize: false });
+  embeddings.forEach((e, j) => {
+    const err = relativeError(e, golden.configs.tiny.float64[j].dense);
+    assert.ok(err <= FP32_MAX_REL_ERROR, `sequence ${j}: relative error ${err} against the golden dense output`);
+  });
+  model.dispose();
 });
 
 test.run();

@@ -8,9 +8,11 @@ import { InstructorModel } from '../src/engine/model.js';
 import { l2normalize } from '../src/engine/head.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';
+import { CHARS_PER_TOKEN } from '../src/text/tokenizer.js';
 import { cosine, readGz, type GoldenTextFile } from './support/golden.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
-import { FP32_MIN_COSINE, INT8_MIN_COSINE, TINY_INT8_MIN_COSINE, SAME_IDS_MIN_COSINE } from './support/tolerances.js';
+import { FP32_MIN_COSINE, INT8_MIN_COSINE, TINY_INT8_MIN_COSINE } from './support/tolerances.js';
+import { sameBits } from './support/assert.js';
 
 
 const golden = readGz<GoldenTextFile>('golden-text.json.gz');
@@ -92,7 +94,7 @@ for (const [config, dtype] of [['tiny', 'fp32'], ['tiny', 'int8'], ['large', 'in
       assert.ok(c >= threshold, `input ${k} (case ${j}, ${golden.cases[j].mode}): cosine ${c} < ${threshold}`);
     }
     for (const [j, k] of objectForm) {
-      assert.ok(cosine(r.embeddings[k], r.embeddings[k - 1]) >= SAME_IDS_MIN_COSINE, `case ${j}: {instruction, text} = [instruction, text]`);
+      sameBits(r.embeddings[k], r.embeddings[k - 1], `case ${j}: {instruction, text} = [instruction, text]`);
     }
     assert.equal(r.emptyPool, []);
     const tokens = r.tokens.reduce((a, b) => a + b, 0);
@@ -195,21 +197,22 @@ test('batchSize and input order never change a result; normalize: false', async 
   const ref = await tiny.encode(texts, { batchSize: 32 });
   for (const batchSize of [1, 2, 5]) {
     const got = await tiny.encode(texts, { batchSize });
-    got.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `batchSize ${batchSize}, input ${i}`));
+    got.forEach((v, i) => sameBits(v, ref[i], `batchSize ${batchSize}, input ${i}`));
   }
   // maxBatchTokens 1: every input becomes its own forward pass (the longest exceeds it alone)
   for (const maxBatchTokens of [1, 16]) {
     const got = await tiny.encode(texts, { maxBatchTokens });
-    got.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `maxBatchTokens ${maxBatchTokens}, input ${i}`));
+    got.forEach((v, i) => sameBits(v, ref[i], `maxBatchTokens ${maxBatchTokens}, input ${i}`));
   }
   const reversed = (await tiny.encode([...texts].reverse())).reverse();
-  reversed.forEach((v, i) => assert.ok(cosine(v, ref[i]) >= SAME_IDS_MIN_COSINE, `reversed, input ${i}`));
+  reversed.forEach((v, i) => sameBits(v, ref[i], `reversed, input ${i}`));
   const raw = await tiny.encode(texts, { normalize: false });
   raw.forEach((v, i) => {
     const n = Math.hypot(...v);
     assert.ok(Math.abs(n - 1) > 1e-3, `unnormalised norm ${n}`);
     const u = l2normalize(v.slice());
-    assert.ok(cosine(u, ref[i]) >= SAME_IDS_MIN_COSINE && Math.abs(Math.hypot(...ref[i]) - 1) < 1e-6);
+    sameBits(u, ref[i], `normalize: false, then L2, input ${i}`);
+    assert.ok(Math.abs(Math.hypot(...ref[i]) - 1) < 1e-6);
   });
 });
 
@@ -234,6 +237,26 @@ test('a text over 512 tokens: embed() and onTruncate report the dropped tokens',
   assert.ok(r.truncated[2] > r.truncated[1], 'the instruction takes room too');
   assert.equal(seen, [[1, r.truncated[1]], [2, r.truncated[2]]]);
   assert.equal(r.emptyPool, []);
+  assert.equal(r.cutChars, [0, 0, 0]);
+});
+
+test('texts too long to tokenize whole (a 300k-letter word, a 1 MB document): embedded from their first 512 * 64 characters, the cut reported', async () => {
+  const word = 'abcdefghij'.repeat(30_000); // one word: over 100k pieces, a stack overflow in the tokenizer library before
+  const doc = 'The quick brown fox jumps over the lazy dog. '.repeat(23_000); // 1 MB
+  const seen: Array<[number, number, number]> = [];
+  const r = await tiny.embed([word, ['Represent the document:', doc], 'short'], { onTruncate: (i, n, c) => seen.push([i, n, c]) });
+  const limit = 512 * CHARS_PER_TOKEN;
+  assert.is(r.cutChars[0], word.length - limit);
+  assert.ok(r.cutChars[1] > doc.length - limit && r.cutChars[1] < doc.length - limit + 50, `cut at a word end: ${r.cutChars[1]}`);
+  assert.is(r.cutChars[2], 0);
+  assert.equal(r.tokens, [512, 512, tiny.tokenizer.encode('short', 512).ids.length]);
+  assert.ok(r.truncated[0] > 0 && r.truncated[1] > 0, 'tokens cut from the tokenized part (a lower bound)');
+  assert.equal(seen, [[0, r.truncated[0], r.cutChars[0]], [1, r.truncated[1], r.cutChars[1]]]);
+  // bit for bit the embedding of the first 511 tokens of the whole text, then </s>
+  const engine = await InstructorModel.fromWeightsFile(synthTextWeights('tiny', 'fp32'), { kernels: await loadKernelsFromDisk() });
+  const [ref] = engine.embedIds([{ ids: [...tiny.tokenizer.encodeNoSpecial(word).slice(0, 511), tiny.tokenizer.eosId], nInstr: 0 }]).embeddings;
+  sameBits(r.embeddings[0], ref, 'the cut 300k-letter word');
+  engine.dispose();
 });
 
 test('an empty pooling window is reported, and its embedding is zeros (as the reference)', async () => {
@@ -285,6 +308,18 @@ test('bad inputs -> BAD_INPUT naming the index, before any model compute', async
   }
 });
 
+test('inputs and options that throw when read (revoked proxies, throwing getters) are BAD_INPUT, never a TypeError', async () => {
+  const revoked = () => { const p = Proxy.revocable({}, {}); p.revoke(); return p.proxy; };
+  const throwing = { instruction: 'Represent:', get text(): string { throw new RangeError('no text today'); } };
+  await rejectsCode(tiny.encode(['fine', revoked()] as EmbedInput[]), 'BAD_INPUT', /input 1: reading it threw TypeError/);
+  await rejectsCode(tiny.encode(['fine', [revoked(), 'x']] as EmbedInput[]), 'BAD_INPUT', /input 1: instruction is a value that cannot be inspected/);
+  await rejectsCode(tiny.encode([throwing as EmbedInput]), 'BAD_INPUT', /input 0: reading it threw RangeError: no text today/);
+  await rejectsCode(tiny.encode(revoked() as EmbedInput[]), 'BAD_INPUT', /encode: reading the inputs threw TypeError/);
+  await rejectsCode(tiny.encode(['fine'], revoked() as never), 'BAD_INPUT', /encode: reading the options threw TypeError/);
+  await rejectsCode(tiny.encode(['fine'], { signal: revoked() as never }), 'BAD_INPUT', /signal is not an AbortSignal/);
+  await rejectsCode(tiny.encode(['fine'], { batchSize: Symbol('x') as never }), 'BAD_INPUT', /batchSize is a symbol/);
+});
+
 test('the parsed tokenizer.json is not kept once the tokenizer is built', async () => {
   const model = await Instructor.fromWeightsFile(synthTextWeights('tiny', 'fp32'), { kernels: await loadKernelsFromDisk() });
   assert.is(model.info.model.tokenizer, undefined);
@@ -310,7 +345,7 @@ test('maxBatchTokens bounds the wasm memory a call grows to (memoryBytes)', asyn
   const whole = await grownTo();
   const split = await grownTo(512);
   assert.ok(split.bytes < whole.bytes, `wasm memory with maxBatchTokens 512: ${split.bytes} bytes, expected less than the default's ${whole.bytes}`);
-  split.vectors.forEach((v, i) => assert.ok(cosine(v, whole.vectors[i]) >= SAME_IDS_MIN_COSINE, `input ${i}`));
+  split.vectors.forEach((v, i) => sameBits(v, whole.vectors[i], `input ${i}`));
 });
 
 test('bad options -> BAD_INPUT', async () => {

@@ -196,6 +196,24 @@ test('gemm_q4: quantized outlier activations and quantizeGroupsQ4 weights, close
   });
 });
 
+test('gemm_q4: instructor-xl shapes (K = 16384 and 4096, N = 16384), SIMD == scalar, within f32 rounding of float64', () => {
+  for (const [T, K, N] of [[5, 16384, 13], [9, 4096, 29], [3, 1024, 16384]]) {
+    const G = 32;
+    const r = rng(T * 7919 + N * 104729 + K);
+    const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
+    const v = Int8Array.from({ length: N * K }, () => Math.floor(r() * 16) - 8);
+    const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
+    const ws = Float32Array.from({ length: N * K / G }, () => (r() - 0.5) * 2e-2);
+    const y0 = data(T * N, K + N, false);
+    const tag = `gemm_q4 T=${T} K=${K} N=${N}`;
+    const a = runGemmQ4(wasm.gemm_q4, xq, xs, pack(v, N, K), ws, y0, T, K, N, G, 1);
+    const b = runGemmQ4(wasm.gemm_q4_scalar, xq, xs, pack(v, N, K), ws, y0, T, K, N, G, 1);
+    assertSame(`${tag} simd vs scalar`, a, b);
+    const { want, mag } = reference(xq, xs, v, ws, y0, T, K, N, G, 1);
+    assertClose(`${tag} vs float64`, a, want, (i) => (K / G + GEMM_Q4_EXTRA_ROUNDINGS) * U * mag[i]);
+  }
+});
+
 // --- quantizeGroupsQ4 ------------------------------------------------------------------------
 
 test('quantizeGroupsQ4: the scale searched near m / -8 never does worse than m / -8; errors within 2 |scale|; G = 32 / 64 / 128', () => {

@@ -296,6 +296,76 @@ test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
   }
 });
 
+// instructor-xl's matmuls (d_model 1024, 32 heads of d_kv 128, d_ff 16384): K = 16384 (wo) and
+// N = 16384 (wi) with tails in T, and K = 4096 (o), against float64; the worst case at K = 16384.
+test('gemm_q8: instructor-xl shapes (K = 16384, N = 16384, K = 4096), SIMD == scalar, within f32 rounding of float64', () => {
+  for (const [T, K, N] of [[5, 16384, 29], [17, 16384, 13], [3, 1024, 16384], [18, 4096, 40]]) {
+    const r = rng(T * 7919 + N * 104729 + K);
+    const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
+    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+    const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
+    const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
+    const y0 = data(T * N, K + N, false);
+    const tag = `gemm_q8 T=${T} K=${K} N=${N}`;
+    const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, 1);
+    const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, 1);
+    assertSame(`${tag} simd vs scalar`, a, b);
+    const want = new Float64Array(T * N), mag = new Float64Array(T * N);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0, sa = 0;
+        for (let k = 0; k < K; k++) { const p = xq[t * K + k] * W[n * K + k]; s += p; sa += Math.abs(p); }
+        want[t * N + n] = s * xs[t] * ws[n] + y0[t * N + n];
+        mag[t * N + n] = sa * xs[t] * ws[n] + Math.abs(y0[t * N + n]);
+      }
+    }
+    assertClose(`${tag} vs float64`, a, want, (i) => GEMM_Q8_ROUNDINGS * U * mag[i]);
+  }
+  // K = 16384 at the extreme codes: sums of 2^36 stay exact (i64 block sums), T = 6 and 19 for every tile
+  const K = 16384, N = 13;
+  for (const T of [6, 19]) {
+    for (const [xv, wv] of [[-32768, -128], [32767, 127]]) {
+      const ones = new Float32Array(Math.max(T, N)).fill(1);
+      const y = runGemmQ8(wasm.gemm_q8, new Int16Array(T * K).fill(xv), ones.subarray(0, T), new Int8Array(N * K).fill(wv), ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0);
+      for (let i = 0; i < T * N; i++) assert.is(y[i], K * xv * wv, `K=16384 T=${T} xq=${xv} W=${wv} y[${i}]`);
+    }
+  }
+});
+
+test('gemm_f32 and quantize_rows_i16: instructor-xl shapes (K = 16384 and 4096)', () => {
+  for (const [T, K, N] of [[3, 16384, 5], [5, 4096, 13], [2, 1024, 4096]]) {
+    const x = data(T * K, T + 31 * K), W = data(N * K, N + 17 * K), y0 = data(T * N, 5, false);
+    const want = new Float64Array(T * N), mag = new Float64Array(T * N);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0, sa = 0;
+        for (let k = 0; k < K; k++) { const p = x[t * K + k] * W[n * K + k]; s += p; sa += Math.abs(p); }
+        want[t * N + n] = s + y0[t * N + n];
+        mag[t * N + n] = sa + Math.abs(y0[t * N + n]);
+      }
+    }
+    const tol = (i: number) => (K + GEMM_F32_EXTRA_ROUNDINGS) * U * mag[i];
+    const a = runGemmF32(wasm.gemm_f32, x, W, y0, T, K, N, 1);
+    assertClose(`gemm_f32 T=${T} K=${K} N=${N} simd vs float64`, a, want, tol);
+    assertClose(`gemm_f32 T=${T} K=${K} N=${N} scalar vs float64`, runGemmF32(wasm.gemm_f32_scalar, x, W, y0, T, K, N, 1), want, tol);
+    scoped(() => {
+      const px = putF32(x);
+      const outs = [wasm.quantize_rows_i16, wasm.quantize_rows_i16_scalar].map((f) => {
+        const pq = allocGuarded(T * K, 2), ps = allocGuarded(T, 4);
+        f(px, pq, ps, T, K);
+        assert.ok(guardIntact(pq, T * K, 2) && guardIntact(ps, T, 4), `quantize T=${T} K=${K}: wrote past the end`);
+        return { q: arena.i16(pq, T * K).slice(), s: getF32(ps, T) };
+      });
+      assertSame(`quantize T=${T} K=${K} simd vs scalar`, outs[0].q, outs[1].q);
+      for (let t = 0; t < T; t++) {
+        let m = 0;
+        for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(x[t * K + k]));
+        assert.is(outs[0].s[t], Math.fround(m / 32767), `quantize T=${T} K=${K}: scale of row ${t}`);
+      }
+    });
+  }
+});
+
 // --- gemm_f32 --------------------------------------------------------------------------------
 
 function runGemmF32(f: typeof wasm.gemm_f32, x: Float32Array, W: Float32Array, y0: Float32Array,
@@ -425,6 +495,23 @@ test('attention: SIMD and scalar vs float64 (relative-position bias, no 1/sqrt(D
         }
       });
     }
+  }
+});
+
+test('attention: instructor-xl shapes (32 heads of d_kv 128), SIMD and scalar vs float64', () => {
+  for (const T of [1, 5, 17, 34]) {
+    scoped(() => {
+      const H = 32, Dk = 128, ld = H * Dk;
+      const seed = T * 131;
+      const q = data(T * ld, seed, false), k = data(T * ld, seed + 1, false), v = data(T * ld, seed + 2, false);
+      for (let i = 0; i < q.length; i++) { q[i] *= 0.25; k[i] *= 0.25; }
+      const bias = data(H * (2 * T - 1), seed + 3, false).map((b) => 3 * b);
+      const want = attentionRef(q, k, v, bias, T, H, Dk, ld);
+      const attnTol = attentionTol(q, k, v, bias, T, H, Dk, ld);
+      const outs = runAttention(q, k, v, bias, T, H, Dk, ld);
+      assertClose(`attention T=${T} H=32 Dk=128 simd vs float64`, outs[0], want, () => attnTol);
+      assertClose(`attention T=${T} H=32 Dk=128 scalar vs float64`, outs[1], want, () => attnTol);
+    });
   }
 });
 

@@ -85,10 +85,11 @@ test('job data and job results from Redis are checked', () => {
   throwsCode(() => checkJobData({ v: 1, inputs: 'a' }, 10), 'BAD_INPUT', /inputs is string, expected an array/);
   throwsCode(() => checkJobData({ v: 1, inputs: Array(11).fill('a') }, 10), 'BAD_INPUT', /11 inputs, expected 1 to 10 per job/);
   throwsCode(() => checkJobData({ v: 1, inputs: ['a'], instruction: 5 }, 10), 'BAD_INPUT', /instruction is number/);
-  const ok = { v: PROTOCOL_VERSION, dim: 2, count: 2, tokens: [3, 4], truncated: [0, 1], emptyPool: [1], embeddings: [float32ToBase64(Float32Array.of(1, 2)), float32ToBase64(Float32Array.of(3, 4))] };
+  const ok = { v: PROTOCOL_VERSION, dim: 2, count: 2, tokens: [3, 4], truncated: [0, 1], cutChars: [0, 9], emptyPool: [1], embeddings: [float32ToBase64(Float32Array.of(1, 2)), float32ToBase64(Float32Array.of(3, 4))] };
   assert.is(checkJobResult(ok, 2, true).embeddings!.length, 2);
   throwsCode(() => checkJobResult(ok, 3, true), 'BAD_INPUT', /count 2 for a chunk of 3 inputs/);
   throwsCode(() => checkJobResult({ ...ok, tokens: [3] }, 2, true), 'BAD_INPUT', /tokens: expected an array of 2 integers, got 1 items/);
+  throwsCode(() => checkJobResult({ ...ok, cutChars: undefined }, 2, true), 'BAD_INPUT', /cutChars: expected an array of 2 integers/);
   throwsCode(() => checkJobResult({ ...ok, emptyPool: [2] }, 2, true), 'BAD_INPUT', /emptyPool\[0\]: expected an integer in \[0, 1\], got 2/);
   throwsCode(() => checkJobResult({ ...ok, embeddings: undefined }, 2, true), 'BAD_INPUT', /pass collect: false/);
   assert.ok(checkJobResult({ ...ok, embeddings: undefined }, 2, false).stored);
@@ -104,7 +105,7 @@ test('embedCorpus checks its arguments and every input before enqueueing anythin
   await rejects(embedCorpus(q, bad), 'BAD_INPUT', /input 70: got an object with keys text without "instruction"/);
   const counts = await q.getJobCounts();
   assert.is(Object.values(counts).reduce((a, b) => a + b, 0), 0, 'nothing enqueued');
-  assert.equal(await embedCorpus(q, []), { embeddings: [], tokens: [], truncated: [], emptyPool: [] });
+  assert.equal(await embedCorpus(q, []), { embeddings: [], tokens: [], truncated: [], cutChars: [], emptyPool: [] });
 });
 
 test('one in-process worker: embedCorpus equals encode bit for bit, with counts; with an instruction too', async () => {
@@ -118,6 +119,8 @@ test('one in-process worker: embedCorpus equals encode bit for bit, with counts;
   assert.equal(r.tokens, local.tokens);
   assert.equal(r.truncated, local.truncated);
   assert.ok(r.truncated[13] > 0, 'input 13 is cut to 512 tokens');
+  assert.equal(r.cutChars, local.cutChars);
+  assert.ok(r.cutChars[101] > 0, 'input 101 is cut before tokenizing');
   assert.equal(r.emptyPool, local.emptyPool);
   assert.is(progress.at(-1), 300);
   assert.ok(progress.every((p, i) => i === 0 || p > progress[i - 1]));

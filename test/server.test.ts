@@ -190,6 +190,23 @@ test('truncation: inputs over 512 tokens are cut and counted (x-truncated-inputs
     isOpenAIError(e.body, e.status, 'no-truncate');
     assert.is(e.body.error.param, 'input');
     assert.match(e.body.error.message, /input 2 has \d+ tokens.*--no-truncate/);
+    // 40k CJK characters: cut before tokenizing, then fewer than 512 tokens (unknown characters
+    // fuse into one <unk>): still a cut, counted and refused like one
+    const cjk = '的一是不了人我在有他这为之大来以个中上们'.repeat(2000); // 40k characters, 120 KB
+    const [prepared] = await ref.prepare([cjk]);
+    assert.ok(prepared.truncated === 0 && prepared.cutChars > 0, `cjk: truncated ${prepared.truncated}, cutChars ${prepared.cutChars}`);
+    const c = await errorOf(await post(strict, '/v1/embeddings', { model: MODEL, input: [cjk] }));
+    assert.is(c.status, 400);
+    assert.match(c.body.error.message, /input 0 has more than \d+ tokens \(\d+ characters past what the tokenizer reads\).*--no-truncate/);
+    const lenient = await startServer({ models: [{ id: MODEL, model: served }] }); // the default body limit (2 MiB)
+    try {
+      const counted = await post(lenient, '/v1/embeddings', { model: MODEL, input: [cjk, 'short'] });
+      assert.is(counted.status, 200);
+      assert.is(counted.headers.get('x-truncated-inputs'), '1');
+      await counted.json();
+    } finally {
+      await lenient.close();
+    }
   } finally {
     await strict.close();
   }

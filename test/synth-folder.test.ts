@@ -137,4 +137,13 @@ test('writeSafetensors: header alignment, zero-size tensors, layout mismatch lea
   assert.ok(!existsSync(q) && !existsSync(q + '.tmp'));
 });
 
+test('synth of a config too large for wasm32 memory is a typed error, not a RangeError', async () => {
+  const dir = join(work, 'huge');
+  const tiny = SYNTH_CONFIGS.tiny;
+  await rejects(writeSynthCheckpoint({ ...tiny, vocabSize: 1e12 }, dir), 'BAD_CONFIG', /vocab_size.*at most/);
+  await rejects(writeSynthCheckpoint({ ...tiny, vocabSize: 1 << 20, dModel: 1 << 16 }, dir), 'BAD_CONFIG', /vocab_size x d_model/);
+  await rejects(writeSynthCheckpoint({ ...tiny, denseOut: 1e12 }, dir), 'BAD_SHAPE', /2_Dense\.linear\.weight.*elements, expected at most/);
+  assert.throws(() => [...synthModel(tiny, 1e12)], (e: unknown) => e instanceof InstructorError && e.code === 'BAD_SHAPE');
+});
+
 test.run();

@@ -199,28 +199,46 @@ function assertSameEmbeddings(name: string, a: Float32Array[], b: Float32Array[]
   }
 }
 
+/** Chunks the workers (not the calling thread) of `m` ran so far. */
+const workerChunks = (m: InstructorModel) => m.threadChunkCounts().slice(1).reduce((a, b) => a + b, 0);
+
 for (const [config, dtype, lengths] of [
   ['tiny', 'int8', [1, 5, 40, 77, 128]],
   ['tiny', 'fp32', [3, 64, 9]],
   ['tiny', 'int4', [2, 33, 130]],
   ['base', 'int8', [16, 128, 128, 128, 128, 37]],
 ] as const) {
-  test(`${config} ${dtype}: 2-thread embeddings (batch and single query) bit-identical to 1 thread`, async () => {
+  test(`${config} ${dtype}: 2-thread embeddings (batch and single query) bit-identical to 1 thread, with the workers proven to run`, async () => {
     const bytes = synthBytes(config, dtype);
     const vocab = SYNTH_CONFIGS[config].vocabSize;
     const inputs = lengths.map((T, i) => ({ ids: ids(T, 100 + i, vocab), nInstr: Math.min(3, T) }));
     const m1 = await InstructorModel.fromWeightsFile(bytes, { kernels: single });
     const m2 = await InstructorModel.fromWeightsFile(bytes, { kernels: single, threads: 2 });
+    const saved = { ...tuning };
     try {
       assert.is(m1.threads, 1);
       assert.is(m2.threads, 2);
+      assert.equal(m1.threadChunkCounts(), []);
       const a = m1.embedIds(inputs, { intermediates: true });
-      const b = m2.embedIds(inputs, { intermediates: true });
-      assertSameEmbeddings(`${config} ${dtype} batch`, a.embeddings, b.embeddings);
-      assertSameEmbeddings(`${config} ${dtype} pooled`, a.pooled!, b.pooled!);
       const q = [inputs[0]];
-      assertSameEmbeddings(`${config} ${dtype} query`, m1.embedIds(q).embeddings, m2.embedIds(q).embeddings);
+      const aq = m1.embedIds(q).embeddings;
+      // the shipped thresholds (tiny sizes fall under them), then every kernel forced parallel with
+      // the calling thread taking chunks too, then with the workers taking every chunk
+      for (const mode of ['default', 'forced', 'workers only'] as const) {
+        if (mode !== 'default') Object.assign(tuning, { gemmMinMacs: 0, minElements: 0, chunkElements: 64, attentionMinMacs: 0, callerRuns: mode === 'forced' });
+        const before = workerChunks(m2);
+        const b = m2.embedIds(inputs, { intermediates: true });
+        assertSameEmbeddings(`${config} ${dtype} batch (${mode})`, a.embeddings, b.embeddings);
+        assertSameEmbeddings(`${config} ${dtype} pooled (${mode})`, a.pooled!, b.pooled!);
+        assertSameEmbeddings(`${config} ${dtype} dense (${mode})`, a.dense!, b.dense!);
+        assertSameEmbeddings(`${config} ${dtype} query (${mode})`, aq, m2.embedIds(q).embeddings);
+        const ran = workerChunks(m2) - before;
+        if (mode === 'workers only' || (mode === 'default' && config === 'base')) {
+          assert.ok(ran > 0, `${mode}: the workers ran no chunk (${m2.threadChunkCounts()})`);
+        }
+      }
     } finally {
+      Object.assign(tuning, saved);
       m1.dispose();
       m2.dispose();
     }

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InstructorError } from '../src/errors.js';
-import { PrecompiledCharsmap, T5Tokenizer } from '../src/text/tokenizer.js';
+import { CHARS_PER_TOKEN, PrecompiledCharsmap, T5Tokenizer } from '../src/text/tokenizer.js';
 import { readGz } from './support/golden.js';
 
 const readJson = (p: string) => JSON.parse(readFileSync(fileURLToPath(new URL('../../' + p, import.meta.url)), 'utf8')); // from dist/test/
@@ -73,19 +73,44 @@ test('truncation at 512 keeps </s> and reports the count', () => {
   const one = tok.encode(text, all.length);
   assert.is(one.truncated, 1);
   // maxLength 1: only </s>
-  assert.equal(tok.encode('hello', 1), { ids: [1], truncated: 1 });
+  assert.equal(tok.encode('hello', 1), { ids: [1], truncated: 1, cutChars: 0 });
   throwsCode(() => tok.encode('x', 0), 'BAD_INPUT', /maxLength/);
   throwsCode(() => tok.encode('x', 1.5), 'BAD_INPUT', /maxLength/);
 });
 
-test('long inputs stay linear (200k characters)', () => {
-  const text = 'Ünïcödé — “quotes” and some words, 漢字かな. '.repeat(5000);
-  const t0 = performance.now();
-  const { ids, truncated } = tok.encode(text, 512);
-  const ms = performance.now() - t0;
-  console.log(`  ${text.length} chars -> ${ids.length + truncated} tokens in ${ms.toFixed(0)} ms`);
-  assert.is(ids.length, 512);
-  assert.ok(ms < 20_000, `${ms} ms`);
+test('long inputs: the work is bounded by maxLength, the ids are those of the whole text, the cut is reported', () => {
+  let seed = 7;
+  const letters = (n: number) => Array.from({ length: n }, () => String.fromCharCode(97 + ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 26))).join('');
+  const texts: Array<[string, string]> = [
+    ['words', 'Ünïcödé — “quotes” and some words, 漢字かな. '.repeat(2000)],
+    // whitespace-free runs of 100k characters: over 30k pieces in one word (the port's
+    // push(...pieces) overflowed the stack past ~120k: 200k letters, a long CJK text)
+    ['letters', letters(100_000)],
+    ['digits', '1234567890'.repeat(10_000)],
+    // 100k CJK characters: no T5 piece, one lattice node each, fused into one <unk> afterwards
+    ['cjk', '的一是不了人我在有他这为之大来以个中上们'.repeat(5000)],
+  ];
+  for (const [what, text] of texts) {
+    const r = tok.encode(text, 512);
+    assert.ok(r.cutChars > 0 && text.length - r.cutChars <= 512 * CHARS_PER_TOKEN, `${what}: ${r.cutChars} characters cut of ${text.length}`);
+    // the same ids as tokenizing everything (which the golden strings tie to Rust tokenizers)
+    const all = tok.encodeNoSpecial(text);
+    assert.equal(r.ids, [...all.slice(0, 511), 1], `${what}: ids`);
+    assert.is(r.ids.length, what === 'cjk' ? all.length + 1 : 512, what);
+    // truncated counts the tokens cut from the part tokenized: a lower bound of all.length - 511
+    assert.ok(r.truncated <= Math.max(0, all.length - 511) && (what === 'cjk' || r.truncated > 0), `${what}: truncated ${r.truncated}`);
+  }
+  // at the limit nothing is cut; one past it, at the last word end inside it
+  const words = 'ab '.repeat(12_000); // a space at index 512 * CHARS_PER_TOKEN (32768 = 3 * 10922 + 2)
+  assert.is(tok.encode(words.slice(0, 512 * CHARS_PER_TOKEN), 512).cutChars, 0);
+  assert.is(tok.encode(words, 512).cutChars, words.length - 512 * CHARS_PER_TOKEN, 'cut after the "ab" that ends at the limit');
+  assert.is(tok.encode('ab' + words, 512).cutChars, words.length + 2 - (512 * CHARS_PER_TOKEN - 1), 'cut after the last "ab" before the limit');
+  // 500k letters in one word, then 10 million characters: typed results, not a RangeError
+  for (const n of [500_000, 10_000_000]) {
+    const r = tok.encode('x'.repeat(n), 512);
+    assert.is(r.ids.length, 512);
+    assert.is(r.cutChars, n - 512 * CHARS_PER_TOKEN);
+  }
 });
 
 test('precompiled charsmap: the Rust algorithm, not NFKC', () => {
@@ -151,6 +176,16 @@ test('foreign or broken tokenizer.json gives BAD_FILE', () => {
     'BAD_FILE', /base64/,
   );
   throwsCode(() => new T5Tokenizer(tokenizerJson, 'config'), 'BAD_FILE', /tokenizer_config/);
+});
+
+test('a tokenizer.json nested 1e5 deep, or holding a cycle, is BAD_FILE (the library walks its configs recursively)', () => {
+  let normalizer: Record<string, unknown> = { type: 'Lowercase' };
+  for (let i = 0; i < 100_000; i++) normalizer = { type: 'Sequence', normalizers: [normalizer] };
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, normalizer }), 'BAD_FILE', /tokenizer\.json: nests deeper than 64 levels/);
+  const cyclic: Record<string, unknown> = { type: 'Sequence', pretokenizers: [] };
+  (cyclic.pretokenizers as unknown[]).push(cyclic);
+  throwsCode(() => new T5Tokenizer({ ...tokenizerJson, pre_tokenizer: cyclic }), 'BAD_FILE', /nests deeper than 64 levels \(or holds a cycle\)/);
+  throwsCode(() => new T5Tokenizer(tokenizerJson, { nested: JSON.parse('['.repeat(100) + ']'.repeat(100)) }), 'BAD_FILE', /tokenizer_config\.json: nests deeper/);
 });
 
 test('non-string text gives BAD_INPUT', () => {

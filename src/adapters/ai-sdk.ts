@@ -66,7 +66,7 @@ export class InstructorEmbeddingModel implements EmbeddingModelV4 {
     if (dimensions !== undefined && dimensions !== model.dim) {
       warnings.push({ type: 'unsupported', feature: 'dimensions', details: `INSTRUCTOR embeddings have ${model.dim} dimensions, ${dimensions} were asked for` });
     }
-    const cut = r.truncated.flatMap((n, i) => n > 0 ? [`value ${i}: ${n}`] : []);
+    const cut = r.truncated.flatMap((n, i) => n > 0 || r.cutChars[i] > 0 ? [`value ${i}: ${n}${r.cutChars[i] > 0 ? ` and ${r.cutChars[i]} characters never tokenized` : ''}`] : []);
     if (cut.length > 0) {
       warnings.push({ type: 'other', message: `${cut.length} of ${values.length} values were longer than ${model.maxSeqLength} tokens and were cut (tokens dropped: ${cut.join(', ')})` });
     }

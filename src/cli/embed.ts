@@ -152,7 +152,11 @@ function byLine(e: unknown, lines: number[]): unknown {
 
 /** Says on stderr which inputs were cut and which pooled nothing (never silently), by input line. */
 function reportCuts(result: EmbedResult, lines: number[], maxSeqLength: number | null): void {
-  const cut = result.truncated.flatMap((n, i) => (n > 0 ? [`${lines[i]} (-${n})`] : []));
+  // cutChars: characters never tokenized (a text far longer than the maximum), on top of the tokens dropped
+  const cut = result.truncated.flatMap((n, i) => {
+    const chars = result.cutChars[i];
+    return n > 0 || chars > 0 ? [`${lines[i]} (-${n}${chars > 0 ? `, -${chars} chars` : ''})`] : [];
+  });
   if (cut.length > 0) {
     process.stderr.write(`instructor-wasm: ${cut.length} input(s) cut to ${maxSeqLength ?? "the model's maximum"} tokens: line (tokens dropped) ${cut.slice(0, 10).join(', ')}${cut.length > 10 ? ', ...' : ''}\n`);
   }

@@ -1,7 +1,7 @@
 // What a weights file's `model` field holds besides the T5 config: everything INSTRUCTOR
 // needs around the encoder, so that one file is a complete, self-contained model.
 
-import { fail } from '../errors.js';
+import { describeValue, fail } from '../errors.js';
 import { configValue } from './config.js';
 
 export interface ModelMeta {
@@ -22,6 +22,12 @@ export interface ModelMeta {
   source?: { kind: 'synth' | 'folder' | 'hub'; name?: string; revision?: string; commit?: string };
 }
 
+/**
+ * Largest max_seq_length a model may declare: 16x the hkunlp models' 512. The tokenizer's work
+ * per input is bounded by it (T5Tokenizer.encode reads at most 64 characters per token of it).
+ */
+export const MAX_SEQ_LENGTH = 8192;
+
 /** Reads and checks the `model` field of a weights file header. */
 export function parseModelMeta(json: unknown, denseRows: number): ModelMeta {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -29,12 +35,12 @@ export function parseModelMeta(json: unknown, denseRows: number): ModelMeta {
   }
   const j = json as Record<string, unknown>;
   const denseOut = configValue(j, 'dense_out', denseRows);
-  if (denseOut !== denseRows) fail('BAD_FILE', `weights file: model.dense_out is ${String(denseOut)}, but the Dense weight has ${denseRows} rows`);
+  if (denseOut !== denseRows) fail('BAD_FILE', `weights file: model.dense_out is ${describeValue(denseOut)}, but the Dense weight has ${denseRows} rows`);
   const maxSeq = configValue(j, 'max_seq_length', 512);
-  if (typeof maxSeq !== 'number' || !Number.isInteger(maxSeq) || maxSeq < 1) {
-    fail('BAD_FILE', `weights file: model.max_seq_length must be a positive integer, got ${JSON.stringify(maxSeq)}`);
+  if (typeof maxSeq !== 'number' || !Number.isInteger(maxSeq) || maxSeq < 1 || maxSeq > MAX_SEQ_LENGTH) {
+    fail('BAD_FILE', `weights file: model.max_seq_length must be a positive integer of at most ${MAX_SEQ_LENGTH}, got ${describeValue(maxSeq)}`);
   }
   const normalize = configValue(j, 'normalize', true);
-  if (typeof normalize !== 'boolean') fail('BAD_FILE', `weights file: model.normalize must be a boolean, got ${JSON.stringify(normalize)}`);
+  if (typeof normalize !== 'boolean') fail('BAD_FILE', `weights file: model.normalize must be a boolean, got ${describeValue(normalize)}`);
   return { ...(j as Partial<ModelMeta>), dense_out: denseRows, max_seq_length: maxSeq, normalize };
 }

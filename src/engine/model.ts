@@ -1,16 +1,16 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
-import { parseT5Config, type T5Config } from './config.js';
-import { fail, InstructorError } from '../errors.js';
+import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
+import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { instructorHead, l2normalize } from './head.js';
 import { MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
-import { DENSE_WEIGHT, EMBEDDING, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
+import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
 import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmModule } from './wasm.js';
 import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
-  parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
+  decodeTensor, parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
 } from '../format/weights-file.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
@@ -168,6 +168,8 @@ export class InstructorModel {
    * size its dtype and shape give (BAD_FILE otherwise).
    */
   static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
+    // the config against the file before anything is sized from either
+    checkConfigAgainstFile(parseT5Config(header.config), header);
     for (const e of header.tensors) {
       if (e.bytes !== tensorBytes(e.dtype, e.shape) || !(e.offset >= 0 && e.offset + e.bytes <= header.data_bytes)) {
         fail('BAD_FILE', `tensor "${e.name}": [${e.offset}, ${e.offset + e.bytes}) of ${e.dtype} [${e.shape}] does not fit a data section of ${header.data_bytes} bytes`);
@@ -240,6 +242,7 @@ export class InstructorModel {
       embedding: matrix(EMBEDDING), relativeBias: vector(RELATIVE_BIAS), layers, finalNorm: vector(FINAL_NORM),
     };
     const dense = matrix(DENSE_WEIGHT);
+    checkValues(header, arena.u8(base, header.data_bytes));
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     // The relaxed build runs the encoder's int8 matmuls on gemm_q7; the Dense head (one row per
     // sequence, a negligible share of the work) stays on gemm_q8's int16 activations.
@@ -264,21 +267,26 @@ export class InstructorModel {
    */
   embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
     const core = this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
-    if (!Array.isArray(inputs)) fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${typeof inputs}`);
+    let list: unknown[];
+    try {
+      list = Array.isArray(inputs) ? Array.from(inputs as unknown[]) : fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${describeValue(inputs)}`);
+    } catch (e) {
+      if (e instanceof InstructorError) throw e;
+      return fail('BAD_INPUT', `embedIds: reading the inputs threw ${describeThrown(e)}, expected an array of {ids, nInstr}`);
+    }
     const normalize = options.normalize ?? this.info.model.normalize;
     const maxBatchTokens = options.maxBatchTokens ?? 2048;
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
       fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
     }
-    const seqs = inputs.map((inp, i) => {
-      if (typeof inp !== 'object' || inp === null || !('ids' in inp)) fail('BAD_INPUT', `input ${i}: expected {ids, nInstr}, got ${JSON.stringify(inp)}`);
-      const ids = Int32Array.from(inp.ids as ArrayLike<number>);
-      if (ids.length === 0) fail('BAD_INPUT', `input ${i}: ids is empty, expected at least </s>`);
-      for (let t = 0; t < ids.length; t++) {
-        if (ids[t] !== (inp.ids as ArrayLike<number>)[t]) fail('BAD_INPUT', `input ${i}: id at position ${t} is ${(inp.ids as ArrayLike<number>)[t]}, expected an integer`);
+    const seqs = list.map((inp, i) => {
+      try {
+        return readTokenized(inp, i);
+      } catch (e) {
+        // a revoked proxy or a throwing getter: the input cannot even be read
+        if (e instanceof InstructorError) throw e;
+        return fail('BAD_INPUT', `input ${i}: reading it threw ${describeThrown(e)}, expected {ids, nInstr}`);
       }
-      if (!Number.isInteger(inp.nInstr) || inp.nInstr < 0) fail('BAD_INPUT', `input ${i}: nInstr is ${inp.nInstr}, expected an integer >= 0`);
-      return { ids, nInstr: inp.nInstr };
     });
 
     const { dModel: D } = this.info.config;
@@ -305,6 +313,11 @@ export class InstructorModel {
         for (let b = 0; b < group.length; b++) {
           const i = start + b;
           const d = Dv.slice(b * N, b * N + N);
+          for (let j = 0; j < N; j++) {
+            if (!Number.isFinite(d[j])) {
+              fail('BAD_FILE', `input ${i}: the embedding came out non-finite (${d[j]} at ${j}): the weights hold non-finite values or overflow float32; refusing it rather than returning it`);
+            }
+          }
           if (options.intermediates) {
             pooledAll[i] = Pv.slice(b * D, b * D + D);
             denseAll[i] = d.slice();
@@ -361,6 +374,14 @@ export class InstructorModel {
   }
 
   /**
+   * Chunks of parallel kernel calls each thread ran so far (index 0: the calling thread), [] with
+   * one thread: shows whether the workers took any work (diagnostics, tests).
+   */
+  threadChunkCounts(): number[] {
+    return this.pool?.chunkCounts() ?? [];
+  }
+
+  /**
    * Bytes of wasm linear memory the model holds now: weights plus the largest forward pass so far
    * (wasm memory grows and never shrinks). 0 once disposed. For memory limits such as a Worker's.
    */
@@ -375,6 +396,70 @@ export function storedWeightsDtype(header: WeightsHeader): 'int8' | 'int4' | 'fp
   const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
   const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
   return dtypes.includes('q4') ? 'int4' : dtypes.includes('q8') ? 'int8' : 'fp32';
+}
+
+/** Most tokens of one sequence: more would not fit the encoder's activations in wasm32 memory (4 GiB). */
+const MAX_SEQUENCE_TOKENS = 1 << 20;
+
+/** One caller input of embedIds, checked and copied (ids: an array or array-like of integers). */
+function readTokenized(inp: unknown, i: number): { ids: Int32Array; nInstr: number } {
+  if (typeof inp !== 'object' || inp === null || !('ids' in inp)) fail('BAD_INPUT', `input ${i}: expected {ids, nInstr}, got ${describeValue(inp)}`);
+  const { ids: given, nInstr } = inp as { ids: unknown; nInstr: unknown };
+  const length = typeof given === 'object' && given !== null ? (given as { length?: unknown }).length : undefined;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    fail('BAD_INPUT', `input ${i}: ids is ${describeValue(given)}, expected an array of token ids`);
+  }
+  if (length > MAX_SEQUENCE_TOKENS) fail('BAD_INPUT', `input ${i}: ${length} ids, expected at most ${MAX_SEQUENCE_TOKENS} in one sequence`);
+  const list = given as ArrayLike<unknown>;
+  if (list.length === 0) fail('BAD_INPUT', `input ${i}: ids is empty, expected at least </s>`);
+  const ids = new Int32Array(list.length);
+  for (let t = 0; t < list.length; t++) {
+    const id = list[t];
+    if (typeof id !== 'number' || !Number.isInteger(id) || Math.abs(id) > 2 ** 31) {
+      fail('BAD_INPUT', `input ${i}: id at position ${t} is ${describeValue(id)}, expected an integer`);
+    }
+    ids[t] = id;
+  }
+  if (typeof nInstr !== 'number' || !Number.isInteger(nInstr) || nInstr < 0) fail('BAD_INPUT', `input ${i}: nInstr is ${describeValue(nInstr)}, expected an integer >= 0`);
+  return { ids, nInstr };
+}
+
+/**
+ * The config against what the file holds, before anything is sized from the config: as many
+ * encoder blocks as the file's tensor names number (each block has several tensors, so the count
+ * is bounded by the header's length), and no more parameters than the data section can hold at
+ * the smallest dtype (int4, half a byte each).
+ */
+function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
+  const blocks = encoderBlocks(header.tensors.map((e) => e.name));
+  if (config.numLayers !== blocks) {
+    fail('BAD_FILE', `weights file: its config has num_layers ${config.numLayers}, but its tensors are of ${blocks} encoder blocks`);
+  }
+  const params = t5ParameterCount(config);
+  if (params / 2 > header.data_bytes) {
+    fail('BAD_FILE', `weights file: its config describes ${params} encoder parameters, at least ${params / 2} bytes, but the data section holds ${header.data_bytes}`);
+  }
+}
+
+/**
+ * The values no forward pass survives, checked once at load (the data is in wasm memory and
+ * CRC-checked; the format's own decoder, decodeTensor, refuses the same): every q8 row scale and
+ * q4 group scale, and every value of the small f32 tensors (norm weights, the relative bias
+ * table). The f32 matrices are not scanned (1.3 GB for large fp32): a non-finite value there
+ * gives a non-finite embedding, which embedIds refuses.
+ */
+function checkValues(header: WeightsHeader, data: Uint8Array): void {
+  for (const e of header.tensors) {
+    const bytes = data.subarray(e.offset, e.offset + e.bytes);
+    if (e.dtype !== 'f32') {
+      decodeTensor(e, bytes);
+    } else if (e.shape.length === 1 || tensorRole(e.name)?.role === 'relative_bias') {
+      const v = decodeTensor(e, bytes) as Float32Array;
+      for (let i = 0; i < v.length; i++) {
+        if (!Number.isFinite(v[i])) fail('BAD_FILE', `weights file: tensor "${e.name}" holds ${v[i]} at index ${i}, expected finite values`);
+      }
+    }
+  }
 }
 
 /** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */

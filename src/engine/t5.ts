@@ -78,13 +78,15 @@ export type HiddenStateHook = (index: number, hidden: Float32Array, S: number, D
 
 /**
  * T5's bidirectional relative position bucket of the offset j - i (key minus query), exactly as
- * transformers computes it, including its float32 arithmetic for the logarithmic buckets.
+ * transformers computes it: its integer arithmetic (num_buckets //= 2 per direction, max_exact =
+ * num_buckets // 2) and its float32 arithmetic for the logarithmic buckets. validateT5Config
+ * refuses what transformers cannot run (max_exact 0, max_distance <= max_exact).
  */
 export function relativePositionBucket(offset: number, numBuckets: number, maxDistance: number): number {
-  const half = numBuckets / 2; // one half for keys before the query, one for keys after
+  const half = Math.floor(numBuckets / 2); // one half for keys before the query, one for keys after
   let bucket = offset > 0 ? half : 0;
   const n = Math.abs(offset);
-  const maxExact = half / 2;
+  const maxExact = Math.floor(half / 2);
   if (n < maxExact) return bucket + n;
   const f = Math.fround;
   const logRatio = f(Math.log(f(n / maxExact)));

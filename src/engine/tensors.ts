@@ -73,6 +73,16 @@ export function tensorRole(name: string): { role: TensorRole; layer: number } | 
   return m && role ? { role, layer: Number(m[1]) } : null;
 }
 
+/** How many encoder blocks a list of tensor names numbers: one past the highest block index (0 for none). */
+export function encoderBlocks(names: Iterable<string>): number {
+  let blocks = 0;
+  for (const name of names) {
+    const t = tensorRole(name);
+    if (t && t.layer >= 0) blocks = Math.max(blocks, t.layer + 1);
+  }
+  return blocks;
+}
+
 /** The encoder's tensors with their PyTorch shapes, in load order (the Dense head is not among them). */
 export function t5TensorShapes(c: T5Config): Array<[string, number[]]> {
   const D = c.dModel, HDk = c.numHeads * c.dKv, F = c.dFf;

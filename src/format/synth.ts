@@ -1,6 +1,6 @@
-import { type T5Config } from '../engine/config.js';
+import { MAX_TENSOR_ELEMENTS, type T5Config } from '../engine/config.js';
 import { DENSE_WEIGHT, t5TensorShapes, tensorRole } from '../engine/tensors.js';
-import { fail } from '../errors.js';
+import { describeValue, fail } from '../errors.js';
 
 /**
  * synth-v1 weights (test/golden/README.md, bit-exact): every weight is a pure function of its
@@ -80,10 +80,13 @@ function fillScaled(out: Float32Array, key: number, from: number, to: number, a:
 /** synth-v1 values of one tensor (`shape` is its PyTorch shape; row-major). */
 export function synthTensor(name: string, shape: number[], config: T5Config): Float32Array {
   if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail('BAD_SHAPE', `synth: tensor "${name}" needs a shape of positive integers, got ${JSON.stringify(shape)}`);
+    fail('BAD_SHAPE', `synth: tensor "${name}" needs a shape of positive integers, got ${describeValue(shape)}`);
   }
   const rule = ruleFor(name, shape, config);
   const n = shape.reduce((p, d) => p * d, 1);
+  if (n > MAX_TENSOR_ELEMENTS) {
+    fail('BAD_SHAPE', `synth: tensor "${name}" of shape [${shape.join(', ')}] has ${n} elements, expected at most ${MAX_TENSOR_ELEMENTS} (4 GiB of float32, all of wasm32 memory)`);
+  }
   const out = new Float32Array(n);
   const key = Math.imul(fnv1a32(name), 0x9e3779b9) >>> 0;
   if (rule.kind === 'scale') {
@@ -112,7 +115,7 @@ export function* synthModel(
   config: T5Config, denseOut: number,
 ): Generator<{ name: string; shape: number[]; data: Float32Array }, void, undefined> {
   if (!Number.isInteger(denseOut) || denseOut <= 0) {
-    fail('BAD_INPUT', `synthModel: denseOut must be a positive integer, got ${JSON.stringify(denseOut)}`);
+    fail('BAD_INPUT', `synthModel: denseOut must be a positive integer, got ${describeValue(denseOut)}`);
   }
   for (const [name, shape] of t5TensorShapes(config)) {
     yield { name, shape, data: synthTensor(name, shape, config) };

@@ -50,7 +50,8 @@
  */
 import { tensorRole } from '../engine/tensors.js';
 import { crc32, crc32Hex } from './crc32.js';
-import { fail } from '../errors.js';
+import { jsonTextDepth, MAX_JSON_DEPTH } from './json.js';
+import { describeValue, fail } from '../errors.js';
 import { quantizeGroupsQ4, quantizeRowsQ8 } from '../engine/quantize.js';
 
 export const WEIGHTS_MAGIC = 'INSTRWSM';
@@ -160,7 +161,7 @@ export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): numbe
 export function checkWriteOptions(opts: WeightsFileOptions): void {
   if (opts === null || typeof opts !== 'object') fail('BAD_INPUT', `weights file: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.dtype !== 'int8' && opts.dtype !== 'int4' && opts.dtype !== 'fp32') {
-    fail('BAD_INPUT', `weights file: dtype ${JSON.stringify(opts.dtype)} is not supported, expected "int8", "int4" or "fp32"`);
+    fail('BAD_INPUT', `weights file: dtype ${describeValue(opts.dtype)} is not supported, expected "int8", "int4" or "fp32"`);
   }
   for (const k of ['config', 'model'] as const) {
     const v = opts[k];
@@ -169,18 +170,18 @@ export function checkWriteOptions(opts: WeightsFileOptions): void {
     }
   }
   if (opts.dtype === 'int4' && configLayers(opts.config) === 0) {
-    fail('BAD_INPUT', `weights file: int4 needs options.config.num_layers (a positive integer: which layers keep q8 feed-forward weights), got ${JSON.stringify((opts.config as { num_layers?: unknown }).num_layers)}`);
+    fail('BAD_INPUT', `weights file: int4 needs options.config.num_layers (a positive integer: which layers keep q8 feed-forward weights), got ${describeValue((opts.config as { num_layers?: unknown }).num_layers)}`);
   }
 }
 
 /** Check a tensor's name and shape before writing it. */
 export function checkInputLayout(name: unknown, shape: unknown, seen: Set<string>): void {
-  if (typeof name !== 'string' || name.length === 0) fail('BAD_INPUT', `weights file: tensor name must be a non-empty string, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || name.length === 0) fail('BAD_INPUT', `weights file: tensor name must be a non-empty string, got ${describeValue(name)}`);
   if (seen.has(name)) fail('BAD_INPUT', `weights file: duplicate tensor "${name}"`);
   seen.add(name);
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > MAX_RANK
     || !shape.every((d) => Number.isInteger(d) && d > 0 && d < 2 ** 32)) {
-    fail('BAD_INPUT', `weights file: tensor "${name}" shape must be 1 to ${MAX_RANK} positive integers, got ${JSON.stringify(shape)}`);
+    fail('BAD_INPUT', `weights file: tensor "${name}" shape must be 1 to ${MAX_RANK} positive integers, got ${describeValue(shape)}`);
   }
   if (shape.reduce((p: number, d: number) => p * d, 1) > MAX_ELEMENTS) {
     fail('BAD_INPUT', `weights file: tensor "${name}" shape ${JSON.stringify(shape)} has more than 2^40 elements`);
@@ -415,6 +416,8 @@ export function parseWeightsHeader(bytes: Uint8Array): { header: WeightsHeader; 
   } catch {
     return bad('header is not valid UTF-8');
   }
+  const depth = jsonTextDepth(text);
+  if (depth > MAX_JSON_DEPTH) bad(`header JSON nests ${depth} deep, expected at most ${MAX_JSON_DEPTH}`);
   let json: unknown;
   try {
     json = JSON.parse(text);

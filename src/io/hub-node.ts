@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, link, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fail, InstructorError } from '../errors.js';
+import { describeValue, fail, InstructorError } from '../errors.js';
 import { makeDirs, tmpName } from './fs-node.js';
 import {
   downloadToSink, envGet, envIsTrue, etagDigest, gitBlobHeader, headHubFile, hubEndpoint, hubOffline, hubTokenFromEnv,
@@ -64,7 +64,7 @@ export interface HubCachePaths {
 /** The cache folders of one model repo (`repo` is `org/name`; an `@revision` suffix is ignored). */
 export function hubCachePaths(repo: string, commit?: string, cacheDir?: string): HubCachePaths {
   const r = repo.includes('@') ? parseRepoId(repo).repo : repo;
-  if (commit !== undefined && !isCommitHash(commit)) fail('BAD_INPUT', `commit must be 40 lowercase hex digits, got ${JSON.stringify(commit)}`);
+  if (commit !== undefined && !isCommitHash(commit)) fail('BAD_INPUT', `commit must be 40 lowercase hex digits, got ${describeValue(commit)}`);
   const root = join(resolve(cacheDir ?? hfCacheDir()), repoFolderName(r));
   return {
     root,
@@ -79,8 +79,8 @@ export function hubCachePaths(repo: string, commit?: string, cacheDir?: string):
 
 /** `{cache}/models--{org}--{name}/instructor-wasm/{commit}.{dtype}.iwt` */
 export function convertedCachePath(repoId: string, commit: string, dtype: string, cacheDir?: string): string {
-  if (!isCommitHash(commit)) fail('BAD_INPUT', `commit must be 40 lowercase hex digits, got ${JSON.stringify(commit)}`);
-  if (typeof dtype !== 'string' || !/^[a-z0-9_]{1,32}$/i.test(dtype)) fail('BAD_INPUT', `dtype must be a short name such as "int8", got ${JSON.stringify(dtype)}`);
+  if (!isCommitHash(commit)) fail('BAD_INPUT', `commit must be 40 lowercase hex digits, got ${describeValue(commit)}`);
+  if (typeof dtype !== 'string' || !/^[a-z0-9_]{1,32}$/i.test(dtype)) fail('BAD_INPUT', `dtype must be a short name such as "int8", got ${describeValue(dtype)}`);
   return join(hubCachePaths(repoId, undefined, cacheDir).converted, `${commit}.${dtype}.iwt`);
 }
 

@@ -8,7 +8,7 @@
 //    gives X-Repo-Commit, X-Linked-Etag / ETag, X-Linked-Size / Content-Length and, for LFS files,
 //    the absolute Location of the CDN copy;
 //  - the download goes to that Location; the token is sent only while the origin is the hub's.
-import { fail, InstructorError } from '../errors.js';
+import { describeValue, fail, InstructorError } from '../errors.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -138,7 +138,7 @@ export function validateRepo(repo: string): void {
 
 /** Checks a branch / tag name or commit hash (git ref-name rules; '/' allowed, as in refs/pr/1). */
 export function validateRevision(rev: string): void {
-  if (typeof rev !== 'string' || rev.length === 0 || rev.length > 255) fail('BAD_INPUT', `bad revision ${JSON.stringify(rev)}: expected a branch, tag or 40-hex commit`);
+  if (typeof rev !== 'string' || rev.length === 0 || rev.length > 255) fail('BAD_INPUT', `bad revision ${describeValue(rev)}: expected a branch, tag or 40-hex commit`);
   const bad = rev.startsWith('/') || rev.endsWith('/') || rev.endsWith('.') || rev.includes('\\') || rev.includes('..') || rev.includes('@{')
     || /[\x00-\x20\x7f~^:?*[]/.test(rev) || rev.split('/').some((s) => s === '' || s.startsWith('.') || s.endsWith('.lock'));
   if (bad) fail('BAD_INPUT', `bad revision ${JSON.stringify(rev)}: expected a branch, tag or 40-hex commit (no '..', leading '/', backslashes, spaces or control characters)`);
@@ -146,7 +146,7 @@ export function validateRevision(rev: string): void {
 
 /** Checks a file path inside a repo: relative, '/'-separated, no '.', '..' or empty segments. */
 export function validateRepoPath(path: string): void {
-  if (typeof path !== 'string' || path.length === 0) fail('BAD_INPUT', `file path must be a non-empty string, got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || path.length === 0) fail('BAD_INPUT', `file path must be a non-empty string, got ${describeValue(path)}`);
   const bad = path.startsWith('/') || path.includes('\\') || /[\x00-\x1f\x7f]/.test(path) || /^[A-Za-z]:/.test(path)
     || path.split('/').some((s) => s === '' || s === '.' || s === '..');
   if (bad) fail('BAD_INPUT', `bad file path ${JSON.stringify(path)}: expected a relative path inside the repo such as "2_Dense/config.json" (no '..', '.', empty segments, leading '/' or backslashes)`);

@@ -22,7 +22,7 @@ export type ThreadToHost =
   | { type: 'load'; event: LoadEvent }
   | { type: 'load-error'; code?: string; message: string }
   | { type: 'ready'; dim: number; dtype: 'int8' | 'int4' | 'fp32'; maxSeqLength: number }
-  | { type: 'result'; id: number; flat: Float32Array; tokens: number[]; truncated: number[]; emptyPool: number[] }
+  | { type: 'result'; id: number; flat: Float32Array; tokens: number[]; truncated: number[]; cutChars: number[]; emptyPool: number[] }
   | { type: 'error'; id: number; code?: string; message: string };
 
 export interface ModelInfoLite {
@@ -35,6 +35,7 @@ export interface ChunkEmbedding {
   embeddings: Float32Array[];
   tokens: number[];
   truncated: number[];
+  cutChars: number[];
   emptyPool: number[];
 }
 
@@ -80,7 +81,7 @@ export class ModelHost {
           else {
             const dim = this.info!.dim;
             const embeddings = Array.from({ length: m.tokens.length }, (_, i) => m.flat.subarray(i * dim, (i + 1) * dim));
-            p.resolve({ embeddings, tokens: m.tokens, truncated: m.truncated, emptyPool: m.emptyPool });
+            p.resolve({ embeddings, tokens: m.tokens, truncated: m.truncated, cutChars: m.cutChars, emptyPool: m.emptyPool });
           }
         }
       });

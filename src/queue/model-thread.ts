@@ -51,7 +51,7 @@ port.on('message', (m: HostToThread) => {
       const dim = model.dim;
       const flat = new Float32Array(r.embeddings.length * dim);
       r.embeddings.forEach((v, i) => flat.set(v, i * dim));
-      send({ type: 'result', id: m.id, flat, tokens: r.tokens, truncated: r.truncated, emptyPool: r.emptyPool }, [flat.buffer]);
+      send({ type: 'result', id: m.id, flat, tokens: r.tokens, truncated: r.truncated, cutChars: r.cutChars, emptyPool: r.emptyPool }, [flat.buffer]);
     } catch (e) {
       send({ type: 'error', id: m.id, ...errorOf(e) });
     }

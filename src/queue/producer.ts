@@ -119,7 +119,7 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   if (onProgress !== undefined && typeof onProgress !== 'function') fail('BAD_INPUT', 'embedCorpus: onProgress must be a function');
 
   const n = inputs.length;
-  const result: EmbedResult = { embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), emptyPool: [] };
+  const result: EmbedResult = { embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), cutChars: new Array(n), emptyPool: [] };
   if (n === 0) return result;
   if (signal?.aborted) throw abortError(signal, 0, n);
 
@@ -160,6 +160,7 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
         if (collect) result.embeddings[c.start + i] = vectors[i];
         result.tokens[c.start + i] = r.tokens[i];
         result.truncated[c.start + i] = r.truncated[i];
+        result.cutChars[c.start + i] = r.cutChars[i];
       }
       for (const i of r.emptyPool) result.emptyPool.push(c.start + i);
       done += c.end - c.start;

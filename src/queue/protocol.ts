@@ -41,6 +41,8 @@ export interface EmbeddingJobResult {
   tokens: number[];
   /** Tokens cut per input to fit the model's maximum. */
   truncated: number[];
+  /** Characters cut per input before tokenizing (texts far longer than the maximum: EmbedResult.cutChars). */
+  cutChars: number[];
   /** Indices (within the job) of inputs with an empty pooling window (zero embedding). */
   emptyPool: number[];
 }
@@ -130,14 +132,15 @@ export function checkJobResult(r: unknown, count: number, collect: boolean): Emb
   if (o.count !== count) fail('BAD_INPUT', `job result: count ${JSON.stringify(o.count)} for a chunk of ${count} inputs`);
   const tokens = intArray(o.tokens, count, 1 << 20, 'job result tokens');
   const truncated = intArray(o.truncated, count, 1 << 30, 'job result truncated');
+  const cutChars = intArray(o.cutChars, count, 2 ** 53 - 1, 'job result cutChars');
   if (!Array.isArray(o.emptyPool) || o.emptyPool.length > count) fail('BAD_INPUT', 'job result emptyPool: expected an array of at most count indices');
   const emptyPool = intArray(o.emptyPool, o.emptyPool.length, count - 1, 'job result emptyPool');
   if (o.embeddings === undefined) {
     if (collect) fail('BAD_INPUT', 'job result has no embeddings (the worker stored them through its onEmbeddings callback): pass collect: false');
-    return { v: PROTOCOL_VERSION, dim: dim as number, count, stored: true, tokens, truncated, emptyPool };
+    return { v: PROTOCOL_VERSION, dim: dim as number, count, stored: true, tokens, truncated, cutChars, emptyPool };
   }
   if (!Array.isArray(o.embeddings) || o.embeddings.length !== count) {
     fail('BAD_INPUT', `job result embeddings: expected ${count} base64 strings, got ${Array.isArray(o.embeddings) ? o.embeddings.length : typeof o.embeddings}`);
   }
-  return { v: PROTOCOL_VERSION, dim: dim as number, count, embeddings: o.embeddings as string[], tokens, truncated, emptyPool };
+  return { v: PROTOCOL_VERSION, dim: dim as number, count, embeddings: o.embeddings as string[], tokens, truncated, cutChars, emptyPool };
 }

@@ -21,6 +21,8 @@ export interface ChunkEmbeddings {
   embeddings: Float32Array[];
   tokens: number[];
   truncated: number[];
+  /** Characters cut per input before tokenizing (EmbedResult.cutChars). */
+  cutChars: number[];
   emptyPool: number[];
 }
 
@@ -102,7 +104,7 @@ export async function createEmbeddingWorker(options: EmbeddingWorkerOptions): Pr
     try {
       const data = checkJobData(job.data, maxJobInputs);
       chunk = await host.embed(data.inputs, data.instruction, batchTokens);
-      const meta = { tokens: chunk.tokens, truncated: chunk.truncated, emptyPool: chunk.emptyPool };
+      const meta = { tokens: chunk.tokens, truncated: chunk.truncated, cutChars: chunk.cutChars, emptyPool: chunk.emptyPool };
       const result = { v: PROTOCOL_VERSION, dim: info.dim, count: data.inputs.length, ...meta } as const;
       if (onEmbeddings) {
         await onEmbeddings({ jobId: job.id!, inputs: data.inputs, instruction: data.instruction, embeddings: chunk.embeddings, ...meta });

@@ -233,9 +233,12 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     const truncate = req.truncate ?? truncateDefault;
     let truncated = 0;
     for (let i = 0; i < prepared.length; i++) {
-      if (prepared[i].truncated === 0) continue;
+      const { ids, truncated: cutTokens, cutChars } = prepared[i];
+      if (cutTokens === 0 && cutChars === 0) continue;
       if (!truncate) {
-        throw new ApiError('invalid', `${field}: input ${i} has ${prepared[i].ids.length + prepared[i].truncated} tokens, more than model ${slot.id}'s ${model.maxSeqLength}, and truncation is off (${c.req.path === '/embed' ? 'truncate: false' : '--no-truncate'})`, field);
+        // cutChars: a text so long that only its start was tokenized (the token count is then a lower bound)
+        const size = cutChars > 0 ? `more than ${ids.length + cutTokens} tokens (${cutChars} characters past what the tokenizer reads)` : `${ids.length + cutTokens} tokens`;
+        throw new ApiError('invalid', `${field}: input ${i} has ${size}, more than model ${slot.id}'s ${model.maxSeqLength}, and truncation is off (${c.req.path === '/embed' ? 'truncate: false' : '--no-truncate'})`, field);
       }
       truncated++;
     }

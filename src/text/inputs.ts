@@ -22,7 +22,7 @@
  * empties the window: tok(instruction) has at most maxSeqLength - 1 tokens before `</s>`, so
  * nInstr <= maxSeqLength - 1 < ids.length whenever the joined text was truncated.
  */
-import { fail } from '../errors.js';
+import { describeThrown, fail, InstructorError } from '../errors.js';
 import type { T5Tokenizer } from './tokenizer.js';
 
 export type EmbedInput = string | [string, string] | [string, string, 0] | { instruction: string; text: string };
@@ -34,8 +34,10 @@ export interface PreparedInput {
   ids: Int32Array;
   /** Leading positions left out of the mean pooling (clamped to ids.length). */
   nInstr: number;
-  /** Tokens of the (joined) text cut to fit maxSeqLength; 0 if none. */
+  /** Tokens of the (joined) text cut to fit maxSeqLength; 0 if none (a lower bound when cutChars > 0). */
   truncated: number;
+  /** Characters at the end of the (joined) text never tokenized (see T5Tokenizer.encode); 0 if none. */
+  cutChars: number;
   /** True when nInstr >= ids.length: the reference's pooled vector (and embedding) is all zeros. */
   emptyPool: boolean;
   mode: InputMode;
@@ -74,6 +76,14 @@ const EXPECTED = 'expected a string, [instruction, text], [instruction, text, 0]
 
 /** A short description of a value for error messages: its kind and (abridged) value. */
 function describe(v: unknown): string {
+  try {
+    return describeKind(v);
+  } catch {
+    return 'a value that cannot be inspected (a revoked proxy or a throwing getter)';
+  }
+}
+
+function describeKind(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`;
@@ -95,6 +105,16 @@ export type InputForm = { mode: 'plain'; text: string } | { mode: 'pair' | 'lega
  * returns its parts. Needs no tokenizer, so callers can check every input before loading a model.
  */
 export function checkInputForm(input: unknown, where: string): InputForm {
+  try {
+    return readInputForm(input, where);
+  } catch (e) {
+    // a revoked proxy, a throwing getter or `has` trap: the input cannot even be looked at
+    if (e instanceof InstructorError) throw e;
+    return fail('BAD_INPUT', `${where}: reading it threw ${describeThrown(e)}; ${EXPECTED}`);
+  }
+}
+
+function readInputForm(input: unknown, where: string): InputForm {
   if (typeof input === 'string') return { mode: 'plain', text: input };
   let instruction: unknown, text: unknown, mode: 'pair' | 'legacy';
   if (Array.isArray(input)) {
@@ -136,18 +156,18 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
   }
   const form = checkInputForm(input, `input ${index}`);
   if (form.mode === 'plain') {
-    const { ids, truncated } = tok.encode(pyStrip(form.text), maxSeqLength);
-    return { ids: Int32Array.from(ids), nInstr: 0, truncated, emptyPool: false, mode: 'plain' };
+    const { ids, truncated, cutChars } = tok.encode(pyStrip(form.text), maxSeqLength);
+    return { ids: Int32Array.from(ids), nInstr: 0, truncated, cutChars, emptyPool: false, mode: 'plain' };
   }
   const { mode, instruction, text } = form;
   const instr = pyStrip(instruction);
   const joined = mode === 'pair' ? pyStrip(instr + pyStrip(text)) : pyStrip(instruction + pyStrip(text));
-  const { ids, truncated } = tok.encode(joined, maxSeqLength);
+  const { ids, truncated, cutChars } = tok.encode(joined, maxSeqLength);
   let nInstr = tok.encode(instr, maxSeqLength).ids.length - 1;
   if (mode === 'legacy' && nInstr <= 1) nInstr = 0;
   const emptyPool = nInstr >= ids.length;
   if (emptyPool) nInstr = ids.length;
-  return { ids: Int32Array.from(ids), nInstr, truncated, emptyPool, mode };
+  return { ids: Int32Array.from(ids), nInstr, truncated, cutChars, emptyPool, mode };
 }
 
 /**
@@ -168,5 +188,5 @@ export function prepareTokenIds(tok: Pick<T5Tokenizer, 'eosId' | 'vocabSize'>, i
     if (t < keep) out[t] = id;
   }
   out[keep] = tok.eosId;
-  return { ids: out, nInstr: 0, truncated: ids.length - keep, emptyPool: false, mode: 'plain' };
+  return { ids: out, nInstr: 0, truncated: ids.length - keep, cutChars: 0, emptyPool: false, mode: 'plain' };
 }

@@ -24,7 +24,7 @@
  * were cut to fit `maxSeqLength`, and which inputs had an empty pooling window (the reference
  * then returns a zero vector, and so do we).
  */
-import { fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
 import { T5Tokenizer } from './tokenizer.js';
@@ -50,9 +50,10 @@ export interface EncodeOptions {
   signal?: AbortSignal;
   /**
    * Called once per input whose text was cut to fit `maxSeqLength` tokens (before any model
-   * compute), with the input's index and how many tokens were dropped.
+   * compute), with the input's index, how many tokens were dropped and how many characters were
+   * never tokenized (see `EmbedResult.cutChars`; `droppedTokens` is then a lower bound).
    */
-  onTruncate?: (index: number, droppedTokens: number) => void;
+  onTruncate?: (index: number, droppedTokens: number, cutChars: number) => void;
   /**
    * Upper bound on the tokens of one forward pass (a batch longer than this runs as several).
    * Activation memory grows with it, about 39 KiB per token for base and 51 KiB for large, and
@@ -66,8 +67,20 @@ export interface EmbedResult {
   embeddings: Float32Array[];
   /** Tokens fed to the encoder per input (`</s>` included, at most `maxSeqLength`). */
   tokens: number[];
-  /** Tokens cut per input to fit `maxSeqLength` (0 when nothing was cut). */
+  /**
+   * Tokens cut per input to fit `maxSeqLength` (0 when nothing was cut). Counted exactly unless the
+   * input's text was too long to tokenize whole (`cutChars` > 0): then only the tokens cut from the
+   * tokenized part, a lower bound.
+   */
   truncated: number[];
+  /**
+   * Characters (UTF-16 code units) per input at the end of its text that were never tokenized:
+   * a text longer than `maxSeqLength * 64` characters is cut to that before tokenizing, so the work
+   * per input is bounded (0 when nothing was cut). The embedding is still the reference's whenever
+   * its first `maxSeqLength` tokens come from the kept part, as they do for any text but one made
+   * mostly of characters the tokenizer drops or fuses into one <unk>.
+   */
+  cutChars: number[];
   /**
    * Indices of the inputs whose pooling window was empty (the instruction's tokens covered the
    * whole sequence): their embedding is all zeros, exactly as the Python reference's.
@@ -220,14 +233,10 @@ export class Instructor {
     return this.model ?? fail('DISPOSED', 'this Instructor was disposed');
   }
 
-  private async run(inputs: readonly unknown[], options: EncodeOptions | undefined, fn: string): Promise<EmbedResult> {
+  private async run(given: readonly unknown[], options: EncodeOptions | undefined, fn: string): Promise<EmbedResult> {
     this.live();
     const opts = checkOptions(options, fn);
-    if (!Array.isArray(inputs)) {
-      const hint = typeof inputs === 'string' || (typeof inputs === 'object' && inputs !== null)
-        ? ' (for a single input use encodeOne, or wrap it in an array)' : '';
-      fail('BAD_INPUT', `${fn}: expected an array of inputs, got ${inputs === null ? 'null' : typeof inputs}${hint}`);
-    }
+    const inputs = inputArray(given, fn);
     checkAborted(opts.signal, 0, inputs.length);
 
     // 1. Validate and tokenize every input before any model compute.
@@ -237,11 +246,14 @@ export class Instructor {
       embeddings: new Array(n),
       tokens: prepared.map((p) => p.ids.length),
       truncated: prepared.map((p) => p.truncated),
+      cutChars: prepared.map((p) => p.cutChars),
       emptyPool: [],
     };
     for (let i = 0; i < n; i++) if (prepared[i].emptyPool) result.emptyPool.push(i);
     if (opts.onTruncate) {
-      for (let i = 0; i < n; i++) if (prepared[i].truncated > 0) opts.onTruncate(i, prepared[i].truncated);
+      for (let i = 0; i < n; i++) {
+        if (prepared[i].truncated > 0 || prepared[i].cutChars > 0) opts.onTruncate(i, prepared[i].truncated, prepared[i].cutChars);
+      }
     }
 
     // 2. Length-sorted batches (longest first, ties in input order), results in input order.
@@ -279,19 +291,49 @@ export class Instructor {
   }
 }
 
+/**
+ * The caller's inputs as a plain array of their elements (read once: a proxy or an array with
+ * getters is read here, and a read that throws is BAD_INPUT, never an escaping TypeError).
+ */
+function inputArray(inputs: unknown, fn: string): unknown[] {
+  let isArray: boolean;
+  let copy: unknown[] = [];
+  try {
+    isArray = Array.isArray(inputs);
+    if (isArray) copy = Array.from(inputs as unknown[]);
+  } catch (e) {
+    return fail('BAD_INPUT', `${fn}: reading the inputs threw ${describeThrown(e)}; expected an array of inputs`);
+  }
+  if (!isArray) {
+    const hint = typeof inputs === 'string' || (typeof inputs === 'object' && inputs !== null)
+      ? ' (for a single input use encodeOne, or wrap it in an array)' : '';
+    fail('BAD_INPUT', `${fn}: expected an array of inputs, got ${inputs === null ? 'null' : typeof inputs}${hint}`);
+  }
+  return copy;
+}
+
 type CheckedOptions = EncodeOptions & { batchSize: number };
 
 function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOptions {
   if (options === undefined) return { batchSize: DEFAULT_BATCH_SIZE };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    fail('BAD_INPUT', `${fn}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  let read: EncodeOptions;
+  try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      fail('BAD_INPUT', `${fn}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+    }
+    // each option read once, here (a getter or a proxy trap that throws is BAD_INPUT)
+    const { batchSize, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = options;
+    read = { batchSize, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens };
+  } catch (e) {
+    if (e instanceof InstructorError) throw e;
+    return fail('BAD_INPUT', `${fn}: reading the options threw ${describeThrown(e)}`);
   }
-  const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = options;
+  const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = read;
   if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-    fail('BAD_INPUT', `${fn}: batchSize is ${String(batchSize)}, expected a positive integer`);
+    fail('BAD_INPUT', `${fn}: batchSize is ${describeValue(batchSize)}, expected a positive integer`);
   }
   if (maxBatchTokens !== undefined && (typeof maxBatchTokens !== 'number' || !Number.isInteger(maxBatchTokens) || maxBatchTokens < 1)) {
-    fail('BAD_INPUT', `${fn}: maxBatchTokens is ${String(maxBatchTokens)}, expected a positive integer`);
+    fail('BAD_INPUT', `${fn}: maxBatchTokens is ${describeValue(maxBatchTokens)}, expected a positive integer`);
   }
   if (normalize !== undefined && typeof normalize !== 'boolean') {
     fail('BAD_INPUT', `${fn}: normalize is ${typeof normalize}, expected a boolean`);
@@ -302,8 +344,12 @@ function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOp
   for (const [name, f] of [['onProgress', onProgress], ['onTruncate', onTruncate]] as const) {
     if (f !== undefined && typeof f !== 'function') fail('BAD_INPUT', `${fn}: ${name} is ${f === null ? 'null' : typeof f}, expected a function`);
   }
-  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
-    fail('BAD_INPUT', `${fn}: signal is not an AbortSignal`);
+  if (signal !== undefined) {
+    let isSignal = false;
+    try {
+      isSignal = typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean';
+    } catch { /* a revoked proxy: not a signal */ }
+    if (!isSignal) fail('BAD_INPUT', `${fn}: signal is not an AbortSignal`);
   }
   return { batchSize, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens };
 }

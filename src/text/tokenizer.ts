@@ -36,7 +36,8 @@
  * versions. Runtimes without `Intl.Segmenter` use a built-in approximation (base + marks/ZWJ).
  */
 import * as hf from '@huggingface/tokenizers';
-import { fail } from '../errors.js';
+import { describeValue, fail } from '../errors.js';
+import { MAX_JSON_DEPTH, nestsAtMost } from '../format/json.js';
 
 // The package's .d.ts files use extension-less relative imports, which NodeNext resolution
 // cannot follow (every export would be `any`), so we declare the small surface we use.
@@ -319,6 +320,45 @@ function fixMetaspace(cfg: Json): Json | null {
   return null;
 }
 
+/** The parts of the port's Unigram model that `linearUnigram` replaces. */
+interface UnigramInternals {
+  tokenize(word: string): string[];
+  _call(words: string[]): string[];
+  fuse_unk: boolean;
+  tokens_to_ids: Map<string, number>;
+}
+
+/**
+ * Replaces the two steps of the port's Unigram model whose cost grows faster than the input, with
+ * the same results: its encode appends each word's pieces with push(...pieces), which overflows
+ * the stack past ~120k pieces (200k letters without a space), and its fuse_unk grows the fused
+ * <unk> string one piece at a time while hashing it at each step (quadratic: 2 s for a run of 32k
+ * unknown characters, e.g. CJK, which T5 has no pieces for).
+ */
+function linearUnigram(model: UnigramInternals, unkId: number): void {
+  const ids = model.tokens_to_ids;
+  const isUnk = (piece: string) => (ids.get(piece) ?? unkId) === unkId;
+  model._call = (words: string[]): string[] => {
+    const pieces: string[] = [];
+    for (const w of words) for (const piece of model.tokenize(w)) pieces.push(piece);
+    if (!model.fuse_unk) return pieces;
+    // Consecutive <unk> pieces become one; the port joins their text unless the first piece is the
+    // literal <unk> token (its lookup test on the growing string stays false for every other start).
+    const fused: string[] = [];
+    for (let i = 0; i < pieces.length;) {
+      const first = pieces[i++];
+      if (!isUnk(first)) {
+        fused.push(first);
+        continue;
+      }
+      const run = [first];
+      while (i < pieces.length && isUnk(pieces[i])) run.push(pieces[i++]);
+      fused.push(ids.get(first) === unkId ? first : run.join(''));
+    }
+    return fused;
+  };
+}
+
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // ---------------------------------------------------------------------------------------------
@@ -328,8 +368,46 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 export interface EncodeResult {
   /** Token ids, at most `maxLength`, always ending with `</s>`. */
   ids: number[];
-  /** How many tokens of the text were cut to fit `maxLength` (0 if none). */
+  /**
+   * How many tokens of the text were cut to fit `maxLength` (0 if none). When `cutChars` > 0 only
+   * the tokenized part is counted: a lower bound.
+   */
   truncated: number;
+  /**
+   * Characters (UTF-16 code units) at the end of the text that were never tokenized, because the
+   * text is longer than `maxLength * CHARS_PER_TOKEN` (0 if none; see `T5Tokenizer.encode`).
+   */
+  cutChars: number;
+}
+
+/**
+ * Characters (UTF-16 code units) of a text tokenized per token of `maxLength`: four times the
+ * longest T5 piece (16 characters), so that a text is cut before tokenizing only far past what
+ * its first `maxLength` tokens need (32768 characters for 512 tokens; the golden texts have at
+ * most 4959).
+ */
+export const CHARS_PER_TOKEN = 64;
+
+const GRAPHEME_EXTEND = /^[\p{M}\u200c\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}\u{1f3fb}-\u{1f3ff}]/u;
+
+/**
+ * Where to cut a text longer than `limit`: after the last word (a space after a printable ASCII
+ * character, where the normalizer and the pre-tokenizer split the same with or without what
+ * follows) in the second half of [0, limit), else at `limit` moved back off a surrogate pair or
+ * a combining mark.
+ */
+function cutPoint(text: string, limit: number): number {
+  for (let i = limit; i > limit / 2; i--) {
+    const before = text.charCodeAt(i - 1);
+    if (text.charCodeAt(i) === 0x20 && before > 0x20 && before < 0x7f) return i;
+  }
+  let at = limit;
+  for (let back = 0; back < 32 && at > 1; back++) {
+    const c = text.charCodeAt(at);
+    if ((c & 0xfc00) === 0xdc00 || GRAPHEME_EXTEND.test(text.slice(at, at + 2))) at--;
+    else break;
+  }
+  return at;
 }
 
 export class T5Tokenizer {
@@ -354,6 +432,7 @@ export class T5Tokenizer {
     if (tokenizerConfig !== undefined && tokenizerConfig !== null && !isObj(tokenizerConfig)) {
       fail('BAD_FILE', `tokenizer_config.json: expected a JSON object, got ${Array.isArray(tokenizerConfig) ? 'an array' : typeof tokenizerConfig}`);
     }
+    if (!nestsAtMost(tokenizerConfig, MAX_JSON_DEPTH)) fail('BAD_FILE', `tokenizer_config.json: nests deeper than ${MAX_JSON_DEPTH} levels (or holds a cycle)`);
     const model = j.model as Json;
     const vocab = model.vocab as [string, number][];
     const added = j.added_tokens as Json[];
@@ -379,6 +458,7 @@ export class T5Tokenizer {
     }
     const unkId = model.unk_id as number;
     tok.model.scores[unkId] = vocab[unkId][1]; // Rust keeps the vocabulary score of the <unk> piece
+    linearUnigram(tok.model as unknown as UnigramInternals, unkId);
 
     const eos = added.find((t) => t.content === '</s>');
     const eosId = eos ? (eos.id as number) : tok.token_to_id('</s>');
@@ -405,17 +485,32 @@ export class T5Tokenizer {
   /**
    * The reference's `tok(s)`: ids without special tokens, cut to `maxLength - 1`, then `</s>`.
    * `truncated` counts the tokens cut (callers report it: input is never lost silently).
+   *
+   * The work is bounded by `maxLength`: a text longer than `maxLength * CHARS_PER_TOKEN`
+   * characters is cut to that length (at a word end where there is one) before tokenizing, and
+   * `cutChars` says how much. The ids are still the reference's whenever its first `maxLength - 1`
+   * tokens come from the kept part, which holds at least 4x what any maxLength - 1 pieces of the
+   * T5 vocabulary spell; only text whose characters mostly vanish (runs of unknown characters
+   * fused into one <unk>, characters the normalizer deletes) can need more.
    */
   encode(text: string, maxLength: number): EncodeResult {
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
+    }
+    if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
+    const limit = maxLength * CHARS_PER_TOKEN;
+    let cutChars = 0;
+    if (text.length > limit) {
+      const at = cutPoint(text, limit);
+      cutChars = text.length - at;
+      text = text.slice(0, at);
     }
     const ids = this.encodeNoSpecial(text);
     const keep = maxLength - 1;
     const truncated = Math.max(0, ids.length - keep);
     if (truncated > 0) ids.length = keep;
     ids.push(this.eosId);
-    return { ids, truncated };
+    return { ids, truncated, cutChars };
   }
 
   /** Id to token string (for debugging), or undefined. */
@@ -438,11 +533,13 @@ function validate(j: unknown): Json {
   const bad = (what: string): never => fail('BAD_FILE', `tokenizer.json: ${what}`);
   if (!isObj(j)) bad(`expected a JSON object, got ${Array.isArray(j) ? 'an array' : j === null ? 'null' : typeof j}`);
   const t = j as Json;
+  // the library walks normalizer / pre_tokenizer / post_processor configs recursively
+  if (!nestsAtMost(t, MAX_JSON_DEPTH)) bad(`nests deeper than ${MAX_JSON_DEPTH} levels (or holds a cycle)`);
   const model = t.model;
   if (!isObj(model)) bad('no "model" object, expected a Hugging Face tokenizers file');
   const m = model as Json;
   if (m.type !== 'Unigram' && !(m.type === undefined && Array.isArray(m.vocab))) {
-    bad(`model type is ${JSON.stringify(m.type)}, expected "Unigram" (the T5 SentencePiece model)`);
+    bad(`model type is ${describeValue(m.type)}, expected "Unigram" (the T5 SentencePiece model)`);
   }
   if (!Array.isArray(m.vocab) || m.vocab.length === 0) bad('model.vocab is not a non-empty array of [piece, score]');
   const vocab = m.vocab as unknown[];
@@ -453,7 +550,7 @@ function validate(j: unknown): Json {
     }
   }
   if (!Number.isInteger(m.unk_id) || (m.unk_id as number) < 0 || (m.unk_id as number) >= vocab.length) {
-    bad(`model.unk_id is ${JSON.stringify(m.unk_id)}, expected an index into the vocabulary (0..${vocab.length - 1})`);
+    bad(`model.unk_id is ${describeValue(m.unk_id)}, expected an index into the vocabulary (0..${vocab.length - 1})`);
   }
   if (m.byte_fallback === true) bad('model.byte_fallback is true, expected false (T5 has no byte fallback)');
   if (!Array.isArray(t.added_tokens)) bad('no "added_tokens" array');

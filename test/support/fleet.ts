@@ -104,14 +104,15 @@ const WORDS = ('the of and to in a is that for it as was with be by on not he th
 
 /**
  * n inputs in every form `encode` takes (plain, pair, legacy, object), 1 to `maxWords` words, every
- * 211th longer than 512 tokens (truncated), deterministic in `seed`.
+ * 211th longer than 512 tokens (truncated), every 211th from 101 on too long to tokenize whole
+ * (8000 words, over 512 * 64 characters: cutChars), deterministic in `seed`.
  */
 export function corpus(n: number, seed: number, maxWords = 40): unknown[] {
   const r = rng(seed);
   const text = (words: number) => Array.from({ length: words }, () => WORDS[Math.floor(r() * WORDS.length)]).join(' ');
   const instructions = ['Represent the Science title:', 'Represent the Wikipedia document for retrieval: ', 'Represent the question:'];
   return Array.from({ length: n }, (_, i) => {
-    const t = i % 211 === 13 ? text(700) : text(1 + Math.floor(r() * maxWords));
+    const t = i % 211 === 13 ? text(700) : i % 211 === 101 ? text(8000) : text(1 + Math.floor(r() * maxWords));
     const instr = instructions[i % instructions.length];
     switch (i % 5) {
       case 0: case 1: return t;

@@ -9,7 +9,7 @@ import type { InstructorModel } from '../../src/engine/model.js';
 import { loadModelFile } from '../../src/io/disk.js';
 import { synthWeightsFile } from './synth-files.js';
 import {
-  FP32_MAX_ABS_HIDDEN, FP32_MIN_COSINE, INT4_MIN_COSINE, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
+  FP32_MAX_ABS_HIDDEN, FP32_MAX_REL_ERROR, FP32_MIN_COSINE, INT4_MIN_COSINE, maxRelErrorFor, TINY_GATED_INT4_MAX_REL_ERROR, TINY_INT4_MAX_REL_ERROR, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
 } from './tolerances.js';
 import type { KernelBuild } from '../../src/engine/wasm.js';
 
@@ -46,6 +46,17 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ab / Math.sqrt(aa * bb);
 }
 
+/**
+ * ||a - b|| / ||b||: unlike a cosine, it sees a wrong magnitude (a wrong pooling divisor, a
+ * missing or extra normalisation), not only a wrong direction.
+ */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relativeError: lengths ${a.length} and ${b.length} differ`);
+  let e = 0, n = 0;
+  for (let i = 0; i < a.length; i++) { e += (a[i] - b[i]) ** 2; n += b[i] ** 2; }
+  return Math.sqrt(e / n);
+}
+
 export type GoldenDtype = 'fp32' | 'int8' | 'int4';
 
 /**
@@ -68,6 +79,10 @@ export interface GoldenResult {
   cosines: number[];
   /** Max |ours - reference| over every golden hidden state (tiny configs only). */
   maxAbsHidden: number | null;
+  /** Max over the sequences of ||ours - reference|| / ||reference|| of the pooled vector (mean over p >= n_instr). */
+  maxRelPooled: number;
+  /** The same for the Dense output (the embedding before L2). */
+  maxRelDense: number;
   seconds: number;
   tokens: number;
   kernels: KernelBuild;
@@ -81,7 +96,7 @@ export async function runGolden(
   if (!ref) throw new Error(`golden has no config ${config}`);
   const model = await buildSynthModel(config, dtype, options);
   const t0 = performance.now();
-  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0;
+  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0, maxRelPooled = 0, maxRelDense = 0;
   const cosines: number[] = [];
   // One sequence per call, so the hidden-state hook sees exactly that sequence.
   for (let j = 0; j < golden.sequences.length; j++) {
@@ -97,21 +112,24 @@ export async function runGolden(
       }
       maxAbsHidden = Math.max(maxAbsHidden ?? 0, m);
     } : undefined;
-    const { embeddings } = model.embedIds([{ ids: seq.ids, nInstr: seq.n_instr }], { onHidden });
+    const { embeddings, pooled, dense } = model.embedIds([{ ids: seq.ids, nInstr: seq.n_instr }], { onHidden, intermediates: true });
     cosines.push(cosine(embeddings[0], ref.float64[j].embedding));
+    maxRelPooled = Math.max(maxRelPooled, relativeError(pooled![0], ref.float64[j].pooled));
+    maxRelDense = Math.max(maxRelDense, relativeError(dense![0], ref.float64[j].dense));
     minCosine = Math.min(minCosine, cosines[j]);
   }
   const seconds = (performance.now() - t0) / 1000;
   const kernels = model.info.kernels, outlierChannels = model.info.outlierChannels;
   model.dispose();
-  return { config, dtype, minCosine, cosines, maxAbsHidden, seconds, tokens, kernels, outlierChannels };
+  return { config, dtype, minCosine, cosines, maxAbsHidden, maxRelPooled, maxRelDense, seconds, tokens, kernels, outlierChannels };
 }
 
 export function formatGoldenLine(r: GoldenResult): string {
   const hidden = r.maxAbsHidden === null ? '-' : r.maxAbsHidden.toExponential(3);
   // the simd128 line is what it always was; the relaxed build says so
   const build = r.kernels === 'relaxed' ? ` kernels=relaxed outlier_channels=${r.outlierChannels}` : '';
-  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}${build}`;
+  return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`
+    + ` max_rel_pooled=${r.maxRelPooled.toExponential(3)} max_rel_dense=${r.maxRelDense.toExponential(3)}${build}`;
 }
 
 
@@ -123,9 +141,22 @@ export function goldenMinCosine(config: string, dtype: GoldenDtype): number {
   return config === 'tiny-gated' ? TINY_GATED_INT4_MIN_COSINE : tiny ? TINY_INT4_MIN_COSINE : INT4_MIN_COSINE;
 }
 
-/** Whether a golden row passes: its min cosine, and for tiny fp32 every hidden state within FP32_MAX_ABS_HIDDEN. */
-export function goldenVerdict(r: GoldenResult): { pass: boolean; threshold: number } {
+/** The largest pooled / Dense relative error a golden row may have (tolerances.ts says why). */
+export function goldenMaxRelError(config: string, dtype: GoldenDtype): number {
+  if (dtype === 'fp32') return FP32_MAX_REL_ERROR;
+  if (dtype === 'int4' && config === 'tiny') return TINY_INT4_MAX_REL_ERROR;
+  if (dtype === 'int4' && config === 'tiny-gated') return TINY_GATED_INT4_MAX_REL_ERROR;
+  return maxRelErrorFor(goldenMinCosine(config, dtype));
+}
+
+/**
+ * Whether a golden row passes: its min cosine; the pooled and Dense outputs in magnitude (a wrong
+ * pooling divisor keeps every cosine): goldenMaxRelError; and for tiny fp32 every hidden state within FP32_MAX_ABS_HIDDEN.
+ */
+export function goldenVerdict(r: GoldenResult): { pass: boolean; threshold: number; maxRel: number } {
   const threshold = goldenMinCosine(r.config, r.dtype);
+  const maxRel = goldenMaxRelError(r.config, r.dtype);
   const hiddenOk = r.dtype !== 'fp32' || r.maxAbsHidden === null || r.maxAbsHidden <= FP32_MAX_ABS_HIDDEN;
-  return { pass: r.minCosine >= threshold && hiddenOk, threshold };
+  const pass = r.minCosine >= threshold && r.maxRelPooled <= maxRel && r.maxRelDense <= maxRel && hiddenOk;
+  return { pass, threshold, maxRel };
 }

@@ -4,6 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkRelativePath, type CheckpointFiles } from './files.js';
 import { fileSource } from './source-node.js';
+import { fail, InstructorError } from '../../errors.js';
+
+function errorCode(e: unknown): string {
+  return (e as { code?: string })?.code ?? String((e as Error)?.message ?? e);
+}
 
 function isMissing(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
@@ -26,7 +31,8 @@ export function dirFiles(dir: string): CheckpointFiles {
         return await readFile(p, 'utf8');
       } catch (e) {
         if (isMissing(e)) return null;
-        throw e;
+        // a directory (EISDIR), no permission (EACCES), an I/O error: a config the folder cannot give
+        return fail('BAD_CONFIG', `${dir}/${path}: cannot be read as a file (${errorCode(e)})`);
       }
     },
     async source(path) {
@@ -35,7 +41,8 @@ export function dirFiles(dir: string): CheckpointFiles {
         return await fileSource(p);
       } catch (e) {
         if (isMissing(e)) return null;
-        throw e;
+        if (e instanceof InstructorError) throw e;
+        return fail('BAD_FILE', `${dir}/${path}: cannot be read as a file (${errorCode(e)})`);
       }
     },
   };

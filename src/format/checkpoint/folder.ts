@@ -15,13 +15,14 @@
 // dtype), before a single tensor is read; `tensors()` then reads them one at a time.
 
 import { configValue, parseT5Config, type T5Config } from '../../engine/config.js';
-import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
-import { fail, InstructorError } from '../../errors.js';
-import type { ModelMeta } from '../../engine/model-meta.js';
+import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, encoderBlocks, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
+import { describeValue, fail, InstructorError } from '../../errors.js';
+import { MAX_SEQ_LENGTH, type ModelMeta } from '../../engine/model-meta.js';
 import { checkRelativePath, type CheckpointFiles } from './files.js';
 import { openCheckpointFile, type CheckpointKind, type TensorInfo, type TensorReader } from './index.js';
 import { isFloatDtype } from './safetensors.js';
 import type { ByteSource } from './source.js';
+import { parseJson } from '../json.js';
 
 export interface CheckpointTensor {
   /** Name as the weights file spells it (Hugging Face names; the Dense head is '2_Dense.linear.weight'). */
@@ -107,11 +108,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       if (required) fail('BAD_CONFIG', `${where(path)}: file not found${hint}`);
       return undefined;
     }
-    try {
-      return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-    } catch (e) {
-      return fail('BAD_CONFIG', `${where(path)}: not valid JSON (${(e as Error).message})`);
-    }
+    return parseJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, where(path), 'BAD_CONFIG');
   }
 
   async function open(path: string, kind: CheckpointKind, src: ByteSource): Promise<TensorReader> {
@@ -153,7 +150,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       if (!isObject(map)) fail('BAD_CONFIG', `${where(indexPath)}: expected {"weight_map": {tensor: file}}`);
       const shards = new Map<string, Set<string>>();
       for (const [name, shard] of Object.entries(map)) {
-        if (typeof shard !== 'string') fail('BAD_CONFIG', `${where(indexPath)}: weight_map["${name}"] must be a file name, got ${JSON.stringify(shard)}`);
+        if (typeof shard !== 'string') fail('BAD_CONFIG', `${where(indexPath)}: weight_map["${name}"] must be a file name, got ${describeValue(shard)}`);
         insideFolder(shard, `${where(indexPath)}: weight_map["${name}"]`);
         if (!shards.has(shard)) shards.set(shard, new Set());
         shards.get(shard)!.add(name);
@@ -184,13 +181,13 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const kinds: ModuleKind[] = [];
     const paths: string[] = [];
     for (const [i, m] of modules.entries()) {
-      if (!isObject(m) || typeof m.type !== 'string') fail('BAD_CONFIG', `${where('modules.json')}: module #${i} must be an object with a "type" string, got ${JSON.stringify(m)}`);
+      if (!isObject(m) || typeof m.type !== 'string') fail('BAD_CONFIG', `${where('modules.json')}: module #${i} must be an object with a "type" string, got ${describeValue(m)}`);
       const kind = moduleKind(m.type);
       if (!kind) {
         fail('BAD_CONFIG', `${where('modules.json')}: module #${i} has type "${m.type}", which is not supported (expected sentence_transformers.models.Transformer, Pooling, Dense, Normalize, or InstructorEmbedding's INSTRUCTOR_Transformer / INSTRUCTOR_Pooling)`);
       }
       const p = configValue(m, 'path', '');
-      if (typeof p !== 'string') fail('BAD_CONFIG', `${where('modules.json')}: module #${i} ("${m.type}") has path ${JSON.stringify(p)}, expected a string`);
+      if (typeof p !== 'string') fail('BAD_CONFIG', `${where('modules.json')}: module #${i} ("${m.type}") has path ${describeValue(p)}, expected a string`);
       kinds.push(kind);
       const dir = p === '.' || p === './' ? '' : p.replace(/^\.\//, '').replace(/\/+$/, '');
       if (dir !== '') insideFolder(dir, `${where('modules.json')}: module #${i} ("${m.type}") path`);
@@ -220,7 +217,9 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     if (sb !== undefined) {
       if (!isObject(sb)) fail('BAD_CONFIG', `${where(sbPath)}: expected a JSON object`);
       const v = configValue(sb, 'max_seq_length', 512);
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('BAD_CONFIG', `${where(sbPath)}: max_seq_length must be a positive integer, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_SEQ_LENGTH) {
+        fail('BAD_CONFIG', `${where(sbPath)}: max_seq_length must be a positive integer of at most ${MAX_SEQ_LENGTH}, got ${describeValue(v)}`);
+      }
       maxSeq = v;
       if (sb.do_lower_case === true) fail('BAD_CONFIG', `${where(sbPath)}: do_lower_case true is not supported (INSTRUCTOR models use false)`);
     }
@@ -236,33 +235,33 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const pool = await json(poolPath, true);
     if (!isObject(pool)) fail('BAD_CONFIG', `${where(poolPath)}: expected a JSON object`);
     if (pool.pooling_mode_mean_tokens !== true) {
-      fail('BAD_CONFIG', `${where(poolPath)}: pooling_mode_mean_tokens is ${JSON.stringify(pool.pooling_mode_mean_tokens)}, expected true (INSTRUCTOR pools by mean)`);
+      fail('BAD_CONFIG', `${where(poolPath)}: pooling_mode_mean_tokens is ${describeValue(pool.pooling_mode_mean_tokens)}, expected true (INSTRUCTOR pools by mean)`);
     }
     for (const [k, v] of Object.entries(pool)) {
       if (k.startsWith('pooling_mode_') && k !== 'pooling_mode_mean_tokens' && v !== false) {
-        fail('BAD_CONFIG', `${where(poolPath)}: ${k} is ${JSON.stringify(v)}; only mean pooling (pooling_mode_mean_tokens alone) is supported`);
+        fail('BAD_CONFIG', `${where(poolPath)}: ${k} is ${describeValue(v)}; only mean pooling (pooling_mode_mean_tokens alone) is supported`);
       }
     }
     if (pool.pooling_mode !== undefined && pool.pooling_mode !== 'mean') {
-      fail('BAD_CONFIG', `${where(poolPath)}: pooling_mode is ${JSON.stringify(pool.pooling_mode)}; only "mean" is supported`);
+      fail('BAD_CONFIG', `${where(poolPath)}: pooling_mode is ${describeValue(pool.pooling_mode)}; only "mean" is supported`);
     }
     if (pool.word_embedding_dimension !== undefined && pool.word_embedding_dimension !== D) {
-      fail('BAD_CONFIG', `${where(poolPath)}: word_embedding_dimension is ${JSON.stringify(pool.word_embedding_dimension)}, but d_model is ${D}`);
+      fail('BAD_CONFIG', `${where(poolPath)}: word_embedding_dimension is ${describeValue(pool.word_embedding_dimension)}, but d_model is ${D}`);
     }
 
     // ---- 2_Dense
     const densePath = join(dDir, 'config.json');
     const dense = await json(densePath, true);
     if (!isObject(dense)) fail('BAD_CONFIG', `${where(densePath)}: expected a JSON object`);
-    if (dense.in_features !== D) fail('BAD_CONFIG', `${where(densePath)}: in_features is ${JSON.stringify(dense.in_features)}, expected d_model = ${D}`);
+    if (dense.in_features !== D) fail('BAD_CONFIG', `${where(densePath)}: in_features is ${describeValue(dense.in_features)}, expected d_model = ${D}`);
     const out = dense.out_features;
-    if (typeof out !== 'number' || !Number.isInteger(out) || out <= 0) fail('BAD_CONFIG', `${where(densePath)}: out_features must be a positive integer, got ${JSON.stringify(out)}`);
+    if (typeof out !== 'number' || !Number.isInteger(out) || out <= 0) fail('BAD_CONFIG', `${where(densePath)}: out_features must be a positive integer, got ${describeValue(out)}`);
     if (dense.bias !== false) {
-      fail('BAD_CONFIG', `${where(densePath)}: bias is ${JSON.stringify(dense.bias ?? 'absent (sentence-transformers defaults to true)')}, expected false (the INSTRUCTOR Dense head has no bias)`);
+      fail('BAD_CONFIG', `${where(densePath)}: bias is ${dense.bias === undefined ? 'absent (sentence-transformers defaults to true)' : describeValue(dense.bias)}, expected false (the INSTRUCTOR Dense head has no bias)`);
     }
     const act = dense.activation_function;
     if (typeof act !== 'string' || !IDENTITY.has(act)) {
-      fail('BAD_CONFIG', `${where(densePath)}: activation_function is ${JSON.stringify(act ?? 'absent (sentence-transformers defaults to Tanh)')}, expected "torch.nn.modules.linear.Identity"`);
+      fail('BAD_CONFIG', `${where(densePath)}: activation_function is ${act === undefined ? 'absent (sentence-transformers defaults to Tanh)' : describeValue(act)}, expected "torch.nn.modules.linear.Identity"`);
     }
 
     // ---- weights: Dense head
@@ -278,6 +277,11 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const enc = await openWeights(tDir);
     if (!enc) {
       fail('UNKNOWN_TENSOR', `${files.describe}: no encoder weights (${join(tDir, 'model.safetensors')}, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json)`);
+    }
+    // The config against the file before sizing anything from it: as many blocks as the tensors number.
+    const blocks = encoderBlocks(enc.keys());
+    if (config.numLayers !== blocks) {
+      fail('BAD_CONFIG', `${where(configPath)}: num_layers is ${config.numLayers}, but the encoder weights hold ${blocks} blocks`);
     }
     const layout: Array<{ name: string; shape: number[] }> = t5TensorShapes(config).map(([name, shape]) => ({ name, shape }));
     const expected = new Map(layout.map((l) => [l.name, l.shape]));
@@ -331,6 +335,10 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
           } catch (e) {
             if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
             throw e;
+          }
+          // a NaN or Inf weight gives NaN embeddings (or, quantized, a BAD_INPUT from the quantizer that names no file)
+          for (let i = 0; i < data.length; i++) {
+            if (!Number.isFinite(data[i])) fail('BAD_FILE', `${where(t.file)}: tensor "${t.name}" holds ${data[i]} at index ${i}, expected finite weights`);
           }
           yield { name: l.name, shape: l.shape.slice(), data };
         }

@@ -47,20 +47,33 @@ export interface PickleGlobal {
   name: string; // "module.name"
 }
 
+/**
+ * Bounds on what a pickle may make the unpickler hold, besides its bytes: every opcode may
+ * allocate, so live objects, the items stored in containers, nesting and the memo are bounded,
+ * not only the input size and the opcode count. instructor-xl's data.pkl (~40 KB, ~500 tensors)
+ * uses a few thousand of each and nests 6 deep.
+ */
 export interface UnpickleLimits {
   maxOps: number;
   maxStack: number;
   maxMarkDepth: number;
-  maxMemo: number; // largest memo index accepted
+  maxMemo: number; // largest memo index accepted, and most memo entries
+  /** Items stored in all containers together (tuples, lists, dicts). */
   maxContainerItems: number;
+  /** Objects created (containers, strings, descriptors, big integers). */
+  maxObjects: number;
+  /** Deepest nesting of containers. */
+  maxDepth: number;
 }
 
 export const DEFAULT_LIMITS: UnpickleLimits = {
   maxOps: 50_000_000,
   maxStack: 1_000_000,
   maxMarkDepth: 1_000,
-  maxMemo: 10_000_000,
-  maxContainerItems: 10_000_000,
+  maxMemo: 1_000_000,
+  maxContainerItems: 2_000_000,
+  maxObjects: 250_000,
+  maxDepth: 100,
 };
 
 const STORAGE_TYPES: Record<string, FloatDtype> = {
@@ -242,6 +255,28 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
     if (stack.length >= L.maxStack) fail('BAD_FILE', `pickle: stack grows beyond ${L.maxStack} items at offset ${opAt}`);
     stack.push(v);
   };
+  // Live objects, stored items and nesting (depth of a container: 1 + its deepest item).
+  let objects = 0;
+  let items = 0;
+  const depthOf = new WeakMap<object, number>();
+  const depth = (v: PickleValue): number => (typeof v === 'object' && v !== null ? depthOf.get(v) ?? 1 : 0);
+  const created = <T extends PickleValue>(v: T): T => {
+    if (++objects > L.maxObjects) fail('BAD_FILE', `pickle: more than ${L.maxObjects} objects at offset ${opAt}`);
+    return v;
+  };
+  const stored = (container: object, added: readonly PickleValue[]): void => {
+    items += added.length;
+    if (items > L.maxContainerItems) fail('BAD_FILE', `pickle: containers hold more than ${L.maxContainerItems} items at offset ${opAt}`);
+    let d = depthOf.get(container) ?? 1;
+    for (const x of added) d = Math.max(d, depth(x) + 1);
+    if (d > L.maxDepth) fail('BAD_FILE', `pickle: containers nest deeper than ${L.maxDepth} at offset ${opAt}`);
+    depthOf.set(container, d);
+  };
+  const newTuple = (parts: PickleValue[]): PickleTuple => {
+    const t = created(tuple(parts));
+    stored(t, parts);
+    return t;
+  };
   const pop = (): PickleValue => {
     if (stack.length === 0) fail('BAD_FILE', `pickle: stack underflow at offset ${opAt} (opcode ${OPNAMES[op] ?? op})`);
     return stack.pop() as PickleValue;
@@ -268,12 +303,12 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
   const setItems = (d: PickleValue, items: PickleValue[]): void => {
     if (!(d instanceof PickleDict)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describe(d)}, expected a dict`);
     if (items.length % 2 !== 0) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} has an odd number of items`);
+    stored(d, items);
     for (let i = 0; i < items.length; i += 2) d.map.set(dictKey(items[i], opAt), items[i + 1]);
-    if (d.map.size > L.maxContainerItems) fail('BAD_FILE', `pickle: dict grows beyond ${L.maxContainerItems} items`);
   };
   const appendItems = (l: PickleValue, items: PickleValue[]): void => {
     if (!Array.isArray(l) || isTuple(l)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describe(l)}, expected a list`);
-    if (l.length + items.length > L.maxContainerItems) fail('BAD_FILE', `pickle: list grows beyond ${L.maxContainerItems} items`);
+    stored(l, items);
     for (const x of items) (l as PickleValue[]).push(x);
   };
 
@@ -293,9 +328,9 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
         const v = pop();
         return v;
       }
-      case 0x7d: push(new PickleDict()); break; // EMPTY_DICT
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x29: push(tuple([])); break; // EMPTY_TUPLE
+      case 0x7d: push(created(new PickleDict())); break; // EMPTY_DICT
+      case 0x5d: push(created([])); break; // EMPTY_LIST
+      case 0x29: push(newTuple([])); break; // EMPTY_TUPLE
       case 0x28: // MARK
         if (marks.length >= L.maxMarkDepth) fail('BAD_FILE', `pickle: MARKs nested deeper than ${L.maxMarkDepth} at offset ${opAt}`);
         marks.push(stack);
@@ -306,12 +341,12 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
       case 0x94: memoPut(memo.size); break; // MEMOIZE
       case 0x68: memoGet(u8()); break; // BINGET
       case 0x6a: memoGet(u32()); break; // LONG_BINGET
-      case 0x58: push(str(u32())); break; // BINUNICODE
-      case 0x8c: push(str(u8())); break; // SHORT_BINUNICODE
+      case 0x58: push(created(str(u32()))); break; // BINUNICODE
+      case 0x8c: push(created(str(u8()))); break; // SHORT_BINUNICODE
       case 0x8d: { // BINUNICODE8
         const n = u64();
         need(n);
-        push(str(n));
+        push(created(str(n)));
         break;
       }
       case 0x4a: push(i32()); break; // BININT
@@ -325,7 +360,7 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[pos + i]);
         if (n > 0 && data[pos + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
         pos += n;
-        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : created(v));
         break;
       }
       case 0x47: { // BINFLOAT (big-endian)
@@ -337,10 +372,10 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE
       case 0x4e: push(null); break; // NONE
-      case 0x74: push(tuple(popMark())); break; // TUPLE
-      case 0x85: push(tuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(), a = pop(); push(tuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(), b = pop(), a = pop(); push(tuple([a, b, c])); break; } // TUPLE3
+      case 0x74: push(newTuple(popMark())); break; // TUPLE
+      case 0x85: push(newTuple([pop()])); break; // TUPLE1
+      case 0x86: { const b = pop(), a = pop(); push(newTuple([a, b])); break; } // TUPLE2
+      case 0x87: { const c = pop(), b = pop(), a = pop(); push(newTuple([a, b, c])); break; } // TUPLE3
       case 0x73: { const v = pop(), k = pop(); setItems(top(), [k, v]); break; } // SETITEM
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
       case 0x61: { const v = pop(); appendItems(top(), [v]); break; } // APPEND
@@ -348,21 +383,22 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
       case 0x63: { // GLOBAL
         const module = line();
         const name = line();
-        push(resolveGlobal(module, name, opAt));
+        push(created(resolveGlobal(module, name, opAt)));
         break;
       }
       case 0x93: { // STACK_GLOBAL (protocol 4; same allow-list)
         const name = pop(), module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('BAD_FILE', `pickle: STACK_GLOBAL at offset ${opAt} expects two strings`);
-        push(resolveGlobal(module, name, opAt));
+        push(created(resolveGlobal(module, name, opAt)));
         break;
       }
-      case 0x52: { const args = pop(), fn = pop(); push(call(fn, args, opAt)); break; } // REDUCE
-      case 0x51: push(persistentLoad(pop(), opAt)); break; // BINPERSID
+      case 0x52: { const args = pop(), fn = pop(); push(created(call(fn, args, opAt))); break; } // REDUCE
+      case 0x51: push(created(persistentLoad(pop(), opAt))); break; // BINPERSID
       case 0x62: { // BUILD: only OrderedDict state (its `_metadata`) is accepted, and kept inert.
         const state = pop();
         const obj = top();
         if (!(obj instanceof PickleDict)) fail('BAD_FILE', `pickle: BUILD at offset ${opAt} on ${describe(obj)}; only dict state is accepted`);
+        stored(obj, [state]);
         obj.attrs = state;
         break;
       }

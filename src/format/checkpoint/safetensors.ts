@@ -1,5 +1,6 @@
-import { fail } from '../../errors.js';
+import { describeValue, fail, InstructorError } from '../../errors.js';
 import { readExact, type ByteSource } from './source.js';
+import { jsonTextDepth, MAX_JSON_DEPTH } from '../json.js';
 import type { TensorInfo, TensorReader } from './index.js';
 
 /** Largest JSON header we accept (the safetensors library itself uses 100 MB). */
@@ -123,8 +124,12 @@ export async function openSafetensors(src: ByteSource): Promise<TensorReader> {
   const headerBytes = await readExact(src, 8, headerLen, 'safetensors header');
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    const depth = jsonTextDepth(text);
+    if (depth > MAX_JSON_DEPTH) fail('BAD_FILE', `safetensors: header JSON nests ${depth} deep, expected at most ${MAX_JSON_DEPTH}`);
+    json = JSON.parse(text);
   } catch (e) {
+    if (e instanceof InstructorError) throw e;
     fail('BAD_FILE', `safetensors: header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -136,18 +141,18 @@ export async function openSafetensors(src: ByteSource): Promise<TensorReader> {
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const what = `safetensors: tensor "${name}"`;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('BAD_FILE', `${what}: expected an object {dtype, shape, data_offsets}, got ${JSON.stringify(raw)}`);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('BAD_FILE', `${what}: expected an object {dtype, shape, data_offsets}, got ${describeValue(raw)}`);
     const t = raw as Record<string, unknown>;
-    if (typeof t.dtype !== 'string') fail('BAD_FILE', `${what}: dtype must be a string, got ${JSON.stringify(t.dtype)}`);
+    if (typeof t.dtype !== 'string') fail('BAD_FILE', `${what}: dtype must be a string, got ${describeValue(t.dtype)}`);
     const size = DTYPE_SIZES[t.dtype];
     if (size === undefined) fail('BAD_FILE', `${what}: unknown dtype "${t.dtype}", expected one of ${Object.keys(DTYPE_SIZES).join(', ')}`);
     if (!Array.isArray(t.shape) || t.shape.length > 32 || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail('BAD_FILE', `${what}: shape must be an array of at most 32 non-negative integers, got ${JSON.stringify(t.shape)}`);
+      fail('BAD_FILE', `${what}: shape must be an array of at most 32 non-negative integers, got ${describeValue(t.shape)}`);
     }
     const shape = t.shape as number[];
     const off = t.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail('BAD_FILE', `${what}: data_offsets must be two non-negative integers, got ${JSON.stringify(off)}`);
+      fail('BAD_FILE', `${what}: data_offsets must be two non-negative integers, got ${describeValue(off)}`);
     }
     const [b, e] = off as number[];
     if (b > e || e > dataLen) {
@@ -159,11 +164,23 @@ export async function openSafetensors(src: ByteSource): Promise<TensorReader> {
     }
     entries.set(name, { dtype: t.dtype, shape: shape.slice(), begin: dataStart + b, end: dataStart + e });
   }
-  const sorted = [...entries].filter(([, x]) => x.end > x.begin).sort((x, y) => x[1].begin - y[1].begin);
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i][1].begin < sorted[i - 1][1].end) {
-      fail('BAD_FILE', `safetensors: tensors "${sorted[i - 1][0]}" and "${sorted[i][0]}" overlap (bytes ${sorted[i][1].begin - dataStart} < ${sorted[i - 1][1].end - dataStart})`);
+  // The format requires the tensors to cover the data section exactly, without holes or overlaps
+  // (safetensors' own validate: "MetadataIncompleteBuffer"), so a header length off by one, which
+  // shifts every tensor by a byte, or bytes appended after the last tensor, is refused.
+  const sorted = [...entries].sort((x, y) => x[1].begin - y[1].begin || x[1].end - y[1].end);
+  let covered = dataStart;
+  for (let i = 0; i < sorted.length; i++) {
+    const [name, e] = sorted[i];
+    if (e.begin < covered) {
+      fail('BAD_FILE', `safetensors: tensors "${sorted[i - 1][0]}" and "${name}" overlap (bytes ${e.begin - dataStart} < ${covered - dataStart})`);
     }
+    if (e.begin > covered) {
+      fail('BAD_FILE', `safetensors: bytes [${covered - dataStart}, ${e.begin - dataStart}) of the data section belong to no tensor (before "${name}"); the format requires the tensors to cover it exactly`);
+    }
+    covered = e.end;
+  }
+  if (covered !== src.size) {
+    fail('BAD_FILE', `safetensors: the data section is ${dataLen} bytes but its tensors cover ${covered - dataStart}; the format requires exact coverage (a header length off by one, or bytes appended)`);
   }
   return new SafetensorsReader(src, entries);
 }

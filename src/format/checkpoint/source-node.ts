@@ -9,7 +9,10 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
   const fh = await open(path, 'r');
   let size: number;
   try {
-    size = (await fh.stat()).size;
+    const st = await fh.stat();
+    // a directory opens on Linux (and fails at the first read); only regular files hold bytes to read
+    if (!st.isFile()) fail('BAD_FILE', `${path}: is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, expected a file`);
+    size = st.size;
   } catch (e) {
     await fh.close();
     throw e;

@@ -79,6 +79,12 @@ export async function openTorchBin(src: ByteSource): Promise<TensorReader> {
     if (!Number.isSafeInteger(span) || d.storageOffset + span > d.storage.numel) {
       fail('BAD_FILE', `${what}: shape [${d.shape.join(', ')}] with stride [${d.stride.join(', ')}] at storage offset ${d.storageOffset} needs ${d.storageOffset + span} elements, but storage "${d.storageKey}" has ${d.storage.numel}`);
     }
+    // A view reads at most its storage's elements: no real checkpoint expands a storage (stride 0)
+    // or overlaps itself into more elements than it has, and so the float32 a tensor becomes is
+    // bounded by the bytes of the file.
+    if (numel > d.storage.numel - d.storageOffset) {
+      fail('BAD_FILE', `${what}: shape [${d.shape.join(', ')}] has ${numel} elements, but storage "${d.storageKey}" holds ${d.storage.numel} from offset ${d.storageOffset} (a stride-0 or overlapping view; expected at most as many elements as the storage)`);
+    }
     const rm = rowMajor(d.shape);
     const contiguous = d.shape.every((n, i) => n <= 1 || d.stride[i] === rm[i]);
     if (tensors.has(key)) fail('BAD_FILE', `${what} appears twice`);
@@ -119,12 +125,13 @@ class TorchReader implements TensorReader {
     const t = this.get(name);
     const { dtype, storageOffset, shape, stride } = t.desc;
     const item = dtypeSize(dtype);
+    // The whole storage, CRC-checked as it is read: bytes of a storage are never used unchecked.
+    const storage = await this.zip.readStoredVerified(t.entry);
     if (t.contiguous) {
-      const bytes = await this.zip.readStored(t.entry, storageOffset * item, t.numel * item);
-      return decodeFloats(bytes, dtype, this.src.fresh === true);
+      return decodeFloats(storage.subarray(storageOffset * item, (storageOffset + t.numel) * item), dtype, this.src.fresh === true);
     }
-    // Strided view: read the span it covers, then gather in row-major order.
-    const all = decodeFloats(await this.zip.readStored(t.entry, storageOffset * item, t.span * item), dtype, this.src.fresh === true);
+    // Strided view: the span it covers, gathered in row-major order.
+    const all = decodeFloats(storage.subarray(storageOffset * item, (storageOffset + t.span) * item), dtype, this.src.fresh === true);
     const out = new Float32Array(t.numel);
     const nd = shape.length;
     const idx = new Array<number>(nd).fill(0);

@@ -20,6 +20,9 @@ export const MAX_CENTRAL_DIRECTORY_BYTES = 64 << 20;
 /** Largest entry that `readEntry` inflates or reads whole (data.pkl, byteorder, version...). */
 export const MAX_SMALL_ENTRY_BYTES = 256 << 20;
 
+/** Bytes per crc32 call while checking a storage (the crc32 of a piece continues the previous one). */
+const CRC_PIECE = 1 << 24;
+
 export interface ZipEntry {
   name: string;
   method: number; // 0 stored, 8 deflate
@@ -28,6 +31,10 @@ export interface ZipEntry {
   compressedSize: number;
   uncompressedSize: number;
   localHeaderOffset: number;
+  /** The name's bytes as the central directory spells them (the local header must spell them so too). */
+  nameBytes: Uint8Array;
+  /** Where the next entry's local header (or the central directory) starts: this entry's data must end by then. */
+  extentEnd: number;
 }
 
 function u64(dv: DataView, at: number, what: string): number {
@@ -45,7 +52,7 @@ export class ZipReader {
   private readonly byName = new Map<string, ZipEntry>();
   private readonly dataStarts = new Map<string, number>();
 
-  private constructor(readonly src: ByteSource, readonly entries: ZipEntry[], private readonly cdOffset: number) {
+  private constructor(readonly src: ByteSource, readonly entries: ZipEntry[]) {
     for (const e of entries) this.byName.set(e.name, e);
   }
 
@@ -137,7 +144,8 @@ export class ZipReader {
       let localHeaderOffset = cdv.getUint32(p + 42, true);
       const end = p + 46 + nameLen + extraLen + commentLen;
       if (end > cdSize) fail('BAD_FILE', `zip: central directory entry ${i} (${end - p} bytes) runs past the end of the directory`);
-      const name = dec.decode(cd.subarray(p + 46, p + 46 + nameLen));
+      const nameBytes = cd.slice(p + 46, p + 46 + nameLen);
+      const name = dec.decode(nameBytes);
       // zip64 extended information extra field (id 1): only the saturated fields, in order.
       let q = p + 46 + nameLen;
       const qEnd = q + extraLen;
@@ -171,33 +179,79 @@ export class ZipReader {
       }
       if (seen.has(name)) fail('BAD_FILE', `zip: duplicate entry "${name}"`);
       seen.add(name);
-      entries.push({ name, method, flags, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset });
+      entries.push({ name, method, flags, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset, nameBytes, extentEnd: cdOffset });
       p = end;
     }
-    return new ZipReader(src, entries, cdOffset);
+    // Every entry owns [its local header, its data end), and no two may share bytes: a central
+    // directory entry pointing at another entry's local header (or into its data) would read that
+    // entry's bytes as its own.
+    const byOffset = entries.slice().sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+    for (let i = 0; i < byOffset.length; i++) {
+      const e = byOffset[i];
+      const next = i + 1 < byOffset.length ? byOffset[i + 1] : null;
+      e.extentEnd = next ? next.localHeaderOffset : cdOffset;
+      const minEnd = e.localHeaderOffset + 30 + e.nameBytes.length + e.compressedSize;
+      if (minEnd > e.extentEnd) {
+        fail('BAD_FILE', next
+          ? `zip: entry "${e.name}" (local header at ${e.localHeaderOffset}, at least ${minEnd - e.localHeaderOffset} bytes with its data) overlaps entry "${next.name}" at ${next.localHeaderOffset}`
+          : `zip: entry "${e.name}" (local header at ${e.localHeaderOffset}, ${e.compressedSize} bytes) runs into the central directory at ${cdOffset}`);
+      }
+    }
+    return new ZipReader(src, entries);
   }
 
   entry(name: string): ZipEntry | undefined {
     return this.byName.get(name);
   }
 
-  /** Absolute offset of the entry's data, from its local header (whose extra field may differ from the central one). */
+  /**
+   * Absolute offset of the entry's data, from its local header, which must agree with the central
+   * directory: same name, method and (without a data descriptor) CRC-32 and sizes. Its extra field
+   * may differ from the central one (torch pads the local one to align the data).
+   */
   async dataOffset(e: ZipEntry): Promise<number> {
     const cached = this.dataStarts.get(e.name);
     if (cached !== undefined) return cached;
-    const h = await readExact(this.src, e.localHeaderOffset, 30, `zip local header of "${e.name}"`);
+    const nameBytes = e.nameBytes;
+    const h = await readExact(this.src, e.localHeaderOffset, 30 + nameBytes.length, `zip local header of "${e.name}"`);
     const dv = view(h);
     if (dv.getUint32(0, true) !== SIG_LOCAL) {
       fail('BAD_FILE', `zip: bad local header signature 0x${dv.getUint32(0, true).toString(16)} for "${e.name}" at offset ${e.localHeaderOffset}, expected 0x${SIG_LOCAL.toString(16)}`);
     }
+    const disagree = (what: string, local: string | number, central: string | number): never =>
+      fail('BAD_FILE', `zip: local header of "${e.name}" at ${e.localHeaderOffset} says ${what} ${local}, the central directory ${central}; the file is corrupt`);
     const method = dv.getUint16(8, true);
-    if (method !== e.method) fail('BAD_FILE', `zip: local header of "${e.name}" says method ${method}, central directory says ${e.method}`);
-    const start = e.localHeaderOffset + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
-    if (start + e.compressedSize > this.cdOffset) {
-      fail('BAD_FILE', `zip: data of "${e.name}" [${start}, ${start + e.compressedSize}) runs into the central directory at ${this.cdOffset}; truncated or corrupt`);
+    if (method !== e.method) disagree('method', method, e.method);
+    const nameLen = dv.getUint16(26, true);
+    const localName = h.subarray(30, 30 + Math.min(nameLen, nameBytes.length));
+    if (nameLen !== nameBytes.length || localName.some((b, i) => b !== nameBytes[i])) {
+      disagree('name', JSON.stringify(new TextDecoder().decode(localName)), JSON.stringify(e.name));
+    }
+    const flags = dv.getUint16(6, true);
+    if ((flags & 8) === 0) { // no data descriptor: the local header carries CRC and sizes
+      const crc = dv.getUint32(14, true), csize = dv.getUint32(18, true), usize = dv.getUint32(22, true);
+      if (crc !== e.crc32) disagree('CRC-32', `0x${crc.toString(16)}`, `0x${e.crc32.toString(16)}`);
+      if (csize !== 0xffffffff && csize !== e.compressedSize) disagree('compressed size', csize, e.compressedSize);
+      if (usize !== 0xffffffff && usize !== e.uncompressedSize) disagree('size', usize, e.uncompressedSize);
+    }
+    const start = e.localHeaderOffset + 30 + nameLen + dv.getUint16(28, true);
+    if (start + e.compressedSize > e.extentEnd) {
+      fail('BAD_FILE', `zip: data of "${e.name}" [${start}, ${start + e.compressedSize}) runs past ${e.extentEnd}, where the next entry or the central directory starts; truncated or corrupt`);
     }
     this.dataStarts.set(e.name, start);
     return start;
+  }
+
+  /**
+   * The whole of a stored entry, its CRC-32 checked as it is read (in pieces of CRC_PIECE bytes),
+   * so no storage is used unchecked.
+   */
+  async readStoredVerified(e: ZipEntry): Promise<Uint8Array> {
+    const out = await this.readStored(e, 0, e.uncompressedSize);
+    let c = 0;
+    for (let at = 0; at < out.length; at += CRC_PIECE) c = crc32(out.subarray(at, Math.min(at + CRC_PIECE, out.length)), c);
+    if (c !== e.crc32) fail('BAD_FILE', `zip: CRC-32 of "${e.name}" is 0x${c.toString(16)}, expected 0x${e.crc32.toString(16)}; the file is corrupt`);
+    return out;
   }
 
   /** Reads `length` bytes at `offset` inside a stored (uncompressed) entry. */
