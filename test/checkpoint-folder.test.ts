@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYNTH_CONFIGS } from '../src/engine/config.js';
@@ -182,6 +183,9 @@ test('dirFiles / checkRelativePath refuse paths leaving the folder', async () =>
 
 // ---------------------------------------------------------------- bad folders
 
+/** How long a read of a FIFO may take before the test calls it blocked: an open that refuses is immediate. */
+const FIFO_WAIT_MS = 10_000;
+
 async function badFolder(
   setup: (dir: string) => void | Promise<void>, code: InstructorErrorCode, re: RegExp, which?: string,
 ): Promise<void> {
@@ -217,11 +221,21 @@ test('bad: JSON nested 1e5 deep (modules.json, config.json) is BAD_CONFIG, not a
 
 test('bad: a config, tokenizer or weights file that is a directory is a typed error, not a raw EISDIR', async () => {
   const asDir = (path: string) => (d: string) => { rmSync(join(d, path)); mkdirSync(join(d, path)); };
-  await badFolder(asDir('config.json'), 'BAD_CONFIG', /config\.json: cannot be read as a file \(EISDIR\)/);
-  await badFolder(asDir('tokenizer.json'), 'BAD_CONFIG', /tokenizer\.json: cannot be read as a file \(EISDIR\)/);
-  await badFolder(asDir('2_Dense/config.json'), 'BAD_CONFIG', /2_Dense\/config\.json: cannot be read as a file \(EISDIR\)/);
-  await badFolder(asDir('model.safetensors'), 'BAD_FILE', /model\.safetensors: is a directory, expected a file/);
-  await badFolder(asDir('2_Dense/model.safetensors'), 'BAD_FILE', /2_Dense\/model\.safetensors: is a directory, expected a file/);
+  await badFolder(asDir('config.json'), 'BAD_CONFIG', /config\.json: cannot be read as a file \(is a folder, expected a regular file\)/);
+  await badFolder(asDir('tokenizer.json'), 'BAD_CONFIG', /tokenizer\.json: cannot be read as a file \(is a folder, expected a regular file\)/);
+  await badFolder(asDir('2_Dense/config.json'), 'BAD_CONFIG', /2_Dense\/config\.json: cannot be read as a file \(is a folder, expected a regular file\)/);
+  await badFolder(asDir('model.safetensors'), 'BAD_FILE', /model\.safetensors: is a folder, expected a regular file/);
+  await badFolder(asDir('2_Dense/model.safetensors'), 'BAD_FILE', /2_Dense\/model\.safetensors: is a folder, expected a regular file/);
+});
+
+test('bad: a FIFO inside the folder (config, tokenizer or weights) is a typed error at once, never a read that waits for a writer', async () => {
+  const asFifo = (path: string) => (d: string) => { rmSync(join(d, path)); execFileSync('mkfifo', [join(d, path)]); };
+  const within = <T>(p: Promise<T>, what: string): Promise<T> => Promise.race([
+    p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${FIFO_WAIT_MS} ms (blocked on the FIFO)`)), FIFO_WAIT_MS).unref()),
+  ]);
+  await within(badFolder(asFifo('config.json'), 'BAD_CONFIG', /config\.json: cannot be read as a file \(is a FIFO, expected a regular file\)/), 'config.json');
+  await within(badFolder(asFifo('tokenizer.json'), 'BAD_CONFIG', /tokenizer\.json: cannot be read as a file \(is a FIFO/), 'tokenizer.json');
+  await within(badFolder(asFifo('model.safetensors'), 'BAD_FILE', /model\.safetensors: is a FIFO, expected a regular file/), 'model.safetensors');
 });
 
 test('bad: sentence_bert_config.json max_seq_length beyond 8192', () =>

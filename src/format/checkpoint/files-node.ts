@@ -1,6 +1,5 @@
 // Node / Deno / Bun: a checkpoint folder on disk.
 
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkRelativePath, type CheckpointFiles } from './files.js';
 import { fileSource } from './source-node.js';
@@ -16,6 +15,12 @@ function isMissing(e: unknown): boolean {
 }
 
 /**
+ * Largest JSON file of a checkpoint read whole (config.json, tokenizer.json: mT5's is 16 MB), so a
+ * mistaken multi-gigabyte file is an error, not a heap exhausted.
+ */
+const MAX_TEXT_FILE_BYTES = 64 << 20;
+
+/**
  * The files of directory `dir`. Paths are relative POSIX paths; '..', '.', absolute paths and
  * backslashes are refused (BAD_INPUT). Symbolic links are followed (a Hugging Face cache
  * snapshot is a folder of links into ../../blobs).
@@ -27,12 +32,24 @@ export function dirFiles(dir: string): CheckpointFiles {
     describe: dir,
     async text(path) {
       const p = full(path);
+      let src: Awaited<ReturnType<typeof fileSource>>;
       try {
-        return await readFile(p, 'utf8');
+        src = await fileSource(p);
       } catch (e) {
         if (isMissing(e)) return null;
-        // a directory (EISDIR), no permission (EACCES), an I/O error: a config the folder cannot give
+        // a folder, a FIFO (opened without blocking, then refused), no permission (EACCES): a config the folder cannot give
+        return fail('BAD_CONFIG', `${dir}/${path}: cannot be read as a file (${e instanceof InstructorError ? e.message.slice(p.length + 2) : errorCode(e)})`);
+      }
+      try {
+        if (src.size > MAX_TEXT_FILE_BYTES) {
+          fail('BAD_CONFIG', `${dir}/${path}: ${src.size} bytes, expected at most ${MAX_TEXT_FILE_BYTES} for a checkpoint's JSON file`);
+        }
+        return new TextDecoder('utf-8', { ignoreBOM: true }).decode(await src.read(0, src.size));
+      } catch (e) {
+        if (e instanceof InstructorError) throw e;
         return fail('BAD_CONFIG', `${dir}/${path}: cannot be read as a file (${errorCode(e)})`);
+      } finally {
+        await src.close();
       }
     },
     async source(path) {

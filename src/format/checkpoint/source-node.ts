@@ -1,17 +1,21 @@
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fail } from '../../errors.js';
+import { kindOf } from '../../io/fs-node.js';
 import { checkRange, type ByteSource } from './source.js';
 
 const CHUNK = 1 << 30; // FileHandle.read takes at most 2 GiB - 1 per call
 
 /** A ByteSource over a file on disk (Node, and Deno / Bun through their node:fs). Call `close()` when done. */
 export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
-  const fh = await open(path, 'r');
+  // O_NONBLOCK: a FIFO (or a device) would block the open itself until a writer comes; this way it
+  // opens at once and the check below refuses it
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let size: number;
   try {
     const st = await fh.stat();
     // a directory opens on Linux (and fails at the first read); only regular files hold bytes to read
-    if (!st.isFile()) fail('BAD_FILE', `${path}: is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, expected a file`);
+    if (!st.isFile()) fail('BAD_FILE', `${path}: is ${kindOf(st)}, expected a regular file`);
     size = st.size;
   } catch (e) {
     await fh.close();
