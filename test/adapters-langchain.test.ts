@@ -52,6 +52,16 @@ test('embedQuery / embedDocuments = model.encode with the same instruction, bit 
   assert.equal(await new InstructorEmbeddings({ model: tiny }).embedDocuments([]), []);
 });
 
+test('onTruncate hears of every cut document (index in the call, tokens and characters dropped)', async () => {
+  const seen: Array<[number, number, number]> = [];
+  const e = new InstructorEmbeddings({ model: tiny, onTruncate: (i, tokens, chars) => seen.push([i, tokens, chars]) });
+  const texts = ['short', 'word '.repeat(700), 'word '.repeat(10_000)];
+  await e.embedDocuments(texts);
+  const r = await tiny.embed(texts, { instruction: e.documentInstruction });
+  assert.equal(seen, [[1, r.truncated[1], 0], [2, r.truncated[2], r.cutChars[2]]]);
+  assert.ok(r.truncated[1] > 0 && r.cutChars[2] > 0);
+});
+
 test('MemoryVectorStore: similaritySearch returns the document whose golden embedding is closest', async () => {
   const ranking = goldenRanking(caseOf('pair', QUERY, QUERY_TEXT), corpus);
   assertClearWinner(ranking);

@@ -50,6 +50,16 @@ test('defaults: bit for bit model.encode with the document / query instruction',
   sameBits(f32((await e.getQueryEmbedding({ type: 'text', text: QUERY_TEXT }))!), await tiny.encodeOne([QUERY_INSTRUCTION, QUERY_TEXT]), 'query');
 });
 
+test('onTruncate hears of every cut text (index in the call, tokens and characters dropped)', async () => {
+  const seen: Array<[number, number, number]> = [];
+  const e = new InstructorEmbedding({ model: tiny, onTruncate: (i, tokens, chars) => seen.push([i, tokens, chars]) });
+  const texts = ['word '.repeat(10_000), 'short', 'word '.repeat(700)];
+  await e.getTextEmbeddingsBatch(texts);
+  const r = await tiny.embed(texts, { instruction: DOCUMENT_INSTRUCTION });
+  assert.equal(seen, [[0, r.truncated[0], r.cutChars[0]], [2, r.truncated[2], 0]]);
+  assert.ok(r.cutChars[0] > 0 && r.truncated[2] > 0);
+});
+
 test('Settings.embedModel: VectorStoreIndex.fromDocuments (in-memory store) and a retriever query, offline, no LLM', async () => {
   const ranking = goldenRanking(caseOf('pair', QUERY, QUERY_TEXT), corpus);
   assertClearWinner(ranking);

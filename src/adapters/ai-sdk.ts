@@ -4,7 +4,7 @@ import type { EmbeddingModelV4, EmbeddingModelV4CallOptions, EmbeddingModelV4Res
 import { fail } from '../errors.js';
 import {
   checkInstruction, checkTexts, DOCUMENT_INSTRUCTION, SharedModel, toArrays, untilLoaded,
-  type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
+  adapterEncodeOptions, type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
 } from './model-source.js';
 
 export { DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, type ModelSource, type ModelLoadOptions } from './model-source.js';
@@ -50,7 +50,7 @@ export class InstructorEmbeddingModel implements EmbeddingModelV4 {
     this.instruction = checkInstruction(settings.instruction, 'instruction', WHO, DOCUMENT_INSTRUCTION);
     this.maxEmbeddingsPerCall = max;
     this.modelId = settings.modelId ?? (typeof model === 'string' ? model : 'instructor');
-    this.encodeOptions = { batchSize: settings.batchSize, maxBatchTokens: settings.maxBatchTokens };
+    this.encodeOptions = adapterEncodeOptions(settings);
     this.shared = new SharedModel(model, settings, WHO);
   }
 

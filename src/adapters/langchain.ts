@@ -6,7 +6,7 @@ import { stampRetryable } from '@langchain/core/errors';
 import { InstructorError } from '../errors.js';
 import {
   checkInstruction, checkText, checkTexts, DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, SharedModel, toArrays,
-  type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
+  adapterEncodeOptions, type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
 } from './model-source.js';
 
 export { DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, type ModelSource, type ModelLoadOptions } from './model-source.js';
@@ -42,7 +42,7 @@ export class InstructorEmbeddings extends Embeddings {
     super(params);
     this.documentInstruction = checkInstruction(params.documentInstruction, 'documentInstruction', WHO, DOCUMENT_INSTRUCTION);
     this.queryInstruction = checkInstruction(params.queryInstruction, 'queryInstruction', WHO, QUERY_INSTRUCTION);
-    this.encodeOptions = { batchSize: params.batchSize, maxBatchTokens: params.maxBatchTokens };
+    this.encodeOptions = adapterEncodeOptions(params);
     this.shared = new SharedModel(params.model, params, WHO);
   }
 

@@ -6,7 +6,7 @@ import type { MessageContentDetail } from '@llamaindex/core/llms';
 import { fail } from '../errors.js';
 import {
   checkInstruction, checkText, checkTexts, DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, SharedModel, toArrays,
-  type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
+  adapterEncodeOptions, type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
 } from './model-source.js';
 
 export { DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, type ModelSource, type ModelLoadOptions } from './model-source.js';
@@ -41,7 +41,7 @@ export class InstructorEmbedding extends BaseEmbedding {
       fail('BAD_INPUT', `${WHO}: embedBatchSize must be a positive integer, got ${String(embedBatchSize)}`);
     }
     this.embedBatchSize = embedBatchSize;
-    this.encodeOptions = { batchSize: params.batchSize, maxBatchTokens: params.maxBatchTokens };
+    this.encodeOptions = adapterEncodeOptions(params);
     this.shared = new SharedModel(params.model, params, WHO);
   }
 

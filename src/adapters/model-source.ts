@@ -44,7 +44,16 @@ export interface ModelLoadOptions {
 }
 
 /** What every adapter's encode calls take from its options. */
-export type AdapterEncodeOptions = Pick<EncodeOptions, 'batchSize' | 'maxBatchTokens'>;
+/**
+ * What an adapter passes to `encode`. `onTruncate(index, droppedTokens, cutChars)` hears of every
+ * text cut to the model's maximum (index within the call): the frameworks' interfaces have no
+ * other channel for it (the AI SDK adapter also returns it as a warning).
+ */
+export type AdapterEncodeOptions = Pick<EncodeOptions, 'batchSize' | 'maxBatchTokens' | 'onTruncate'>;
+
+export function adapterEncodeOptions(o: AdapterEncodeOptions): AdapterEncodeOptions {
+  return { batchSize: o.batchSize, maxBatchTokens: o.maxBatchTokens, onTruncate: o.onTruncate };
+}
 
 interface Slot {
   refs: number;
