@@ -4,7 +4,8 @@
 //   POST /v1/embeddings  OpenAI's schema: {"model": "<MODEL>", "input": "text" | [...], "encoding_format"?, "instruction"?}
 //   POST /embed          TEI's schema: {"inputs": "text" | ["text", ["instruction", "text"], {"instruction": "...", "text": "..."}],
 //                        "instruction"?, "normalize"?, "truncate"?} -> number[][]  (x-truncated-inputs: inputs cut to 512 tokens)
-//   GET /health, /info (model, dtype, dim, memory_bytes: the wasm memory), /metrics
+//   GET /health, /info (model, dtype, dim, memory_bytes: the wasm memory; limits), /metrics
+//   At most 128 inputs and a 1 MiB body per request (413 past either).
 //
 // `instructor-wasm` resolves to its `workerd` entry: the kernels are the compiled wasm module
 // bundled with the Worker (no wasm compilation at run time, which Workers forbid). The weights
@@ -19,7 +20,10 @@ import { createEmbeddingServer, SERVER_PATHS } from 'instructor-wasm/server';
 // shrinks, so 512 (one full-length input) keeps base int4 within a Worker's 128 MB; the server's
 // default (8192) would add about 300 MiB.
 const MAX_BATCH_TOKENS = 512;
-const MAX_INPUTS = 256;
+// The largest request: bench/workerd-memory.ts measures the isolate at it (MAX_INPUTS inputs of
+// 512+ tokens, the body at MAX_BODY_BYTES); base int4 must stay within 128 MB there.
+const MAX_INPUTS = 128;
+const MAX_BODY_BYTES = 1 << 20;
 let server = null;
 
 async function loadModel(env) {
@@ -44,6 +48,7 @@ function serverFor(env) {
       models: [{ id: (env.MODEL || 'model.iwt').replace(/\.iwt$/, ''), model }],
       maxBatchTokens: MAX_BATCH_TOKENS,
       maxInputs: MAX_INPUTS,
+      maxBodyBytes: MAX_BODY_BYTES,
       maxQueuedTokens: 8 * MAX_BATCH_TOKENS,
       apiKey: env.API_KEY || undefined,
     });
