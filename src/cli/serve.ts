@@ -310,6 +310,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server: Server = createServer(nodeListener(app.fetch, { onArrival: () => { lastArrival = Date.now(); }, closing: () => stopping }));
   server.headersTimeout = Math.min(60_000, config.bodyTimeoutMs + 1000);
   server.requestTimeout = config.bodyTimeoutMs + 5000; // a backstop: the handler answers 408 first
+  // Longer than a load balancer's idle timeout (nginx's upstream keepalive 60 s), so the server is
+  // never the side that closes a connection a request is being sent on; and longer than the
+  // longest slice of a forward pass (src/server/batcher.ts), which holds the thread: the default
+  // 5 s timer fired at the end of a long pass and reset connections whose next request waited unread.
+  server.keepAliveTimeout = 65_000;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

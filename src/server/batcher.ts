@@ -32,6 +32,8 @@ export interface BatcherOptions {
   batching: boolean;
   /** Called after every forward pass (metrics). */
   onPass?: (pass: { inputs: number; tokens: number; ms: number }) => void;
+  /** Work per slice of a pass in ms, at the recent speed (default SLICE_MS); a single input is never split. */
+  sliceMs?: number;
 }
 
 /** The queue is full: retry after `retryAfterSeconds`. */
@@ -65,6 +67,15 @@ interface Job {
   detach: () => void;
   settled: boolean;
 }
+
+/**
+ * Work per slice of a pass, in ms at the recent speed: short enough that the thread is back for
+ * I/O several times a second, long enough that per-pass costs stay negligible (the encoder is
+ * compute-bound from about 16 tokens on). A single input is never split.
+ */
+const SLICE_MS = 200;
+/** The first slice's tokens, before any speed is known. */
+const FIRST_SLICE_TOKENS = 256;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -191,11 +202,11 @@ export class Batcher {
     this.scheduled = true;
     void nextMacrotask().then(() => {
       this.scheduled = false;
-      this.runPass();
+      return this.runPass();
     });
   }
 
-  private runPass(): void {
+  private async runPass(): Promise<void> {
     if (this.running) return;
     const pass: Array<{ job: Job; i: number }> = [];
     let tokens = 0;
@@ -221,22 +232,46 @@ export class Batcher {
     this.running = true;
     const t0 = now();
     try {
-      const embeddings = this.model.embedPrepared(pass.map(({ job, i }) => job.inputs[i]), { normalize: false, maxBatchTokens });
-      for (let k = 0; k < pass.length; k++) {
-        const { job, i } = pass[k];
-        if (job.settled) continue;
-        job.results[i] = job.normalize ? l2normalize(embeddings[k]) : embeddings[k];
-        if (++job.done === job.inputs.length) this.settle(job);
+      // The pass runs in slices of about SLICE_MS each, with a macrotask between them: a forward
+      // pass blocks the thread it runs on, and a pass of 8192 tokens is tens of seconds of base on
+      // one core. Between slices the runtime reads sockets, so requests keep being parsed, admitted
+      // or refused (429), health checks answered, and keep-alive connections whose next request
+      // waits unread are not timed out. Slicing never changes a bit: passes concatenate and never pad.
+      for (let at = 0; at < pass.length;) {
+        const budget = this.tokensPerMs > 0 ? this.tokensPerMs * (this.options.sliceMs ?? SLICE_MS) : FIRST_SLICE_TOKENS;
+        const slice: Array<{ job: Job; i: number }> = [];
+        let sliceTokens = 0;
+        for (; at < pass.length; at++) {
+          const { job, i } = pass[at];
+          if (job.settled) continue; // cancelled meanwhile: none of it reaches a forward pass
+          const len = job.inputs[i].ids.length;
+          if (slice.length > 0 && sliceTokens + len > budget) break;
+          slice.push(pass[at]);
+          sliceTokens += len;
+        }
+        if (slice.length === 0) break;
+        const s0 = now();
+        try {
+          const embeddings = this.model.embedPrepared(slice.map(({ job, i }) => job.inputs[i]), { normalize: false, maxBatchTokens });
+          for (let k = 0; k < slice.length; k++) {
+            const { job, i } = slice[k];
+            if (job.settled) continue;
+            job.results[i] = job.normalize ? l2normalize(embeddings[k]) : embeddings[k];
+            if (++job.done === job.inputs.length) this.settle(job);
+          }
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          for (const { job } of pass) this.settle(job, error);
+          break;
+        }
+        const ms = now() - s0;
+        if (ms > 0) this.tokensPerMs = this.tokensPerMs === 0 ? sliceTokens / ms : 0.8 * this.tokensPerMs + 0.2 * (sliceTokens / ms);
+        if (at < pass.length) await nextMacrotask();
       }
-    } catch (e) {
-      const error = e instanceof Error ? e : new Error(String(e));
-      for (const { job } of pass) this.settle(job, error);
     } finally {
       this.running = false;
     }
-    const ms = now() - t0;
-    if (ms > 0) this.tokensPerMs = this.tokensPerMs === 0 ? tokens / ms : 0.8 * this.tokensPerMs + 0.2 * (tokens / ms);
-    this.options.onPass?.({ inputs: pass.length, tokens, ms });
+    this.options.onPass?.({ inputs: pass.length, tokens, ms: now() - t0 });
     // Jobs fully handed out stay queued until done; drop the ones settled meanwhile.
     this.notifyIdle();
     this.schedule();
