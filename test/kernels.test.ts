@@ -208,6 +208,16 @@ function runGemmQ8(f: typeof wasm.gemm_q8, xq: Int16Array, xs: Float32Array, W: 
 // (16 tokens and up) with each tail (16..19), and two token blocks at K = 4112 (70: 60 + 10).
 // N: tail rows only (1, 5), one 8-row group + 5 tail rows (13), 3 groups (24: 2x16 + 2x8 and
 // 1x16 + 1x8 tiles), 4 groups + 3 tail rows (35). K: one k block, several (4112 = 16 * 257).
+/** gemm_q8's operands for a [T, K] x [N, K] case, seeded by the shape: the full i16 / i8 ranges, incl. -32768 and -128. */
+function gemmQ8Inputs(T: number, K: number, N: number) {
+  const r = rng(T * 7919 + N * 104729 + K);
+  const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
+  const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+  const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
+  const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
+  return { xq, W, xs, ws, y0: data(T * N, K + N, false) };
+}
+
 test('gemm_q8: SIMD == scalar on packed W (with and without scratch), both within f32 rounding of float64', () => {
   const shapes: number[][] = [];
   for (const T of [1, 2, 3, 4, 5, 7, 16, 17, 18, 19]) {
@@ -215,13 +225,7 @@ test('gemm_q8: SIMD == scalar on packed W (with and without scratch), both withi
   }
   shapes.push([70, 4112, 13], [70, 16, 35]);
   for (const [T, K, N] of shapes) {
-    const r = rng(T * 7919 + N * 104729 + K);
-    // the full i16 / i8 ranges, incl. -32768 and -128
-    const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
-    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
-    const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
-    const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
-    const y0 = data(T * N, K + N, false);
+    const { xq, W, xs, ws, y0 } = gemmQ8Inputs(T, K, N);
     for (const accumulate of [0, 1]) {
       const tag = `gemm_q8 T=${T} K=${K} N=${N} acc=${accumulate}`;
       const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, accumulate);
@@ -300,12 +304,7 @@ test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
 // N = 16384 (wi) with tails in T, and K = 4096 (o), against float64; the worst case at K = 16384.
 test('gemm_q8: instructor-xl shapes (K = 16384, N = 16384, K = 4096), SIMD == scalar, within f32 rounding of float64', () => {
   for (const [T, K, N] of [[5, 16384, 29], [17, 16384, 13], [3, 1024, 16384], [18, 4096, 40]]) {
-    const r = rng(T * 7919 + N * 104729 + K);
-    const xq = Int16Array.from({ length: T * K }, () => Math.floor(r() * 65536) - 32768);
-    const W = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
-    const xs = Float32Array.from({ length: T }, () => r() * 1e-3);
-    const ws = Float32Array.from({ length: N }, () => r() * 1e-2);
-    const y0 = data(T * N, K + N, false);
+    const { xq, W, xs, ws, y0 } = gemmQ8Inputs(T, K, N);
     const tag = `gemm_q8 T=${T} K=${K} N=${N}`;
     const a = runGemmQ8(wasm.gemm_q8, xq, xs, W, ws, y0, T, K, N, 1);
     const b = runGemmQ8(wasm.gemm_q8_scalar, xq, xs, W, ws, y0, T, K, N, 1);
