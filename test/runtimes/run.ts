@@ -128,17 +128,24 @@ function openaiGolden(golden: GoldenData): GoldenData {
 }
 
 /** One POST /v1/embeddings of every golden input (float), checked against the golden. */
-async function checkOpenAIRoute(base: string, model: string, golden: GoldenData, check: GoldenCheckModule, dtype: string, log: () => string): Promise<CheckResult> {
+async function checkOpenAIRoute(
+  base: string, model: string, golden: GoldenData, check: GoldenCheckModule, dtype: string, log: () => string, maxInputs = Infinity,
+): Promise<CheckResult> {
   const g = openaiGolden(golden);
-  const res = await fetch(`${base}/v1/embeddings`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ model, input: g.inputs, encoding_format: 'float' }), signal: AbortSignal.timeout(120_000),
-  });
-  const body = await res.json() as { data?: Array<{ index: number; embedding: number[] }>; model?: string; error?: unknown };
-  if (res.status !== 200 || !body.data) throw new Failure(`POST /v1/embeddings: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log())}`);
-  if (body.model !== model) throw new Failure(`POST /v1/embeddings: model ${body.model}, expected ${model}`);
-  if (!body.data.every((d, i) => d.index === i)) throw new Failure('POST /v1/embeddings: data out of order');
-  return { ...check.compareGolden(g, dtype, body.data.map((d) => d.embedding)), dtype: `${dtype} /v1/embeddings` };
+  const embeddings: number[][] = [];
+  // in requests of at most maxInputs (the Worker's limit is below the golden's input count)
+  for (let at = 0; at < g.inputs.length; at += maxInputs) {
+    const res = await fetch(`${base}/v1/embeddings`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model, input: g.inputs.slice(at, at + maxInputs), encoding_format: 'float' }), signal: AbortSignal.timeout(120_000),
+    });
+    const body = await res.json() as { data?: Array<{ index: number; embedding: number[] }>; model?: string; error?: unknown };
+    if (res.status !== 200 || !body.data) throw new Failure(`POST /v1/embeddings: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log())}`);
+    if (body.model !== model) throw new Failure(`POST /v1/embeddings: model ${body.model}, expected ${model}`);
+    if (!body.data.every((d, i) => d.index === i)) throw new Failure('POST /v1/embeddings: data out of order');
+    embeddings.push(...body.data.map((d) => d.embedding));
+  }
+  return { ...check.compareGolden(g, dtype, embeddings), dtype: `${dtype} /v1/embeddings` };
 }
 
 /** serve-check.mjs under Deno or Bun: the server's handler on the runtime's own HTTP server. */
@@ -229,19 +236,31 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
         if (status !== 503 || Date.now() - t0 > 60_000) throw new Failure(`GET /health: HTTP ${status} ${tail(log)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const info = await (await fetch(`${base}/info`)).json() as { models?: Array<{ id: string; dtype: string; dim: number }> };
+      const info = await (await fetch(`${base}/info`)).json() as { models?: Array<{ id: string; dtype: string; dim: number }>; limits?: { max_inputs?: number } };
       const served = info.models?.[0];
       if (!served || served.dtype !== dtype || served.id !== `tiny-${dtype}`) throw new Failure(`GET /info: ${JSON.stringify(info).slice(0, 300)} ${tail(log)}`);
-      // TEI's POST /embed: every golden input (empty strings too), number[][] back.
-      const res = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: golden.inputs }), signal: AbortSignal.timeout(120_000) });
-      const body = await res.json() as number[][] | { error?: string };
-      if (res.status !== 200 || !Array.isArray(body)) throw new Failure(`POST /embed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)} ${tail(log)}`);
+      const maxInputs = info.limits?.max_inputs;
+      if (typeof maxInputs !== 'number') throw new Failure(`GET /info has no limits.max_inputs: ${JSON.stringify(info).slice(0, 300)}`);
+      // The Worker's own limit (examples/worker/worker.js): one input more is refused
+      const over = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: Array(maxInputs + 1).fill('x') }), signal: AbortSignal.timeout(60_000) });
+      if (over.status !== 413) throw new Failure(`POST /embed of ${maxInputs + 1} inputs: HTTP ${over.status}, expected 413`);
+      await over.body?.cancel();
+      // TEI's POST /embed: every golden input (empty strings too), number[][] back, in requests of at most maxInputs.
+      const body: number[][] = [];
+      let truncatedHeader = 0;
+      for (let at = 0; at < golden.inputs.length; at += maxInputs) {
+        const res = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: golden.inputs.slice(at, at + maxInputs) }), signal: AbortSignal.timeout(120_000) });
+        const part = await res.json() as number[][] | { error?: string };
+        if (res.status !== 200 || !Array.isArray(part)) throw new Failure(`POST /embed: HTTP ${res.status} ${JSON.stringify(part).slice(0, 500)} ${tail(log)}`);
+        body.push(...part);
+        truncatedHeader += Number(res.headers.get('x-truncated-inputs'));
+      }
       if (body[0].length !== served.dim) throw new Failure(`POST /embed: dim ${served.dim} but embeddings of ${body[0].length}`);
       const cut = golden.inputs.filter((_, k) => golden.tokens[golden.caseOf[k]] === golden.maxSeqLength).length;
-      if (res.headers.get('x-truncated-inputs') !== String(cut)) throw new Failure(`POST /embed: x-truncated-inputs ${res.headers.get('x-truncated-inputs')}, expected ${cut}`);
+      if (truncatedHeader !== cut) throw new Failure(`POST /embed: x-truncated-inputs sum to ${truncatedHeader}, expected ${cut}`);
       results.push(check.compareGolden(golden, dtype, body));
       // OpenAI's POST /v1/embeddings through the same handler.
-      results.push(await checkOpenAIRoute(base, `tiny-${dtype}`, golden, check, dtype, () => log));
+      results.push(await checkOpenAIRoute(base, `tiny-${dtype}`, golden, check, dtype, () => log, maxInputs));
       // `instruction` applies to plain strings: equal to the explicit pair.
       const pair = await (await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as number[][];
       if (!(pair[0].every((x, i) => x === pair[1][i]))) throw new Failure('POST /embed: instruction + string differs from the [instruction, text] pair');
