@@ -230,7 +230,7 @@ export class Batcher {
     // Longest first, ties in arrival order: as encode sorts a call's inputs.
     pass.sort((a, b) => b.job.inputs[b.i].ids.length - a.job.inputs[a.i].ids.length);
     this.running = true;
-    const t0 = now();
+    let computeMs = 0; // the slices' own time, not the I/O served between them
     try {
       // The pass runs in slices of about SLICE_MS each, with a macrotask between them: a forward
       // pass blocks the thread it runs on, and a pass of 8192 tokens is tens of seconds of base on
@@ -265,13 +265,14 @@ export class Batcher {
           break;
         }
         const ms = now() - s0;
+        computeMs += ms;
         if (ms > 0) this.tokensPerMs = this.tokensPerMs === 0 ? sliceTokens / ms : 0.8 * this.tokensPerMs + 0.2 * (sliceTokens / ms);
         if (at < pass.length) await nextMacrotask();
       }
     } finally {
       this.running = false;
     }
-    this.options.onPass?.({ inputs: pass.length, tokens, ms: now() - t0 });
+    this.options.onPass?.({ inputs: pass.length, tokens, ms: computeMs });
     // Jobs fully handed out stay queued until done; drop the ones settled meanwhile.
     this.notifyIdle();
     this.schedule();
