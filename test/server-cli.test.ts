@@ -94,7 +94,8 @@ test('two models (file stem and --model-name), --instruction, --api-key from the
     assert.equal(info.models.map((m: any) => [m.id, m.dtype]), [['small', 'int8'], ['tiny-fp32', 'fp32']]);
     assert.is(info.limits.max_batch_tokens, 1024);
     assert.is(info.version, '0.1.0');
-    assert.match(info.kernels, /^kernels\.wasm sha256:[0-9a-f]{16}/);
+    assert.match(info.kernels, /^kernels-mt\.wasm sha256:[0-9a-f]{16}/);
+    assert.equal(info.models.map((m: any) => [m.replicas, m.threads]), [[1, 1], [1, 1]]);
     const client = new OpenAI({ apiKey: 'sk-serve-test', baseURL: `${s.url}/v1`, maxRetries: 0 });
     const SECRET = 'confidential-marker-7f3a';
     for (const [id, ref] of [['small', ref8], ['tiny-fp32', ref32]] as const) {
@@ -121,7 +122,7 @@ test('two models (file stem and --model-name), --instruction, --api-key from the
 });
 
 test('SIGTERM under load: new requests get 503, every request sent before the signal is answered, exit 0', async () => {
-  const s = await serve(['--model', INT8, '--batch-wait-ms', '5', '--max-queued-tokens', '1000000']);
+  const s = await serve(['--model', INT8, '--max-queued-tokens', '1000000']);
   const texts = (k: number) => Array.from({ length: 16 }, (_, i) => `request ${k} input ${i}: ${'lorem ipsum dolor '.repeat(8 + (i % 5))}`);
   const N = 48;
   const answers: Array<Promise<{ status: number; body: any } | { error: string }>> = [];
@@ -158,6 +159,43 @@ test('SIGTERM under load: new requests get 503, every request sent before the si
   assert.match(s.stderr(), /serve: stopped/);
   assert.is(code, 0);
   await fetch(`${s.url}/health`).then(() => assert.unreachable('still listening after exit'), () => {});
+});
+
+test('a body refused with 413 is answered with Connection: close and the connection closed gracefully: the next request never meets a reset', async () => {
+  const s = await serve(['--model', INT8]);
+  try {
+    const big = JSON.stringify({ input: 'x'.repeat(3 * 2 ** 20) }); // over the default 2 MiB
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: big });
+      assert.is(r.status, 413);
+      assert.is(r.headers.get('connection'), 'close');
+      await r.text();
+      const m = await fetch(`${s.url}/metrics`); // at once, as a pooled client would
+      assert.is(m.status, 200);
+      await m.text();
+    }
+  } finally {
+    assert.is(await stop(s), 0);
+  }
+});
+
+test('--help describes every flag; a port already taken exits 1 before any model loads', async () => {
+  const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' }).stdout;
+  for (const flag of ['--model', '--model-name', '--dtype', '--simd', '--threads', '--replicas', '--max-batch-tokens', '--max-concurrent-requests',
+    '--max-queued-tokens', '--max-inputs', '--max-body-bytes', '--body-timeout-ms', '--instruction', '--no-truncate', '--no-batching',
+    '--api-key', '--cors', '--host', '--port', '--drain-timeout-ms', '--quiet']) {
+    assert.match(help, new RegExp(`^  ${flag}\\b.*\\S`, 'm'), `${flag} is described`);
+  }
+  const s = await serve(['--model', INT8]);
+  try {
+    const port = new URL(s.url).port;
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--port', port, '--model', INT8], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    assert.not.match(r.stderr, /load /, 'no model was loaded');
+  } finally {
+    assert.is(await stop(s), 0);
+  }
 });
 
 test.after(() => {

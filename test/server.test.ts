@@ -11,6 +11,7 @@ import { createEmbeddingServer } from '../src/server/app.js';
 import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { MICRO_CONFIG, synthInstructor } from './support/synth-text-model.js';
 import { metric, rawRequest, startServer, until, type TestServer } from './support/serve.js';
+import { gated } from './support/gate.js';
 
 const served = await synthInstructor('tiny', 'int8');
 const ref = await synthInstructor('tiny', 'int8'); // a separate instance: what a user's encode gives
@@ -50,15 +51,13 @@ async function untilQueued(server: TestServer, tokens: number): Promise<void> {
   }
 }
 
-/**
- * A request whose body never completes: while it is on its way the batcher waits for company (up
- * to batchWaitMs), which holds other requests in the queue. `release()` drops it.
- */
+/** A request whose body never completes: it holds an admission permit until `release()` drops it. */
 async function holdArriving(server: TestServer): Promise<{ release: () => void }> {
   const socket = connect(server.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
+  const before = server.app.admitted;
   socket.write('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{');
-  await until(() => server.app.inFlight >= 1, 'the held request to arrive');
+  await until(() => server.app.admitted > before, 'the held request to be admitted');
   return { release: () => socket.destroy() };
 }
 
@@ -131,41 +130,62 @@ test('TEI POST /embed with fetch: string, string[], instruction, normalize false
   assert.ok(Math.abs(Math.hypot(...raw) - 1) > 1e-3, 'normalize: false really is unnormalised');
 });
 
-test('dynamic batching: concurrent requests share forward passes, and every result is still bit-identical', async () => {
-  // Another request on its way keeps passes waiting for company (up to batchWaitMs): the
-  // concurrent requests, which this process sends one after another, gather in the queue.
-  const s = await startServer({ models: [{ id: MODEL, model: served }], batchWaitMs: 300 });
+test('dynamic batching: requests that arrive while a pass runs share the next pass, and every result is still bit-identical', async () => {
+  const gate = gated(served.hosted());
+  const s = await startServer({ models: [{ id: MODEL, model: gate.model }] });
   try {
-    const passCount = async () => metric(await (await fetch(`${s.url}/metrics`)).text(), `instructor_batch_inputs_count{model="${MODEL}"}`);
-    const hold = await holdArriving(s);
+    const first = post(s, '/embed', { inputs: 'the first request takes the lane' });
+    await until(() => gate.held === 1, 'the first pass to reach the model');
     const requests = Array.from({ length: 24 }, (_, i) => [`request ${i}: ${'word '.repeat(i % 7)}`, [INSTR, `title number ${i}`]] as EmbedInput[]);
     const oa = new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0 });
-    const results = await Promise.all(requests.map((input, i) => i % 2 === 0
+    const pending = requests.map((input, i) => i % 2 === 0
       ? oa.embeddings.create({ model: MODEL, input: input as any }).then((r) => r.data.map((d) => d.embedding))
-      : post(s, '/embed', { inputs: input }).then((r) => r.json() as Promise<number[][]>)));
-    hold.release();
+      : post(s, '/embed', { inputs: input }).then((r) => r.json() as Promise<number[][]>));
+    const queued = async () => metric(await (await fetch(`${s.url}/metrics`)).text(), `instructor_queue_requests{model="${MODEL}"}`);
+    for (let t0 = Date.now(); (await queued()) < 25;) if (Date.now() - t0 > 10_000) throw new Error('the 24 requests did not all queue');
+    gate.open();
+    const results = await Promise.all(pending);
+    assert.is((await first).status, 200);
     for (let i = 0; i < requests.length; i++) {
       const want = await alone(requests[i]);
       results[i].forEach((v, k) => sameBits(Float32Array.from(v), want[k], `request ${i} input ${k}`));
     }
-    const passes = await passCount();
-    assert.ok(passes >= 1 && passes < requests.length / 2, `${requests.length} concurrent requests ran in ${passes} forward passes`);
+    assert.is(gate.passes.length, 2, `1 + 24 requests ran in ${gate.passes.length} forward passes: ${JSON.stringify(gate.passes.map((p) => p.length))}`);
+    assert.is(gate.passes[1].length, 48, 'the second pass holds every input of the 24 requests that queued');
   } finally {
     await s.close();
   }
 });
 
-test('a request alone on the server does not wait for company; one that has company waits at most batchWaitMs', async () => {
-  const s = await startServer({ models: [{ id: MODEL, model: served }], batchWaitMs: 2000 });
+test('admission: a permit per embedding request from its first byte; past --max-concurrent-requests a 429 at once, body unread; the permit comes back with the answer', async () => {
+  const s = await startServer({ models: [{ id: MODEL, model: served }], maxConcurrentRequests: 2 });
   try {
-    let t0 = Date.now();
-    assert.is((await post(s, '/embed', { inputs: 'alone' })).status, 200);
-    assert.ok(Date.now() - t0 < 1000, `a lone request took ${Date.now() - t0} ms with batchWaitMs 2000`);
-    const hold = await holdArriving(s); // another request on its way: the pass waits for it, up to 2 s
-    t0 = Date.now();
-    assert.is((await post(s, '/embed', { inputs: 'with company' })).status, 200);
-    assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms for company`);
-    hold.release();
+    const a = await holdArriving(s);
+    const b = await holdArriving(s);
+    assert.is(s.app.admitted, 2);
+    const admittedMetric = async () => metric(await (await fetch(`${s.url}/metrics`)).text(), 'instructor_admitted_requests');
+    assert.is(await admittedMetric(), 2);
+    // refused before its body is read: the head announces a body that never comes
+    const refused = await rawRequest(s.port, 'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 5000', []);
+    assert.is(refused.status, 429);
+    assert.match(refused.headers['retry-after'], /^\d+$/);
+    assert.is(refused.headers.connection, 'close');
+    assert.match(JSON.parse(refused.body).error.message, /2 requests in progress, at most 2 \(--max-concurrent-requests\)/);
+    const tei = await errorOf(await post(s, '/embed', { inputs: 'x' }));
+    assert.is(tei.status, 429);
+    assert.is(tei.body.error_type, 'Overloaded');
+    // the routes that do not embed take no permit
+    assert.is((await fetch(`${s.url}/health`)).status, 200);
+    a.release();
+    await until(() => s.app.admitted === 1, 'the released permit');
+    const ok = await post(s, '/v1/embeddings', { model: MODEL, input: 'now there is room' });
+    assert.is(ok.status, 200);
+    await ok.text();
+    await until(() => s.app.admitted === 1, 'the answered request\'s permit to come back');
+    b.release();
+    await until(() => s.app.admitted === 0, 'every permit back');
+    const refusals = metric(await (await fetch(`${s.url}/metrics`)).text(), 'instructor_refused_requests_total{reason="concurrency"}');
+    assert.is(refusals, 2);
   } finally {
     await s.close();
   }
@@ -372,20 +392,20 @@ test('401: --api-key, in both envelopes; /health stays open; the right key passe
   }
 });
 
-test('429 with Retry-After: at once when the queue is full (body unread), and when a request would overfill it', async () => {
-  // Passes wait 1.5 s for company, so requests sit in the queue; at most 600 tokens may wait.
-  const s = await startServer({ models: [{ id: MODEL, model: served }], maxQueuedTokens: 600, batchWaitMs: 1500 });
+test('429 with Retry-After: at once when the model is full (body unread), and when a request would overfill it; a running pass counts', async () => {
+  // The model's passes wait at a gate: the first request's pass "runs" (its tokens still count) until the test opens it.
+  const gate = gated(served.hosted());
+  const s = await startServer({ models: [{ id: MODEL, model: gate.model }], maxQueuedTokens: 600 });
   try {
     const long = 'word '.repeat(600); // 512 tokens once cut
-    const hold = await holdArriving(s);
-    // An empty queue takes any request: 2 x 512 tokens, more than the limit.
+    // An empty model takes any request: 2 x 512 tokens, more than the limit. Its pass starts at once.
     const first = post(s, '/v1/embeddings', { model: MODEL, input: [long, long] });
-    await untilQueued(s, 1024);
-    // Now full: refused before its body is read (the head announces a body that never comes).
+    await until(() => gate.held === 1, 'the first pass to start');
+    await untilQueued(s, 0); // nothing waits: the 1024 tokens are in the running pass, and still count
     const refused = await rawRequest(s.port, 'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 5000', []);
     assert.is(refused.status, 429);
     assert.match(refused.headers['retry-after'], /^\d+$/);
-    assert.match(JSON.parse(refused.body).error.message, /overloaded: 1024 tokens queued, at most 600/);
+    assert.match(JSON.parse(refused.body).error.message, /overloaded: 1024 tokens accepted and not yet embedded, at most 600/);
     assert.is(JSON.parse(refused.body).error.code, 'rate_limit_exceeded');
     const tei = await rawRequest(s.port, 'POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5000', []);
     assert.is(tei.status, 429);
@@ -393,26 +413,27 @@ test('429 with Retry-After: at once when the queue is full (body unread), and wh
     const oa = new OpenAI({ apiKey: 'x', baseURL: `${s.url}/v1`, maxRetries: 0 });
     try {
       await oa.embeddings.create({ model: MODEL, input: 'x' });
-      assert.unreachable('accepted past the queue limit');
+      assert.unreachable('accepted past the limit');
     } catch (err) {
       assert.instance(err, OpenAI.RateLimitError);
     }
+    gate.open(1);
     const r = await first;
     assert.is(r.status, 200, 'the request already accepted is answered');
     await r.body?.cancel();
-    hold.release();
-    await until(() => s.app.inFlight === 0, 'the held request to be dropped');
-    const hold2 = await holdArriving(s);
-    // A queue below its limit that this request would overfill: 512 waiting + 512 more > 600.
+    // One pass of 512 tokens running: another 512 would pass 600; 2 more tokens would not.
     const a = post(s, '/v1/embeddings', { model: MODEL, input: long });
-    await untilQueued(s, 512);
+    await until(() => gate.held === 1, 'the second pass to start');
     const e = await errorOf(await post(s, '/v1/embeddings', { model: MODEL, input: long }));
     assert.is(e.status, 429);
-    assert.match(e.body.error.message, /512 tokens queued, at most 600/);
-    const small = post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }); // 512 + 2 <= 600
+    assert.match(e.body.error.message, /512 tokens accepted and not yet embedded, at most 600/);
+    const small = post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }); // 512 + 2 <= 600: waits for the lane
+    await untilQueued(s, 2);
+    gate.open();
     assert.is((await a).status, 200);
     assert.is((await small).status, 200);
-    hold2.release();
+    const refusals = metric(await (await fetch(`${s.url}/metrics`)).text(), 'instructor_refused_requests_total{reason="queue"}');
+    assert.is(refusals, 4);
   } finally {
     await s.close();
   }
@@ -464,13 +485,15 @@ test('a model that fails to load: 503 naming it, /health "failed"', async () => 
 });
 
 test('client disconnect: a queued request is dropped before its pass; one mid-body too; others are unaffected', async () => {
-  const s = await startServer({ models: [{ id: MODEL, model: served }], batchWaitMs: 1500 });
+  const gate = gated(served.hosted());
+  const s = await startServer({ models: [{ id: MODEL, model: gate.model }] });
   try {
     const inputsTotal = async () => metric(await (await fetch(`${s.url}/metrics`)).text(), `instructor_inputs_total{model="${MODEL}"}`);
     const before = await inputsTotal();
+    const blocker = post(s, '/embed', { inputs: 'holds the lane' });
+    await until(() => gate.held === 1, 'the blocking pass');
     const stayInputs = ['never left', 'nor this'];
     const stayTokens = (await ref.embed(stayInputs)).tokens.reduce((a, b) => a + b, 0);
-    const hold = await holdArriving(s);
     const stays = post(s, '/v1/embeddings', { model: MODEL, input: stayInputs, encoding_format: 'float' });
     const ac = new AbortController();
     const leaving = fetch(`${s.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: MODEL, input: ['left early'] }), signal: ac.signal }).catch(() => 'aborted');
@@ -479,18 +502,21 @@ test('client disconnect: a queued request is dropped before its pass; one mid-bo
     assert.is(await leaving, 'aborted');
     await until(() => s.log.some((l) => l.status === 499 && l.inputs === 1), 'the cancelled request to be logged');
     await untilQueued(s, stayTokens); // only the live request still waits
-    hold.release();
+    gate.open();
+    assert.is((await blocker).status, 200);
     const ok = await stays;
     assert.is(ok.status, 200, 'the request that stayed is answered');
     const body = await ok.json() as any;
     const want = await alone(stayInputs);
     body.data.forEach((d: any, i: number) => sameBits(Float32Array.from(d.embedding), want[i], `survivor input ${i}`));
-    assert.is(await inputsTotal() - before, 2, 'the cancelled input never reached a pass');
+    assert.is(await inputsTotal() - before, 3, 'the cancelled input never reached a pass');
+    assert.ok(gate.passes.every((p) => p.length <= 2), `passes: ${JSON.stringify(gate.passes)}`);
     // Mid-body: the client leaves after half its body.
     const text = JSON.stringify({ model: MODEL, input: 'half a body' });
     await rawRequest(s.port, `POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: ${text.length}`, [text.slice(0, 10), text.slice(10)], { leaveAfter: 1, gapMs: 20 });
-    await until(() => s.log.filter((l) => l.status === 499).length === 3, 'the mid-body disconnect to be logged (and the held request)');
+    await until(() => s.log.filter((l) => l.status === 499).length === 2, 'the mid-body disconnect to be logged');
     assert.is((await post(s, '/embed', { inputs: 'after' })).status, 200);
+    await until(() => s.app.admitted === 0, 'every permit back');
   } finally {
     await s.close();
   }
@@ -503,6 +529,8 @@ test('GET /info and /metrics', async () => {
   assert.is(info.models[0].dim, DIM);
   assert.is(info.models[0].dtype, 'int8');
   assert.is(info.models[0].threads, 1);
+  assert.is(info.models[0].replicas, 1);
+  assert.is(info.max_concurrent_requests, 128);
   assert.is(info.limits.max_body_bytes, 64 * 1024);
   assert.is(info.limits.max_queued_tokens, 4 * 8192);
   assert.ok(info.limits.batching);
@@ -511,10 +539,17 @@ test('GET /info and /metrics', async () => {
   const text = await m.text();
   for (const name of ['instructor_requests_total{route="/v1/embeddings",status="200"}', 'instructor_requests_total{route="/embed",status="422"}',
     `instructor_inputs_total{model="${MODEL}"}`, `instructor_tokens_total{model="${MODEL}"}`, `instructor_queue_tokens{model="${MODEL}"}`,
-    'instructor_request_duration_seconds_count{route="/v1/embeddings"}', `instructor_batch_tokens_count{model="${MODEL}"}`, 'process_resident_memory_bytes']) {
+    'instructor_request_duration_seconds_count{route="/v1/embeddings"}', `instructor_batch_tokens_count{model="${MODEL}"}`, 'process_resident_memory_bytes',
+    ...['read', 'tokenize', 'queue', 'compute', 'serialize'].map((p) => `instructor_phase_seconds_count{phase="${p}"}`),
+    `instructor_computing_tokens{model="${MODEL}"}`, `instructor_running_passes{model="${MODEL}"}`, 'instructor_admitted_requests']) {
     assert.ok(text.split('\n').some((l) => l.startsWith(name + ' ')), `metrics has ${name}`);
   }
   assert.ok(metric(text, 'instructor_requests_total{route="/v1/embeddings",status="400"}') >= 17);
+  // TEI's timing headers, in whole milliseconds
+  const timed = await post(main, '/embed', { inputs: ['timed', 'twice'] });
+  for (const h of ['x-total-time', 'x-tokenization-time', 'x-queue-time', 'x-inference-time']) assert.match(timed.headers.get(h) ?? '', /^\d+$/, h);
+  assert.is(timed.headers.get('x-compute-tokens'), String((await ref.embed(['timed', 'twice'])).tokens.reduce((a, b) => a + b, 0)));
+  await timed.body?.cancel();
   // The log holds routes, statuses and counts only.
   assert.ok(main.log.every((l) => ['/v1/embeddings', '/embed', '/v1/models', '/health', '/info', '/metrics', '-'].includes(l.route)));
 });
@@ -586,7 +621,8 @@ test('bad options: a BAD_INPUT naming them', async () => {
   throwsCode(() => createEmbeddingServer({ models: [] }), 'BAD_INPUT', /at least one model/);
   throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }, { id: 'a', model: served }] }), 'BAD_INPUT', /two models have the id "a"/);
   throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], maxInputs: 0 }), 'BAD_INPUT', /maxInputs must be a positive integer, got 0/);
-  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], batchWaitMs: -1 }), 'BAD_INPUT', /batchWaitMs must be >= 0/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], maxConcurrentRequests: 0 }), 'BAD_INPUT', /maxConcurrentRequests must be a positive integer, got 0/);
+  throwsCode(() => createEmbeddingServer({ models: [{ id: 'a', model: served }], sliceMs: 0 }), 'BAD_INPUT', /sliceMs must be > 0/);
   const small = createEmbeddingServer({ models: [{ id: 'a', model: served }], maxBatchTokens: 100 });
   await rejects(small.ready, 'BAD_INPUT', /maxBatchTokens 100 is less than model a's max_seq_length 512/);
 });

@@ -14,17 +14,36 @@ const MAX_PAGES = 65536; // wasm32: 4 GiB
  */
 export class Arena {
   private top: number;
-  constructor(readonly wasm: KernelExports) {
-    this.top = align(wasm.heap_base());
+  private highWater: number;
+  /** Where allocation starts. */
+  readonly start: number;
+  /** End of the region this arena may use (exclusive); Infinity: it grows the memory as needed. */
+  readonly limit: number;
+
+  /**
+   * `region`: allocate only inside [start, start + bytes) of memory that already exists (a model
+   * replica's activations beside other replicas' in one shared memory: it must never grow the
+   * memory or reach into a neighbour's region). Without it the arena starts at the kernels'
+   * heap base and grows the memory.
+   */
+  constructor(readonly wasm: KernelExports, region?: { start: number; bytes: number }) {
+    this.top = this.start = align(region ? region.start : wasm.heap_base());
+    this.limit = region ? region.start + region.bytes : Infinity;
+    this.highWater = this.top;
   }
 
   get memory(): WasmMemory { return this.wasm.memory; }
   get used(): number { return this.top; }
+  /** The highest `used` so far (what a region must hold). */
+  get peak(): number { return this.highWater; }
 
   alloc(bytes: number): number {
     if (!Number.isInteger(bytes) || bytes < 0) fail('BAD_INPUT', `Arena.alloc: bad size ${bytes}`);
     const ptr = this.top;
     const end = align(ptr + bytes);
+    if (end > this.limit) {
+      fail('OUT_OF_MEMORY', `a model replica's region [${this.start}, ${this.limit}) is full: ${end - this.limit} bytes more were asked for (a pass larger than the region was sized for)`);
+    }
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       const pages = Math.ceil((end - have) / PAGE);
@@ -38,6 +57,7 @@ export class Arena {
       }
     }
     this.top = end;
+    if (end > this.highWater) this.highWater = end;
     return ptr;
   }
 

@@ -52,6 +52,12 @@ export function instructorHead(
   return { pooled, dense: out };
 }
 
+/** An upper bound on the bytes `instructorHead` allocates for B sequences (see forwardBytesBound). */
+export function headBytesBound(B: number, D: number, N: number): number {
+  const a = (bytes: number) => Math.ceil(bytes / 64) * 64 + 64;
+  return a(B * D * 4) + a(B * N * 4) + a(B * D * 2) + a(B * 4);
+}
+
 /** 3. v / max(||v||, 1e-12), as torch.nn.functional.normalize; in place, norm in float64. */
 export function l2normalize(v: Float32Array): Float32Array {
   let ss = 0;

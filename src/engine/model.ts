@@ -4,11 +4,11 @@ import { Arena } from './arena.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
 import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
-import { instructorHead, l2normalize } from './head.js';
-import { MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
+import { headBytesBound, instructorHead, l2normalize } from './head.js';
+import { forwardBytesBound, MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
 import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
-import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmModule } from './wasm.js';
-import { createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
+import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmMemory, type WasmModule } from './wasm.js';
+import { createSharedKernels, createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
 import {
   decodeTensor, parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
 } from '../format/weights-file.js';
@@ -61,6 +61,42 @@ export interface LoadOptions {
    * is stored; convert the checkpoint again for another dtype). Default: whatever the file holds.
    */
   dtype?: 'int8' | 'int4' | 'fp32';
+  /**
+   * Model replicas over one copy of the weights (data parallelism): the weights load once into a
+   * shared memory (the threads build, kernels-mt.wasm, on one thread each) and `count` regions of
+   * activations are reserved beside them, each holding any pass of up to `maxPassTokens` tokens.
+   * This model runs passes in region 0; `share()` describes the memory so that another thread can
+   * `InstructorModel.attach(share, r)` and run passes in region r at the same time. Every replica
+   * gives the bits one model gives. Not with `threads` > 1.
+   */
+  replicas?: { count: number; maxPassTokens: number };
+}
+
+/**
+ * What another thread needs to run passes over a model's weights without a copy of them (see
+ * LoadOptions.replicas): the compiled threads build, the shared memory, where each tensor lies,
+ * and the regions. Structured-cloneable: post it to a worker.
+ */
+export interface ModelShare {
+  module: WasmModule;
+  memory: WasmMemory;
+  info: ModelInfo;
+  weights: T5Weights;
+  dense: Matrix;
+  /** True when the encoder's matmuls run on gemm_q7 (the relaxed build). */
+  relaxed: boolean;
+  regions: Array<{ start: number; bytes: number }>;
+  maxPassTokens: number;
+}
+
+/** One forward pass's input: the sequences' ids concatenated (never padded). */
+export interface Pass {
+  /** Token ids of every sequence, one after another [S]; each sequence ends in </s>. */
+  ids: Int32Array;
+  /** Tokens per sequence [B]. */
+  lengths: Int32Array;
+  /** Leading tokens per sequence that the mean leaves out (the instruction's) [B]. */
+  nInstr: Int32Array;
 }
 
 /** Random access to a weights file: `read` for the small header, `readInto` for the data. */
@@ -102,10 +138,25 @@ async function kernelBuildOfSource(k: KernelSource): Promise<KernelBuild> {
 }
 
 interface LoadedCore {
+  /** Where passes allocate: the whole memory, or a replica's region. */
   arena: Arena;
   encoder: T5Encoder;
   dense: Matrix;
   gemmScratch: number;
+  /** Tokens one pass may hold at most (a replica's region is sized for it); Infinity without replicas. */
+  maxPassTokens: number;
+  /** What attach() needs, when loaded with replicas. */
+  share: ModelShare | null;
+}
+
+/**
+ * Bytes a replica's region needs for passes of up to S tokens (any split into sequences): the
+ * model's gemm_q8 scratch, the encoder's output [S, D], the forward pass and the head.
+ */
+export function replicaRegionBytes(config: T5Config, dim: number, S: number, relaxed: boolean): number {
+  const D = config.dModel;
+  return alignUp(gemmQ8ScratchBytes(Math.max(D, config.dFf, config.numHeads * config.dKv))) + ALIGN
+    + alignUp(S * D * 4) + ALIGN + forwardBytesBound(config, S, S, relaxed) + headBytesBound(S, D, dim);
 }
 
 export class InstructorModel {
@@ -176,18 +227,21 @@ export class InstructorModel {
       }
     }
     const threads = await resolveThreads(options.threads);
+    const replicas = options.replicas === undefined ? null : checkReplicas(options.replicas);
+    if (replicas && threads > 1) fail('BAD_INPUT', `replicas run on one thread each: got threads ${threads} with ${replicas.count} replicas (give threads 1)`);
     // the threads build of the same kernels build (kernels-relaxed-mt.wasm for kernels-relaxed.wasm)
-    const build = threads > 1 && options.threadKernels === undefined ? await kernelBuildOfSource(options.kernels) : 'simd128';
+    const build = (threads > 1 || replicas) && options.threadKernels === undefined ? await kernelBuildOfSource(options.kernels) : 'simd128';
     // 'auto' falls back to one thread where workers cannot start (e.g. a Worker runtime's Node shims)
     const pool = threads > 1 ? await createThreadedKernels({ threads, module: options.threadKernels, build })
       .catch((e: unknown) => { if (options.threads === 'auto') return null; throw e; }) : null;
     try {
-      const kernels = pool?.kernels ?? (isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels));
+      const shared = replicas ? await createSharedKernels({ module: options.threadKernels, build }) : null;
+      const kernels = pool?.kernels ?? shared?.kernels ?? (isKernelExports(options.kernels) ? options.kernels : await instantiateKernels(options.kernels));
       const arena = new Arena(kernels);
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
       await fill(arena.u8(base, header.data_bytes));
-      const model = InstructorModel.assemble(header, arena, base);
+      const model = InstructorModel.assemble(header, arena, base, replicas && shared ? { ...replicas, module: shared.module } : null);
       model.pool = pool;
       return model;
     } catch (e) {
@@ -196,8 +250,30 @@ export class InstructorModel {
     }
   }
 
+  /**
+   * A replica of a model loaded with `replicas` (see LoadOptions.replicas), in this thread: it
+   * runs passes in region `r` of the shared memory, over the same weights. Pass sizes as the
+   * region allows (share.maxPassTokens); the bits are those of the model it came from.
+   */
+  static async attach(share: ModelShare, r: number): Promise<InstructorModel> {
+    if (!Number.isInteger(r) || r < 0 || r >= share.regions.length) fail('BAD_INPUT', `attach: region ${r} does not exist (the model has ${share.regions.length})`);
+    const kernels = await instantiateKernels(share.module, share.memory);
+    const arena = new Arena(kernels, share.regions[r]);
+    const gemmScratch = arena.alloc(gemmQ8ScratchBytes(maxMatmulCols(share.weights, share.dense)));
+    const encoder = new T5Encoder(share.info.config, share.weights, arena, gemmScratch);
+    encoder.relaxed = share.relaxed;
+    return new InstructorModel(share.info, { arena, encoder, dense: share.dense, gemmScratch, maxPassTokens: share.maxPassTokens, share });
+  }
+
+  /** What another thread needs to `attach` a replica; null unless loaded with `replicas`. */
+  share(): ModelShare | null {
+    return this.live().share;
+  }
+
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
-  private static assemble(header: WeightsHeader, arena: Arena, base: number): InstructorModel {
+  private static assemble(
+    header: WeightsHeader, arena: Arena, base: number, replicas: { count: number; maxPassTokens: number; module: WasmModule } | null,
+  ): InstructorModel {
     const config = parseT5Config(header.config);
     const entries = new Map<string, TensorEntry>();
     for (const e of header.tensors) entries.set(e.name, e);
@@ -257,7 +333,21 @@ export class InstructorModel {
     const info: ModelInfo = {
       config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes, kernels, outlierChannels: outliers?.channels.length ?? 0,
     };
-    return new InstructorModel(info, { arena, encoder, dense, gemmScratch });
+    if (replicas === null) return new InstructorModel(info, { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null });
+    // The regions, after everything that stays (weights, packing scratch, outlier sets): replica r
+    // allocates only in region r, so replicas never touch each other's activations.
+    const bytes = replicaRegionBytes(config, dense.rows, replicas.maxPassTokens, encoder.relaxed);
+    const regions = Array.from({ length: replicas.count }, () => ({ start: arena.alloc(bytes), bytes }));
+    const { tokenizer: _t, tokenizer_config: _c, ...lean } = model;
+    const share: ModelShare = {
+      module: replicas.module, memory: arena.memory, info: { ...info, model: lean }, weights: encoder.weights, dense,
+      relaxed: encoder.relaxed, regions, maxPassTokens: replicas.maxPassTokens,
+    };
+    const own = new Arena(arena.wasm, regions[0]);
+    const ownScratch = own.alloc(gemmQ8ScratchBytes(maxMatmulCols(encoder.weights, dense)));
+    const ownEncoder = new T5Encoder(config, encoder.weights, own, ownScratch);
+    ownEncoder.relaxed = encoder.relaxed;
+    return new InstructorModel(info, { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: replicas.maxPassTokens, share });
   }
 
   /**
@@ -266,7 +356,7 @@ export class InstructorModel {
    * are concatenated rather than padded, grouping never changes a result.
    */
   embedIds(inputs: TokenizedInput[], options: EmbedIdsOptions = {}): EmbedIdsResult {
-    const core = this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
+    const core = this.live();
     let list: unknown[];
     try {
       list = Array.isArray(inputs) ? Array.from(inputs as unknown[]) : fail('BAD_INPUT', `embedIds: expected an array of {ids, nInstr}, got ${describeValue(inputs)}`);
@@ -275,10 +365,12 @@ export class InstructorModel {
       return fail('BAD_INPUT', `embedIds: reading the inputs threw ${describeThrown(e)}, expected an array of {ids, nInstr}`);
     }
     const normalize = options.normalize ?? this.info.model.normalize;
-    const maxBatchTokens = options.maxBatchTokens ?? 2048;
-    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
-      fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
+    const asked = options.maxBatchTokens ?? 2048;
+    if (!Number.isInteger(asked) || asked < 1) {
+      fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${asked}`);
     }
+    // a replica's passes fit its region: never more tokens than it was sized for
+    const maxBatchTokens = Math.min(asked, core.maxPassTokens);
     const seqs = list.map((inp, i) => {
       try {
         return readTokenized(inp, i);
@@ -289,6 +381,11 @@ export class InstructorModel {
       }
     });
 
+    for (let i = 0; i < seqs.length; i++) {
+      if (seqs[i].ids.length > core.maxPassTokens) {
+        fail('BAD_INPUT', `input ${i}: ${seqs[i].ids.length} ids, more than the ${core.maxPassTokens} tokens a pass of this model replica holds`);
+      }
+    }
     const { dModel: D } = this.info.config;
     const N = core.dense.rows;
     const pooledAll: Float32Array[] = new Array(seqs.length);
@@ -361,6 +458,40 @@ export class InstructorModel {
     return this.embedIds(inputs, options);
   }
 
+  /**
+   * One forward pass over concatenated sequences (the shape a model thread receives): the Dense
+   * outputs, un-normalised, [B * dim] in sequence order. Bits as embedIds of the same sequences.
+   */
+  embedPass(pass: Pass): Float32Array {
+    const { ids, lengths, nInstr } = pass;
+    if (!(ids instanceof Int32Array) || !(lengths instanceof Int32Array) || !(nInstr instanceof Int32Array) || lengths.length !== nInstr.length) {
+      fail('BAD_INPUT', 'embedPass: expected Int32Array ids, lengths and nInstr, lengths and nInstr of one size');
+    }
+    const inputs: TokenizedInput[] = new Array(lengths.length);
+    let at = 0;
+    for (let b = 0; b < lengths.length; b++) {
+      const T = lengths[b];
+      if (!(T >= 1) || at + T > ids.length) fail('BAD_INPUT', `embedPass: sequence ${b} of ${T} tokens does not fit the ${ids.length} ids`);
+      inputs[b] = { ids: ids.subarray(at, at + T), nInstr: nInstr[b] };
+      at += T;
+    }
+    if (at !== ids.length) fail('BAD_INPUT', `embedPass: the lengths sum to ${at}, the ids number ${ids.length}`);
+    const { embeddings } = this.embedIds(inputs, { normalize: false, maxBatchTokens: Math.max(1, Math.min(ids.length, this.live().maxPassTokens)) });
+    const dim = this.info.dim;
+    const out = new Float32Array(embeddings.length * dim);
+    for (let b = 0; b < embeddings.length; b++) out.set(embeddings[b], b * dim);
+    return out;
+  }
+
+  /** Tokens one pass may hold (a replica's region); Infinity for a model loaded without replicas. */
+  get maxPassTokens(): number {
+    return this.live().maxPassTokens;
+  }
+
+  private live(): LoadedCore {
+    return this.core ?? fail('DISPOSED', 'this InstructorModel was disposed');
+  }
+
   /** Releases the wasm memory (by dropping every reference to it) and stops the worker threads. */
   dispose(): void {
     this.core = null;
@@ -388,6 +519,21 @@ export class InstructorModel {
   get memoryBytes(): number {
     return this.core === null ? 0 : this.core.arena.memory.buffer.byteLength;
   }
+}
+
+/** The replicas option, checked. */
+function checkReplicas(r: { count: number; maxPassTokens: number }): { count: number; maxPassTokens: number } {
+  const { count, maxPassTokens } = r ?? ({} as typeof r);
+  if (!Number.isInteger(count) || count < 1 || count > 256) fail('BAD_INPUT', `replicas.count must be an integer in [1, 256], got ${describeValue(count)}`);
+  if (!Number.isInteger(maxPassTokens) || maxPassTokens < 1 || maxPassTokens > 1 << 20) {
+    fail('BAD_INPUT', `replicas.maxPassTokens must be an integer in [1, ${1 << 20}], got ${describeValue(maxPassTokens)}`);
+  }
+  return { count, maxPassTokens };
+}
+
+/** The largest inner size K among the matmul weights (what gemm_q8's scratch is sized for). */
+function maxMatmulCols(weights: T5Weights, dense: Matrix): number {
+  return Math.max(dense.cols, ...weights.layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]).map((m) => m.cols));
 }
 
 /** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */

@@ -158,6 +158,26 @@ export function linear(mm: MatmulContext, W: Matrix, x: number, y: number, opts:
 }
 
 /**
+ * An upper bound on the bytes `T5Encoder.forward` allocates for a pass of S tokens in sequences of
+ * at most Tmax tokens: its buffers below, each rounded up to the arena's 64-byte alignment, and
+ * one relative-bias table per distinct sequence length (distinct lengths sum to at most S, and
+ * to at most 1 + 2 + ... + Tmax). A model replica's region is sized from it (model.ts); the
+ * model tests check forward's real peak against it.
+ */
+export function forwardBytesBound(config: T5Config, S: number, Tmax: number, relaxed: boolean): number {
+  const { dModel: D, numHeads: H, dKv: Dk, dFf: F } = config;
+  const HDk = H * Dk;
+  const a = (bytes: number) => Math.ceil(bytes / 64) * 64 + 64;
+  const tables = Math.min(Tmax, S);
+  const biasFloats = H * (2 * Math.min(S, (Tmax * (Tmax + 1)) / 2));
+  return 2 * a(S * D * 4) + 4 * a(S * HDk * 4) + a(S * F * 4) * (config.ffn === 'gated-gelu' ? 2 : 1)
+    + a(S * Math.max(D, F, HDk) * 2) + a(S * 4)
+    + (relaxed ? a(S * MAX_OUTLIERS * 2) + a(S * RELAXED_XM_BYTES) : 0)
+    + a(attentionScratchFloats(Tmax, Dk) * 4)
+    + biasFloats * 4 + tables * 128;
+}
+
+/**
  * Runs the encoder on one batch of sequences. Owns the work buffers for that call, allocated
  * from the arena after a mark and released at the end.
  */

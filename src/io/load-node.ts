@@ -40,6 +40,8 @@ export interface LoadInstructorOptions {
   kernels?: KernelSource;
   /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
   simd?: SimdOption;
+  /** Replicas over one copy of the weights, for model threads (LoadOptions.replicas; startModelHost uses it). */
+  replicas?: { count: number; maxPassTokens: number };
 }
 
 /** The hkunlp repositories' files; weights as safetensors where the repo has them, else .bin. */
@@ -91,6 +93,14 @@ export async function classifySource(source: string): Promise<ModelSource> {
  * A path that does not exist is NOT_FOUND (see classifySource).
  */
 export async function loadInstructor(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<Instructor> {
+  return fromModel(await loadInstructorModel(source, options));
+}
+
+/**
+ * As loadInstructor, the engine's model without the text layer: its `info.model` still holds the
+ * parsed tokenizer files (a model thread sends them to the thread that tokenizes).
+ */
+export async function loadInstructorModel(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<InstructorModel> {
   const asked = options.dtype;
   if (asked !== undefined && asked !== 'int8' && asked !== 'int4' && asked !== 'fp32') {
     fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(asked)}`);
@@ -101,11 +111,11 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
   }
   const where = source instanceof Uint8Array ? null : await classifySource(source);
   const kernels = options.kernels ?? (await loadKernelsForSimd(options.simd));
-  const load = { kernels, verify: options.verify, threads: options.threads };
+  const load = { kernels, verify: options.verify, threads: options.threads, replicas: options.replicas };
   const progress = options.onProgress;
 
   if (where === null) {
-    return fromModel(await InstructorModel.fromWeightsFile(source as Uint8Array, { ...load, dtype: asked }));
+    return InstructorModel.fromWeightsFile(source as Uint8Array, { ...load, dtype: asked });
   }
   if (where.kind === 'file') return loadWeightsPath(where.path, { ...load, dtype: asked }, progress);
   if (where.kind === 'dir') {
@@ -115,7 +125,7 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
       const { header, fill } = convertInPlace(folder, {
         dtype, onProgress: (done, total, tensor) => progress?.({ phase: 'convert', done, total, tensor }),
       });
-      return fromModel(await InstructorModel.fromDataWriter(header, fill, load));
+      return await InstructorModel.fromDataWriter(header, fill, load);
     } finally {
       await folder.close();
     }
@@ -151,11 +161,11 @@ function fromModel(model: InstructorModel): Instructor {
   }
 }
 
-async function loadWeightsPath(path: string, load: LoadOptions, progress: LoadInstructorOptions['onProgress']): Promise<Instructor> {
+async function loadWeightsPath(path: string, load: LoadOptions, progress: LoadInstructorOptions['onProgress']): Promise<InstructorModel> {
   progress?.({ phase: 'load', source: path });
   const reader = await openWeightsFile(path);
   try {
-    return fromModel(await InstructorModel.fromWeightsReader(reader, load));
+    return await InstructorModel.fromWeightsReader(reader, load);
   } finally {
     await reader.close();
   }

@@ -1,14 +1,15 @@
 /**
  * `createEmbeddingWorker`: a BullMQ worker that embeds the chunks `embedCorpus` enqueues. The
- * model runs in a worker thread (model-thread.ts), so this thread's event loop stays free for
- * BullMQ: locks are renewed while a chunk computes, and only a worker that really stopped (killed,
- * frozen, cut off from Redis) has its jobs redelivered.
+ * model runs on a model thread (the server's model host, src/runtimes/model-host.ts), so this
+ * thread's event loop stays free for BullMQ: locks are renewed while a chunk computes, and only a
+ * worker that really stopped (killed, frozen, cut off from Redis) has its jobs redelivered.
  */
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { fail, InstructorError } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
 import type { EmbedInput } from '../text/inputs.js';
-import { ModelHost, type ModelInfoLite } from './model-host.js';
+import { embedHosted } from '../text/hosted.js';
+import { startModelHost } from '../runtimes/model-host.js';
 import { checkJobData, float32ToBase64, MAX_JOB_INPUTS, PROTOCOL_VERSION, type EmbeddingJobData, type EmbeddingJobResult } from './protocol.js';
 
 /** What a worker hands to `onEmbeddings` for one job. */
@@ -64,6 +65,13 @@ export interface EmbeddingWorkerOptions {
   workerOptions?: Omit<WorkerOptions, 'connection' | 'concurrency' | 'autorun'>;
 }
 
+/** The loaded model, as a worker reports it. */
+export interface ModelInfoLite {
+  dim: number;
+  dtype: 'int8' | 'int4' | 'fp32';
+  maxSeqLength: number;
+}
+
 export interface EmbeddingWorker {
   /** The BullMQ worker (events: 'completed', 'failed', 'error', ...). */
   readonly worker: Worker<EmbeddingJobData, EmbeddingJobResult>;
@@ -96,14 +104,14 @@ export async function createEmbeddingWorker(options: EmbeddingWorkerOptions): Pr
   const batchTokens = positiveInt(options.batchTokens, 'batchTokens', 2048);
   const maxJobInputs = positiveInt(options.maxJobInputs, 'maxJobInputs', MAX_JOB_INPUTS);
 
-  const host = new ModelHost({ source: model, dtype, threads }, onLoad);
-  const info = await host.start();
+  const host = await startModelHost(model, { dtype, threads, maxPassTokens: Math.max(batchTokens, 512), onProgress: onLoad });
+  const info: ModelInfoLite = { dim: host.info.dim, dtype: host.info.dtype, maxSeqLength: host.maxSeqLength };
 
   const processor = async (job: Job<EmbeddingJobData, EmbeddingJobResult>): Promise<EmbeddingJobResult> => {
     let chunk;
     try {
       const data = checkJobData(job.data, maxJobInputs);
-      chunk = await host.embed(data.inputs, data.instruction, batchTokens);
+      chunk = await embedHosted(host, data.inputs, { instruction: data.instruction, maxBatchTokens: batchTokens });
       const meta = { tokens: chunk.tokens, truncated: chunk.truncated, cutChars: chunk.cutChars, emptyPool: chunk.emptyPool };
       const result = { v: PROTOCOL_VERSION, dim: info.dim, count: data.inputs.length, ...meta } as const;
       if (onEmbeddings) {
@@ -131,7 +139,7 @@ export async function createEmbeddingWorker(options: EmbeddingWorkerOptions): Pr
     model: info,
     async close() {
       await worker.close();
-      await host.close();
+      await host.dispose();
     },
   };
 }

@@ -3,18 +3,28 @@
 // /metrics. Node serves it with `instructor-wasm serve` (src/cli/serve.ts); Deno.serve, Bun.serve
 // and a Worker's `fetch` take `server.fetch` as it is. No Node built-ins here.
 //
-// A request's way: auth, then (before its body is read) 503 while loading or draining and 429
-// when the queue is already full; the body, refused when over --max-body-bytes (by Content-Length
-// or as counted) or slower than the body timeout; JSON and the schema checked field by field;
-// every input tokenized (a bad one is a 400/422 naming its index, before any model compute); then
-// the batcher, which admits it or answers 429 with Retry-After, and shares forward passes with
-// other requests. A bad request never reaches the model, so it never fails another.
+// A request's way, in stages (text-embeddings-inference's router, for a CPU backend):
+// 1. admission: an embedding request takes a permit (--max-concurrent-requests) before its body is
+//    read, or is refused at once: 503 while loading or draining, 429 with Retry-After when no permit
+//    is free or the model's queue is already full. The permit is held until the response's last
+//    byte has been handed to the runtime, so reading, tokenizing, waiting, computing and writing
+//    are all bounded by it;
+// 2. the body, refused when over --max-body-bytes (by Content-Length or as counted) or slower than
+//    the body timeout; JSON and the schema checked field by field;
+// 3. tokenization, here: a bad input is a 400/422 naming its index, before any model compute;
+// 4. the scheduler (scheduler.ts): the request's tokens are admitted or refused (429) and count
+//    until its embeddings are back; passes form when a lane of the model is free;
+// 5. the model: passes on model threads (a HostedModel from startModelHost) or, for runtimes
+//    without workers, on this thread in slices (an Instructor given as it is);
+// 6. serialization, and the response with TEI's timing headers.
+// A bad request never reaches the model, so it never fails another.
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
-import type { Instructor } from '../text/instructor.js';
-import { Batcher, CancelledError, OverloadedError } from './batcher.js';
+import { Instructor, prepareInputs } from '../text/instructor.js';
+import { isHostedModel, type HostedModel } from '../text/hosted.js';
+import { CancelledError, OverloadedError, Scheduler } from './scheduler.js';
 import { ApiError, bearerToken, parseJson, readBody, sameSecret } from './http.js';
 import { Metrics } from './metrics.js';
 import {
@@ -24,8 +34,12 @@ import {
 export interface ServedModel {
   /** The id requests name it by (`model`), e.g. the hub id or the weights file's stem. */
   id: string;
-  /** The model, or a promise of it: the server answers 503 until it resolves. */
-  model: Instructor | Promise<Instructor>;
+  /**
+   * The model, or a promise of it (the server answers 503 until it resolves): a HostedModel runs
+   * its passes on its own threads (startModelHost, from instructor-wasm/node); an Instructor runs
+   * them on the server's thread, in slices (runtimes without workers: a Worker, a page).
+   */
+  model: Instructor | HostedModel | Promise<Instructor | HostedModel>;
 }
 
 /** One line of the request log: nothing the client sent beyond the method and the route. */
@@ -39,22 +53,37 @@ export interface RequestLog {
   ms: number;
 }
 
+/** Event-loop delay of the serving thread, in seconds (Node: perf_hooks.monitorEventLoopDelay). */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 export interface EmbeddingServerOptions {
   models: ServedModel[];
   /** Tokens per forward pass. Default 8192 (about 312 MiB of activations for base). */
   maxBatchTokens?: number;
-  /** Tokens waiting at most before new requests get 429. Default 4 x maxBatchTokens. */
+  /**
+   * Tokens accepted and not yet embedded (waiting, or in a pass that runs) per model before new
+   * requests get 429. Default 4 x maxBatchTokens.
+   */
   maxQueuedTokens?: number;
+  /**
+   * Embedding requests in the server at once, from the first byte of the body read to the last
+   * byte of the answer written; past it, 429 at once, before the body is read. Default 128.
+   */
+  maxConcurrentRequests?: number;
   /** Inputs per request at most. Default 2048 (OpenAI's limit). */
   maxInputs?: number;
   /** Request body bytes at most. Default 2 MiB. */
   maxBodyBytes?: number;
   /** A body must arrive within this many ms. Default 30000. */
   bodyTimeoutMs?: number;
-  /** How long a pass that is not full waits for company, in ms. Default 2. */
-  batchWaitMs?: number;
-  /** false: every request runs on its own (for benchmarks). Default true. */
+  /** false: every request runs alone (its own passes), for benchmarks. Default true. */
   batching?: boolean;
+  /** Inline models (an Instructor): ms of work per slice of a pass before the thread is given back. Default 200. */
+  sliceMs?: number;
   /** Requests must send `Authorization: Bearer <apiKey>` (all routes but /health). */
   apiKey?: string;
   /** Allowed CORS origin(s); no CORS headers at all when absent. */
@@ -69,6 +98,8 @@ export interface EmbeddingServerOptions {
   kernels?: string;
   /** Process memory for /metrics; default `process.memoryUsage()` where the runtime has it. */
   memory?: () => { rss?: number; heapUsed?: number };
+  /** Event-loop delay of the serving thread for /metrics, where the runtime measures it. */
+  loopDelay?: () => LoopDelay;
   /** Called once per request answered (the CLI prints it to stderr). */
   onRequest?: (entry: RequestLog) => void;
 }
@@ -78,23 +109,25 @@ export interface EmbeddingServer {
   fetch: (request: Request) => Promise<Response>;
   /** Resolves when every model is loaded; rejects with the first load failure. */
   ready: Promise<void>;
-  /** Answers 503 to new requests from now on; resolves once every request accepted is answered. */
+  /** Answers 503 to new requests from now on; resolves once every request accepted is answered (its last byte written). */
   drain(): Promise<void>;
-  /** Requests being answered now. */
+  /** Requests being answered now (the handler has not returned). */
   readonly inFlight: number;
-  /** Disposes the models (after drain). */
-  dispose(): void;
+  /** Embedding requests holding an admission permit (until their answer's last byte is written). */
+  readonly admitted: number;
+  /** Disposes the models (after drain): model threads stop, memory is released. */
+  dispose(): Promise<void>;
 }
 
 interface Slot {
   id: string;
-  model: Instructor | null;
-  batcher: Batcher | null;
+  model: HostedModel | null;
+  scheduler: Scheduler | null;
   error: Error | null;
 }
 
 /** What a request did, filled in by its handler (Hono's `c.env`), for the log and the metrics. */
-type Stats = { route: string; inputs: number; tokens: number; submitted?: boolean };
+type Stats = { route: string; inputs: number; tokens: number; release?: () => void };
 type Env = { Bindings: Stats };
 
 /** Every route and its method. */
@@ -116,35 +149,37 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   }
   const maxBatchTokens = positive(options.maxBatchTokens ?? 8192, 'maxBatchTokens');
   const maxQueuedTokens = positive(options.maxQueuedTokens ?? 4 * maxBatchTokens, 'maxQueuedTokens');
+  const maxConcurrentRequests = positive(options.maxConcurrentRequests ?? 128, 'maxConcurrentRequests');
   const maxInputs = positive(options.maxInputs ?? 2048, 'maxInputs');
   const maxBodyBytes = positive(options.maxBodyBytes ?? 2 * 1024 * 1024, 'maxBodyBytes');
   const bodyTimeoutMs = positive(options.bodyTimeoutMs ?? 30_000, 'bodyTimeoutMs');
-  const batchWaitMs = options.batchWaitMs ?? 2;
-  if (!(batchWaitMs >= 0)) fail('BAD_INPUT', `createEmbeddingServer: batchWaitMs must be >= 0, got ${batchWaitMs}`);
+  const sliceMs = options.sliceMs;
+  if (sliceMs !== undefined && !(sliceMs > 0)) fail('BAD_INPUT', `createEmbeddingServer: sliceMs must be > 0, got ${sliceMs}`);
   const batching = options.batching ?? true;
   const truncateDefault = options.truncate ?? true;
   const metrics = new Metrics();
   let draining = false;
   let inFlight = 0;
-  /** Embedding requests accepted and not yet handed to a batcher (reading, parsing, tokenizing). */
-  let arriving = 0;
-  const arrived = () => {
-    arriving--;
-    for (const s of slots) s.batcher?.poke();
-  };
+  /** Admission permits taken: embedding requests between their arrival and their last byte written. */
+  let admitted = 0;
   let drained: (() => void) | null = null;
 
-  const slots: Slot[] = models.map((m) => ({ id: m.id, model: null, batcher: null, error: null }));
+  const slots: Slot[] = models.map((m) => ({ id: m.id, model: null, scheduler: null, error: null }));
   const ready = Promise.all(models.map(async (m, k) => {
     const slot = slots[k];
     try {
-      const model = await m.model;
+      const given = await m.model;
+      const model = given instanceof Instructor ? given.hosted({ sliceMs }) : isHostedModel(given) ? given
+        : fail('BAD_INPUT', `createEmbeddingServer: model ${m.id} is neither an Instructor nor a hosted model`);
       if (model.maxSeqLength > maxBatchTokens) {
         fail('BAD_INPUT', `maxBatchTokens ${maxBatchTokens} is less than model ${m.id}'s max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
       }
+      if (model.maxSeqLength > model.backend.maxPassTokens) {
+        fail('BAD_INPUT', `model ${m.id}'s passes hold ${model.backend.maxPassTokens} tokens (its maxPassTokens), less than its max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
+      }
       slot.model = model;
-      slot.batcher = new Batcher(model, {
-        maxBatchTokens, maxQueuedTokens, maxWaitMs: batchWaitMs, batching, arriving: () => arriving,
+      slot.scheduler = new Scheduler(model.backend, {
+        maxBatchTokens, maxQueuedTokens, batching,
         onPass: ({ inputs, tokens, ms }) => {
           metrics.batchInputs.observe(inputs, { model: m.id });
           metrics.batchTokens.observe(tokens, { model: m.id });
@@ -159,13 +194,20 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   ready.catch(() => {}); // reported through /health and every request; the caller may also await it
 
   const memory = options.memory ?? defaultMemory();
+  const open = () => slots.filter((s) => s.scheduler);
   metrics.gauge('instructor_queue_tokens', 'Tokens accepted and waiting for a forward pass, by model.',
-    () => slots.filter((s) => s.batcher).map((s) => ({ labels: { model: s.id }, value: s.batcher!.queuedTokens })));
+    () => open().map((s) => ({ labels: { model: s.id }, value: s.scheduler!.queuedTokens })));
+  metrics.gauge('instructor_computing_tokens', 'Tokens in forward passes running now, by model.',
+    () => open().map((s) => ({ labels: { model: s.id }, value: s.scheduler!.computingTokens })));
   metrics.gauge('instructor_queue_requests', 'Requests accepted and not yet embedded, by model.',
-    () => slots.filter((s) => s.batcher).map((s) => ({ labels: { model: s.id }, value: s.batcher!.pendingRequests })));
+    () => open().map((s) => ({ labels: { model: s.id }, value: s.scheduler!.pendingRequests })));
+  metrics.gauge('instructor_running_passes', 'Forward passes running now, by model (at most its model threads).',
+    () => open().map((s) => ({ labels: { model: s.id }, value: s.scheduler!.runningPasses })));
   metrics.gauge('instructor_requests_in_flight', 'Requests being answered.', () => [{ labels: {}, value: inFlight }]);
-  metrics.gauge('instructor_wasm_memory_bytes', 'WebAssembly memory of each model (weights and the largest pass so far).',
-    () => slots.filter((s) => s.model).map((s) => ({ labels: { model: s.id }, value: s.model!.memoryBytes })));
+  metrics.gauge('instructor_admitted_requests', 'Embedding requests holding an admission permit (reading, tokenizing, queued, computing or writing).',
+    () => [{ labels: {}, value: admitted }]);
+  metrics.gauge('instructor_wasm_memory_bytes', 'WebAssembly memory of each model (weights and activations).',
+    () => slots.filter((s) => s.model).map((s) => ({ labels: { model: s.id }, value: s.model!.backend.memoryBytes })));
   if (memory) {
     metrics.gauge('process_resident_memory_bytes', 'Resident memory of the process.', () => {
       const m = memory();
@@ -176,29 +218,51 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       return m.heapUsed === undefined ? [] : [{ labels: {}, value: m.heapUsed }];
     });
   }
+  if (options.loopDelay) {
+    const read = options.loopDelay;
+    metrics.gauge('instructor_event_loop_delay_seconds', 'Event-loop delay of the serving thread since start (p50, p99, max).', () => {
+      const d = read();
+      return [{ labels: { quantile: '0.5' }, value: d.p50 }, { labels: { quantile: '0.99' }, value: d.p99 }, { labels: { quantile: '1' }, value: d.max }];
+    });
+  }
 
   const state = (): 'ok' | 'loading' | 'failed' | 'draining' =>
-    draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.batcher) ? 'ok' : 'loading';
+    draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.scheduler) ? 'ok' : 'loading';
 
-  /**
-   * 503 unless the server takes work now, 429 when the queue is already full: for `slot` once the
-   * request names its model, or before its body is read for every model at once (503 when none
-   * can serve, 429 when every one that can is full).
-   */
-  function checkAvailable(slot?: Slot): void {
+  /** 503 unless `targets` (every model, or the one a request names) can take work now; 429 when each one that can is full. */
+  function checkAvailable(targets: Slot[]): void {
     if (draining) throw new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
-    const targets = slot ? [slot] : slots;
-    const open = targets.filter((s) => s.batcher);
-    if (open.length === 0) {
+    const serving = targets.filter((s) => s.scheduler);
+    if (serving.length === 0) {
       const failed = targets.find((s) => s.error);
       if (failed) throw new ApiError('unavailable', `model ${failed.id} failed to load: ${failed.error!.message}`);
       throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
     }
-    if (open.every((s) => s.batcher!.full)) {
-      const b = open[0].batcher!;
-      throw new ApiError('overloaded', `the server is overloaded: ${b.queuedTokens} tokens queued, at most ${maxQueuedTokens} (--max-queued-tokens)`, null,
-        { 'Retry-After': String(b.retryAfterSeconds) });
+    if (serving.every((s) => s.scheduler!.full)) {
+      const q = serving[0].scheduler!;
+      metrics.refused.inc({ reason: 'queue' });
+      throw new ApiError('overloaded', `the server is overloaded: ${q.tokensInSystem} tokens accepted and not yet embedded, at most ${maxQueuedTokens} (--max-queued-tokens)`, null,
+        { 'Retry-After': String(q.retryAfterSeconds) });
     }
+  }
+
+  /** Takes an admission permit, or refuses at once; the permit is given back by the returned function (once). */
+  function admit(): () => void {
+    checkAvailable(slots);
+    if (admitted >= maxConcurrentRequests) {
+      metrics.refused.inc({ reason: 'concurrency' });
+      const retry = Math.max(1, ...open().map((s) => s.scheduler!.retryAfterSeconds));
+      throw new ApiError('overloaded', `the server is overloaded: ${admitted} requests in progress, at most ${maxConcurrentRequests} (--max-concurrent-requests)`, null,
+        { 'Retry-After': String(retry) });
+    }
+    admitted++;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      admitted--;
+      if (inFlight === 0 && admitted === 0 && drained) drained();
+    };
   }
 
   function slotFor(id: string | undefined): Slot {
@@ -208,28 +272,32 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     return slot;
   }
 
-  /** The shared embedding path of both APIs. */
-  async function embed(c: Context<Env>, req: EmbedRequest): Promise<{ outcome: EmbedOutcome; truncated: number }> {
+  /** The shared embedding path of both APIs: tokenize, queue, embed; with where the time went. */
+  async function embed(c: Context<Env>, req: EmbedRequest): Promise<{ outcome: EmbedOutcome; truncated: number; timing: Timing }> {
     const slot = slotFor(req.model);
-    checkAvailable(slot);
-    const model = slot.model!, batcher = slot.batcher!;
-    if (req.dimensions !== undefined && req.dimensions !== model.dim) {
-      throw new ApiError('invalid', `dimensions: ${req.dimensions} is not served; model ${slot.id} gives ${model.dim}-dimensional embeddings (give ${model.dim} or leave dimensions out)`, 'dimensions');
+    checkAvailable([slot]);
+    const model = slot.model!, scheduler = slot.scheduler!;
+    const dim = model.info.dim;
+    if (req.dimensions !== undefined && req.dimensions !== dim) {
+      throw new ApiError('invalid', `dimensions: ${req.dimensions} is not served; model ${slot.id} gives ${dim}-dimensional embeddings (give ${dim} or leave dimensions out)`, 'dimensions');
     }
     const signal = c.req.raw.signal;
     const field = c.req.path === '/embed' ? 'inputs' : 'input';
+    const t0 = now();
     let prepared: PreparedInput[];
     try {
       if (req.input.kind === 'ids') {
         prepared = req.input.items.map((ids, i) => prepareTokenIds(model.tokenizer, ids, i, model.maxSeqLength));
       } else {
-        prepared = await model.prepare(req.input.items, { instruction: req.instruction ?? options.instruction, signal });
+        prepared = await prepareInputs(model.tokenizer, model.maxSeqLength, req.input.items, { instruction: req.instruction ?? options.instruction, signal });
       }
     } catch (e) {
       if (e instanceof InstructorError && e.code === 'ABORTED') throw new ApiError('cancelled', 'the client went away');
       if (e instanceof InstructorError && e.code === 'BAD_INPUT') throw new ApiError('invalid', `${field}: ${e.message}`, field);
       throw e;
     }
+    const tokenizeMs = now() - t0;
+    metrics.phase.observe(tokenizeMs / 1000, { phase: 'tokenize' });
     const truncate = req.truncate ?? truncateDefault;
     let truncated = 0;
     for (let i = 0; i < prepared.length; i++) {
@@ -245,27 +313,47 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     const tokens = prepared.reduce((a, p) => a + p.ids.length, 0);
     c.env.inputs = prepared.length;
     c.env.tokens = tokens;
-    let embeddings: Float32Array[];
+    let done;
     try {
-      const result = batcher.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
-      c.env.submitted = true;
-      arrived();
-      embeddings = await result;
+      done = await scheduler.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
     } catch (e) {
       if (e instanceof OverloadedError) {
+        metrics.refused.inc({ reason: 'queue' });
         throw new ApiError('overloaded', `${e.message} (--max-queued-tokens)`, null, { 'Retry-After': String(e.retryAfterSeconds) });
       }
       if (e instanceof CancelledError) throw new ApiError('cancelled', e.message);
       throw e;
     }
+    metrics.phase.observe(done.queueMs / 1000, { phase: 'queue' });
+    metrics.phase.observe(done.inferenceMs / 1000, { phase: 'compute' });
     metrics.inputs.inc({ model: slot.id }, prepared.length);
     metrics.tokens.inc({ model: slot.id }, tokens);
     if (truncated > 0) metrics.truncated.inc({ model: slot.id }, truncated);
-    return { outcome: { model: slot.id, embeddings, tokens, truncatedInputs: truncated }, truncated };
+    return {
+      outcome: { model: slot.id, embeddings: done.embeddings, tokens, truncatedInputs: truncated }, truncated,
+      timing: { tokenizeMs, queueMs: done.queueMs, inferenceMs: done.inferenceMs, tokens },
+    };
   }
 
   async function body(c: Context<Env>): Promise<unknown> {
-    return parseJson(await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs }));
+    const t0 = now();
+    const bytes = await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs });
+    metrics.phase.observe((now() - t0) / 1000, { phase: 'read' });
+    return parseJson(bytes);
+  }
+
+  /** The answer of an embedding route: serialized (timed), with TEI's timing headers and the permit given back once it is consumed. */
+  function embedded(c: Context<Env>, started: number, serialize: () => string, truncated: number, timing: Timing): Response {
+    const t0 = now();
+    const text = serialize();
+    metrics.phase.observe((now() - t0) / 1000, { phase: 'serialize' });
+    const headers = {
+      ...JSON_TYPE, 'x-truncated-inputs': String(truncated),
+      'x-total-time': String(Math.round(now() - started)), 'x-tokenization-time': String(Math.round(timing.tokenizeMs)),
+      'x-queue-time': String(Math.round(timing.queueMs)), 'x-inference-time': String(Math.round(timing.inferenceMs)),
+      'x-compute-tokens': String(timing.tokens),
+    };
+    return releasingResponse(text, { headers }, c.env);
   }
 
   const render = (e: unknown, envelope: typeof openaiError): Response => {
@@ -278,7 +366,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   if (options.cors !== undefined) {
     app.use('*', cors({
       origin: options.cors, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Authorization', 'Content-Type'],
-      exposeHeaders: ['x-truncated-inputs', 'Retry-After'], maxAge: 600,
+      exposeHeaders: ['x-truncated-inputs', 'Retry-After', 'x-total-time', 'x-tokenization-time', 'x-queue-time', 'x-inference-time', 'x-compute-tokens'], maxAge: 600,
     }));
   }
   app.use('*', async (c, next) => {
@@ -295,31 +383,27 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
 
   app.post('/v1/embeddings', async (c) => {
     c.env.route = '/v1/embeddings';
-    arriving++;
+    const started = now();
     try {
-      checkAvailable();
+      c.env.release = admit();
       const { request, encodingFormat } = parseOpenAI(await body(c), maxInputs);
-      const { outcome, truncated } = await embed(c, request);
-      return new Response(openaiResponse(outcome, encodingFormat), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
+      const { outcome, truncated, timing } = await embed(c, request);
+      return embedded(c, started, () => openaiResponse(outcome, encodingFormat), truncated, timing);
     } catch (e) {
       return render(e, openaiError);
-    } finally {
-      if (!c.env.submitted) arrived();
     }
   });
 
   app.post('/embed', async (c) => {
     c.env.route = '/embed';
-    arriving++;
+    const started = now();
     try {
-      checkAvailable();
+      c.env.release = admit();
       const request = parseTei(await body(c), maxInputs);
-      const { outcome, truncated } = await embed(c, request);
-      return new Response(teiResponse(outcome), { headers: { ...JSON_TYPE, 'x-truncated-inputs': String(truncated) } });
+      const { outcome, truncated, timing } = await embed(c, request);
+      return embedded(c, started, () => teiResponse(outcome), truncated, timing);
     } catch (e) {
       return render(e, teiError);
-    } finally {
-      if (!c.env.submitted) arrived();
     }
   });
 
@@ -343,6 +427,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       model_id: slots[0].id,
       model_dtype: first?.info.dtype ?? null,
       model_type: { embedding: { pooling: 'mean' } },
+      max_concurrent_requests: maxConcurrentRequests,
       max_input_length: first?.maxSeqLength ?? null,
       max_batch_tokens: maxBatchTokens,
       max_client_batch_size: maxInputs,
@@ -354,18 +439,20 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       models: slots.map((s) => ({
         id: s.id,
         loaded: s.model !== null,
-        dim: s.model?.dim ?? null,
+        dim: s.model?.info.dim ?? null,
         max_tokens: s.model?.maxSeqLength ?? null,
         dtype: s.model?.info.dtype ?? null,
-        threads: s.model ? s.model.threads : null,
+        replicas: s.model ? s.model.backend.lanes : null,
+        threads: s.model ? s.model.backend.threadsPerLane : null,
         kernels: s.model?.info.kernels ?? null, // the build it runs: simd128 or relaxed
         normalize: s.model?.info.model.normalize ?? null,
         source: s.model?.info.model.source ?? null,
-        memory_bytes: s.model?.memoryBytes ?? null,
+        memory_bytes: s.model?.backend.memoryBytes ?? null,
+        tokens_per_second: s.scheduler ? Math.round(s.scheduler.tokensPerSecond) : null,
       })),
       limits: {
-        max_batch_tokens: maxBatchTokens, max_queued_tokens: maxQueuedTokens, max_inputs: maxInputs,
-        max_body_bytes: maxBodyBytes, body_timeout_ms: bodyTimeoutMs, batch_wait_ms: batchWaitMs,
+        max_batch_tokens: maxBatchTokens, max_queued_tokens: maxQueuedTokens, max_concurrent_requests: maxConcurrentRequests,
+        max_inputs: maxInputs, max_body_bytes: maxBodyBytes, body_timeout_ms: bodyTimeoutMs,
         batching, truncate: truncateDefault, instruction: options.instruction ?? null,
       },
     });
@@ -390,6 +477,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       const t0 = Date.now();
       inFlight++;
       let route = '-', inputs = 0, tokens = 0, status = 500;
+      const stats: Stats = { route: '-', inputs: 0, tokens: 0 };
       try {
         const path = new URL(request.url).pathname;
         if (draining && path !== '/metrics') {
@@ -399,7 +487,6 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
           status = s;
           return new Response(body, { status: s, headers: { ...JSON_TYPE, ...e.headers, Connection: 'close' } });
         }
-        const stats: Stats = { route: '-', inputs: 0, tokens: 0 };
         try {
           const res = await app.fetch(request, stats);
           status = res.status;
@@ -408,18 +495,20 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
           ({ route, inputs, tokens } = stats);
         }
       } finally {
+        // a permit not handed to a response body (an error, a refusal) is given back now
+        if (!(stats as { handedOver?: boolean }).handedOver) stats.release?.();
         inFlight--;
         const ms = Date.now() - t0;
         metrics.requests.inc({ route, status: String(status) });
         metrics.latency.observe(ms / 1000, { route });
         options.onRequest?.({ method: request.method, route, status, inputs, tokens, ms });
-        if (inFlight === 0 && drained) drained();
+        if (inFlight === 0 && admitted === 0 && drained) drained();
       }
     },
     ready,
     drain(): Promise<void> {
       draining = true;
-      if (inFlight === 0) return Promise.resolve();
+      if (inFlight === 0 && admitted === 0) return Promise.resolve();
       return new Promise((resolve) => {
         drained = resolve;
       });
@@ -427,10 +516,49 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     get inFlight() {
       return inFlight;
     },
-    dispose(): void {
-      for (const s of slots) s.model?.dispose();
+    get admitted() {
+      return admitted;
+    },
+    async dispose(): Promise<void> {
+      await Promise.all(slots.map((s) => s.model?.dispose()));
     },
   };
+}
+
+interface Timing {
+  tokenizeMs: number;
+  queueMs: number;
+  inferenceMs: number;
+  tokens: number;
+}
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/**
+ * A response whose body gives the request's admission permit back once the runtime has read it
+ * all (it writes as it reads: with backpressure, the last byte has been handed to the socket) or
+ * cancelled it (the client went away). Content-Length is set: the runtimes then send no chunking.
+ */
+function releasingResponse(text: string, init: { status?: number; headers: Record<string, string> }, stats: Stats): Response {
+  const release = stats.release;
+  (stats as { handedOver?: boolean }).handedOver = release !== undefined;
+  const bytes = new TextEncoder().encode(text);
+  let sent = false;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(bytes);
+        return;
+      }
+      controller.close();
+      release?.();
+    },
+    cancel() {
+      release?.();
+    },
+  }, { highWaterMark: 0 });
+  return new Response(stream, { status: init.status ?? 200, headers: { ...init.headers, 'Content-Length': String(bytes.byteLength) } });
 }
 
 function knownRoute(path: string): string {

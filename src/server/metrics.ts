@@ -75,6 +75,9 @@ export class Metrics {
     [16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]);
   readonly passSeconds = new Histogram('instructor_batch_duration_seconds', 'Time of one forward pass, by model.',
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  readonly phase = new Histogram('instructor_phase_seconds', 'Time of each stage of the embedding requests answered: read (the body), tokenize, queue (until the first pass), compute (first pass start to last pass end), serialize.',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+  readonly refused = new Counter('instructor_refused_requests_total', 'Requests refused with 429, by reason: concurrency (no admission permit free) or queue (too many tokens in the system).');
   private readonly gauges: Gauge[] = [];
 
   gauge(name: string, help: string, read: Gauge['read']): void {
@@ -83,7 +86,7 @@ export class Metrics {
 
   render(): string {
     const lines: string[] = [];
-    for (const m of [this.requests, this.inputs, this.tokens, this.truncated, this.latency, this.batchInputs, this.batchTokens, this.passSeconds]) {
+    for (const m of [this.requests, this.refused, this.inputs, this.tokens, this.truncated, this.latency, this.phase, this.batchInputs, this.batchTokens, this.passSeconds]) {
       lines.push(...m.render());
     }
     for (const g of this.gauges) {

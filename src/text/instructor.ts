@@ -27,6 +27,8 @@
 import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
+import { InlineBackend, nextMacrotask } from '../engine/backend.js';
+import type { HostedModel } from './hosted.js';
 import { T5Tokenizer } from './tokenizer.js';
 import type { WasmBytes, WasmModule } from '../engine/wasm.js';
 
@@ -274,21 +276,48 @@ export class Instructor {
     return result;
   }
 
-  private async prepareAll(inputs: readonly unknown[], instruction: string | undefined, signal: AbortSignal | undefined): Promise<PreparedInput[]> {
-    const n = inputs.length;
-    const prepared: PreparedInput[] = new Array(n);
-    const maxSeq = this.maxSeqLength;
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && i % PREPARE_CHUNK === 0) {
-        await nextMacrotask();
-        this.live();
-        checkAborted(signal, 0, n);
-      }
-      const input = typeof inputs[i] === 'string' && instruction !== undefined ? [instruction, inputs[i]] : inputs[i];
-      prepared[i] = prepareInput(this.tokenizer, input, i, maxSeq);
-    }
-    return prepared;
+  private prepareAll(inputs: readonly unknown[], instruction: string | undefined, signal: AbortSignal | undefined): Promise<PreparedInput[]> {
+    return prepareInputs(this.tokenizer, this.maxSeqLength, inputs, { instruction, signal, alive: () => { this.live(); } });
   }
+
+  /**
+   * This model as a server or queue worker drives it (HostedModel): the tokenizer here and its
+   * passes on this thread, in slices of about `sliceMs` with a macrotask between them (see
+   * InlineBackend). The hosted model takes ownership: its `dispose()` disposes this Instructor.
+   */
+  hosted(options: { sliceMs?: number } = {}): HostedModel {
+    const model = this.live();
+    const backend = new InlineBackend(model, options);
+    const info = this.info;
+    return {
+      tokenizer: this.tokenizer, info, backend, maxSeqLength: this.maxSeqLength,
+      dispose: async () => { this.dispose(); },
+    };
+  }
+}
+
+/**
+ * Validates and tokenizes `inputs` as `encode` does (a bad input is BAD_INPUT naming its index;
+ * `instruction` applies to the plain strings), yielding to the event loop every PREPARE_CHUNK
+ * inputs; `signal` is checked there, and `alive` (which throws when the model is gone).
+ */
+export async function prepareInputs(
+  tokenizer: T5Tokenizer, maxSeqLength: number, inputs: readonly unknown[],
+  options: { instruction?: string; signal?: AbortSignal; alive?: () => void } = {},
+): Promise<PreparedInput[]> {
+  const { instruction, signal, alive } = options;
+  const n = inputs.length;
+  const prepared: PreparedInput[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && i % PREPARE_CHUNK === 0) {
+      await nextMacrotask();
+      alive?.();
+      checkAborted(signal, 0, n);
+    }
+    const input = typeof inputs[i] === 'string' && instruction !== undefined ? [instruction, inputs[i]] : inputs[i];
+    prepared[i] = prepareInput(tokenizer, input, i, maxSeqLength);
+  }
+  return prepared;
 }
 
 /**
@@ -362,26 +391,4 @@ function checkAborted(signal: AbortSignal | undefined, done: number, total: numb
   throw err;
 }
 
-/**
- * Resolves in a later macrotask (not a microtask), so timers, I/O, progress rendering and
- * other calls get to run. setImmediate where it exists (Node, Bun); else a MessageChannel
- * (browsers, Deno, Workers: no 4 ms clamping of nested timers); else setTimeout.
- */
-export function nextMacrotask(): Promise<void> {
-  const g = globalThis as { setImmediate?: (cb: () => void) => unknown; MessageChannel?: typeof MessageChannel };
-  if (typeof g.setImmediate === 'function') {
-    const setImmediate = g.setImmediate;
-    return new Promise((resolve) => { setImmediate(resolve); });
-  }
-  if (typeof g.MessageChannel === 'function') {
-    const channel = new g.MessageChannel();
-    return new Promise((resolve) => {
-      channel.port1.onmessage = () => {
-        channel.port1.close();
-        resolve();
-      };
-      channel.port2.postMessage(null);
-    });
-  }
-  return new Promise((resolve) => { setTimeout(resolve, 0); });
-}
+export { nextMacrotask } from '../engine/backend.js';

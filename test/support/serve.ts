@@ -3,7 +3,7 @@
 // (a Content-Length that lies, a body that stalls, a client that leaves mid-body).
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { nodeListener } from '../../src/cli/serve.js';
+import { nodeListener } from '../../src/runtimes/node-http.js';
 import { createEmbeddingServer, type EmbeddingServer, type EmbeddingServerOptions, type RequestLog } from '../../src/server/app.js';
 
 export interface TestServer {

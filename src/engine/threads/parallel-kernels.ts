@@ -183,6 +183,22 @@ const F32_CUT: GemmCut = { rowsOp: Op.GemmF32Rows, colsOp: Op.GemmF32Cols, bytes
 const Q7_CUT: GemmCut = { rowsOp: Op.GemmQ7Rows, colsOp: Op.GemmQ7Cols, bytesPerX: 1, xBlockBytes: 262144, tile: 4, colTile: 8, minRows: 'q8MinRowsPerThread' };
 const Q4_CUT: GemmCut = { rowsOp: Op.GemmQ4Rows, colsOp: Op.GemmQ4Cols, bytesPerX: 2, xBlockBytes: 131072, tile: 4, colTile: 4, minRows: 'minRowsPerThread' };
 
+/**
+ * The threads build on one thread over a fresh shared memory, and its compiled module: what model
+ * replicas share (model.ts, LoadOptions.replicas), each attaching its own instance to the memory.
+ */
+export async function createSharedKernels(options: { module?: WasmBytes | WasmModule; build?: KernelBuild }): Promise<{ kernels: KernelExports; module: WasmModule }> {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') {
+    fail('BAD_INPUT', 'replicas need SharedArrayBuffer (a browser page must be cross-origin isolated); this runtime has none');
+  }
+  const module = await compileKernels(options.module ?? (await loadDefaultModule(options.build ?? 'simd128')));
+  const kernels = await instantiateKernels(module, sharedMemory());
+  if (!(kernels.memory.buffer instanceof SharedArrayBuffer)) {
+    fail('BAD_FILE', 'the threads kernels do not use shared memory: pass kernels-mt.wasm, not kernels.wasm');
+  }
+  return { kernels, module };
+}
+
 /** Starts the pool and returns the parallel kernels over its shared memory. */
 export async function createThreadedKernels(options: ThreadedKernelsOptions): Promise<ThreadedKernels> {
   const threads = options.threads;
