@@ -5,3 +5,5 @@ export { loadInstructor, type LoadInstructorOptions, type LoadEvent } from './io
 export { convertCheckpoint } from './format/convert-node.js';
 export { writeSynthCheckpoint } from './format/synth-folder.js';
 export { downloadFile, downloadSnapshot, hfCacheDir, convertedCachePath, type HubOptions } from './io/hub-node.js';
+export { startModelHost, type ModelHost, type ModelHostOptions } from './runtimes/model-host.js';
+export type { HostedModel } from './text/hosted.js';

@@ -103,8 +103,14 @@ export interface InstructorLoadOptions {
 
 const DEFAULT_BATCH_SIZE = 32;
 const NO_TOKENIZER = 'weights file has no tokenizer: an engine-level weights file; convert a checkpoint folder to get one with a tokenizer';
-/** Inputs tokenized between two yields to the event loop while preparing a call. */
-const PREPARE_CHUNK = 256;
+/**
+ * Tokenizing runs at most this long before it yields to the event loop (a macrotask): the pure-JS
+ * tokenizer takes about 0.6 ms for a text of 100 tokens, so a call of thousands of inputs would
+ * otherwise hold the thread for seconds (a server's health checks, a queue worker's lock renewals).
+ */
+const PREPARE_SLICE_MS = 8;
+
+const clock = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 export class Instructor {
   private model: InstructorModel | null;
@@ -298,8 +304,8 @@ export class Instructor {
 
 /**
  * Validates and tokenizes `inputs` as `encode` does (a bad input is BAD_INPUT naming its index;
- * `instruction` applies to the plain strings), yielding to the event loop every PREPARE_CHUNK
- * inputs; `signal` is checked there, and `alive` (which throws when the model is gone).
+ * `instruction` applies to the plain strings), yielding to the event loop every PREPARE_SLICE_MS
+ * of work; `signal` is checked there, and `alive` (which throws when the model is gone).
  */
 export async function prepareInputs(
   tokenizer: T5Tokenizer, maxSeqLength: number, inputs: readonly unknown[],
@@ -308,11 +314,13 @@ export async function prepareInputs(
   const { instruction, signal, alive } = options;
   const n = inputs.length;
   const prepared: PreparedInput[] = new Array(n);
+  let since = clock();
   for (let i = 0; i < n; i++) {
-    if (i > 0 && i % PREPARE_CHUNK === 0) {
+    if (i > 0 && clock() - since >= PREPARE_SLICE_MS) {
       await nextMacrotask();
       alive?.();
       checkAborted(signal, 0, n);
+      since = clock();
     }
     const input = typeof inputs[i] === 'string' && instruction !== undefined ? [instruction, inputs[i]] : inputs[i];
     prepared[i] = prepareInput(tokenizer, input, i, maxSeqLength);

@@ -50,7 +50,7 @@ interface GoldenData {
   thresholds: Record<string, number>;
 }
 
-interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[] }
+interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[]; embeddings?: number[][] }
 
 interface GoldenCheckModule {
   compareGolden(golden: GoldenData, dtype: string, embeddings: number[][], tokens?: number[], truncated?: number[]): CheckResult;
@@ -145,7 +145,7 @@ async function checkOpenAIRoute(
     if (!body.data.every((d, i) => d.index === i)) throw new Failure('POST /v1/embeddings: data out of order');
     embeddings.push(...body.data.map((d) => d.embedding));
   }
-  return { ...check.compareGolden(g, dtype, embeddings), dtype: `${dtype} /v1/embeddings` };
+  return { ...check.compareGolden(g, dtype, embeddings), dtype: `${dtype} /v1/embeddings`, embeddings };
 }
 
 /** serve-check.mjs under Deno or Bun: the server's handler on the runtime's own HTTP server. */
@@ -168,7 +168,11 @@ async function testServe(name: 'deno' | 'bun', golden: GoldenData, check: Golden
       });
       child.once('exit', (code) => { clearTimeout(timer); reject(new Failure(`${name} serve-check exited with ${code}: ${tail(log)}`)); });
     });
-    return await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32', golden, check, 'fp32', () => log);
+    const inline = await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32', golden, check, 'fp32', () => log);
+    // the same inputs on two model threads (the runtime's Web Workers): the same bits
+    const threads = await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32-threads', golden, check, 'fp32', () => log);
+    if (JSON.stringify(threads.embeddings) !== JSON.stringify(inline.embeddings)) throw new Failure(`${name}: the model threads' embeddings differ from the inline model's`);
+    return inline;
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));

@@ -1,10 +1,13 @@
 // The embedding server's handler (instructor-wasm/server) under the runtime's own HTTP server:
 // copied into build/runtimes/app/ and run there by test/runtimes/run.ts, which sends it
-// POST /v1/embeddings and compares the answer with the golden. Prints `LISTENING <port>` once it
-// serves, or `ERROR <message>`; runs until killed.
+// POST /v1/embeddings and compares the answer with the golden. Two models: `tiny-<dtype>` runs on
+// the server's thread (an Instructor), `tiny-<dtype>-threads` on two model threads (startModelHost:
+// the runtime's Web Workers over one shared copy of the weights). Prints `LISTENING <port>` once
+// it serves, or `ERROR <message>`; runs until killed.
 //   deno run --allow-read --allow-net=127.0.0.1 serve-check.mjs <data dir> <dtype>
 //   bun serve-check.mjs <data dir> <dtype>
 import { createInstructor } from 'instructor-wasm';
+import { startModelHost } from 'instructor-wasm/node';
 import { createEmbeddingServer } from 'instructor-wasm/server';
 
 const Deno = globalThis.Deno;
@@ -16,7 +19,13 @@ const dtype = args[1] ?? 'fp32';
 try {
   const file = `${dir}tiny-${dtype}.iwt`;
   const weights = Deno ? await Deno.readFile(file) : Bun.file(file);
-  const server = createEmbeddingServer({ models: [{ id: `tiny-${dtype}`, model: createInstructor(weights) }] });
+  const server = createEmbeddingServer({
+    models: [
+      // one build for both (the bits are compared): simd128, whatever this runtime's default
+      { id: `tiny-${dtype}`, model: createInstructor(weights, { simd: 'simd128' }) },
+      { id: `tiny-${dtype}-threads`, model: startModelHost(file, { replicas: 2, simd: 'simd128' }) },
+    ],
+  });
   await server.ready;
   if (Deno) {
     Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: ({ port }) => console.log(`LISTENING ${port}`) }, server.fetch);
