@@ -1,31 +1,40 @@
 // `npm run bench:server`: the embedding server (`instructor-wasm serve`, a child process) under
-// load from autocannon over loopback, against the library's in-process `encode` of the same texts
-// in large batches and against the server with batching off, measured in the same run.
+// load over loopback, against the library's in-process `encode` of the same texts in large batches,
+// measured in the same run.
 //
-//   node dist/bench/server.js [--quick] [--config base|tiny] [--threads 1,2] [--duration S]
+//   node dist/bench/server.js [--quick] [--config base|tiny] [--layouts 1x1,2x1,1x2] [--duration S]
 //
 // Model: synth-v1 weights of `--config` (default base) in int8 with the T5 tokenizer, written
 // once to build/bench-server/. Correctness first: the in-process model against the golden float64
 // embeddings (sequences up to 128 tokens), then every server's answers bit for bit against encode.
-// Scenarios per thread count (closed loop: each client sends its next request when answered):
-//   query c      c = 1, 8, 32, 128 clients, each request one 16-token query (POST /v1/embeddings, base64)
-//   passages 8   8 clients, each request 32 passages of 128 tokens (2 rounds: 16 requests)
-//   no batching  the query scenarios at 1 and 32 clients on a server started with --no-batching
-// The query servers admit 2 x 32 queries' tokens (--max-queued-tokens 1024): 128 clients are 4x the
-// 32-client load, so their excess must be refused with 429. Reported per scenario: texts/s,
-// latency p50/p99, non-2xx by status, errors, the server's peak RSS (VmRSS sampled every 50 ms).
-// Targets (checked and printed, base int8, 1 and 2 threads): 32 query clients >= 0.8x in-process
-// batched throughput and >= 3x the server with batching off; no error below saturation (1, 8, 32
-// clients and passages); at 128 clients 429s, no 5xx, peak RSS within 1.2x of the 32-client run's.
+//
+// Layouts (`RxT`: R model threads, replicas over one copy of the weights, of T kernel threads each):
+// 1x1 (one core), 2x1 (two replicas) and 1x2 (one replica, two kernel threads). Per layout:
+//   query c       closed loop (each client sends its next request when answered), c = 1, 8, 32
+//                 (saturation), 128 (4x) and 512 (16x); one 16-token query per POST /v1/embeddings
+//   open loop     requests at 2x the 32-client throughput, whatever the answers (a new connection
+//                 when every open one is busy), for the same duration
+//   passages 8    8 clients, each request 32 passages of 128 tokens (whole rounds of all 8)
+//   16 x 512      one request of 16 inputs of 512 tokens (the largest single pass of a request)
+// During every scenario a probe sends GET /health every 50 ms on its own connection: its p99 and
+// max latency are reported. Reported per scenario: texts/s, latency p50/p99 of the answers that
+// were 200, answers by status (429s must carry Retry-After), errors (resets, timeouts), and the
+// server's peak RSS (VmRSS sampled every 50 ms) against the bound its settings give.
+// Targets (checked and printed): 32 query clients >= 0.9x in-process at one and at two cores;
+// passages >= 0.9x in-process at two cores; at 128, 512 clients and open loop every request
+// answered (200 or 429 with Retry-After), 0 errors, peak RSS within the bound, p99 of the 200s
+// within 2x that at saturation; /health p99 < 100 ms in every scenario.
 // Writes bench/results/server.json and server.md (--quick: server-quick.*, short runs, not for
-// committing). The load generator shares the machine's cores with the server: on 2 cores,
-// autocannon's own CPU use is part of what the server numbers pay.
+// committing). The load generator shares the machine's cores with the server: on 2 cores, its
+// own CPU use is part of what the server numbers pay.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { replicaRegionBytes } from '../src/engine/model.js';
 import { loadInstructor } from '../src/io/load-node.js';
 import type { Instructor } from '../src/text/instructor.js';
 import { cosine, readGz, type GoldenModelFile } from '../test/support/golden.js';
@@ -41,17 +50,23 @@ const flag = (name: string) => {
 };
 const QUICK = args.includes('--quick');
 const CONFIG = flag('--config') ?? 'base';
-const THREADS = (flag('--threads') ?? '1,2').split(',').map(Number);
-const DURATION = Number(flag('--duration') ?? (QUICK ? 2 : 10));
+const LAYOUTS = (flag('--layouts') ?? '1x1,2x1,1x2').split(',').map((l) => {
+  const [replicas, threads] = l.split('x').map(Number);
+  return { replicas, threads, cores: replicas * threads, name: l };
+});
+const DURATION = Number(flag('--duration') ?? (QUICK ? 3 : 10));
 const WARMUP = QUICK ? 1 : 3;
-const QUERY_TOKENS = 16, PASSAGE_TOKENS = 128, PASSAGES_PER_REQUEST = 32;
-const QUERY_CLIENTS = [1, 8, 32, 128];
-const SATURATION = 32; // the load the query server is sized for; 128 clients are 4x it
+const QUERY_TOKENS = 16, PASSAGE_TOKENS = 128, PASSAGES_PER_REQUEST = 32, LONG_TOKENS = 512, LONG_INPUTS = 16;
+const SATURATION = 32; // the closed-loop load the query server is sized for
+const QUERY_CLIENTS = [1, 8, SATURATION, 4 * SATURATION, 16 * SATURATION];
 const QUERY_QUEUE = 2 * SATURATION * QUERY_TOKENS;
 const PASSAGE_QUEUE = 2 * 8 * PASSAGES_PER_REQUEST * PASSAGE_TOKENS;
 const MAX_BATCH_TOKENS = 8192;
+const MAX_CONCURRENT = 128; // serve's default
+const MAX_BODY = 2 << 20; // serve's default
 const MODEL = `${CONFIG}-int8`;
 const PASSAGE_ROUNDS = QUICK ? 1 : 2;
+const HEALTH_EVERY_MS = 50;
 
 // ------------------------------------------------------------------------------ texts
 
@@ -86,10 +101,10 @@ function textsOfLength(model: Instructor, tokens: number, count: number, seed: n
 
 // ------------------------------------------------------------------------------ processes
 
-interface Served { child: ChildProcess; url: string; stop: () => Promise<number | null>; rss: () => number }
+interface Served { child: ChildProcess; url: string; port: number; stop: () => Promise<number | null>; rss: () => number }
 
-async function startServer(file: string, threads: number, extra: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', file, '--port', '0', '--threads', String(threads),
+async function startServer(file: string, layout: typeof LAYOUTS[number], extra: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--model', file, '--port', '0', '--threads', String(layout.cores), '--replicas', String(layout.replicas),
     '--max-batch-tokens', String(MAX_BATCH_TOKENS), '--quiet', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => {
@@ -104,7 +119,7 @@ async function startServer(file: string, threads: number, extra: string[]): Prom
   }
   const url = /listening on (http:\/\/\S+)/.exec(err)![1];
   return {
-    child, url,
+    child, url, port: Number(new URL(url).port),
     rss: () => {
       try {
         return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
@@ -134,52 +149,147 @@ async function healthy(stderr: string): Promise<boolean> {
 // ------------------------------------------------------------------------------ measuring
 
 interface Scenario {
-  name: string; threads: number; batching: boolean; clients: number; textsPerRequest: number;
+  layout: string; name: string; clients: number | null; textsPerRequest: number;
   textsPerSec: number; requestsPerSec: number; p50Ms: number; p99Ms: number;
-  ok: number; statuses: Record<string, number>; errors: number; timeouts: number; peakRssMiB: number;
+  statuses: Record<string, number>; retryAfterMissing: number; errors: number;
+  peakRssMiB: number; healthP99Ms: number; healthMaxMs: number; healthFailures: number;
+}
+
+/** GET /health every HEALTH_EVERY_MS on a connection of its own, until stopped: the latencies. */
+function healthProbe(server: Served): { stop: () => Promise<{ p99: number; max: number; failures: number }> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  let failures = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      const status = await new Promise<number>((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/health', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.setTimeout(10_000, () => req.destroy());
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      if (status === 200) times.push(performance.now() - t0);
+      else failures++;
+      await new Promise((r) => setTimeout(r, HEALTH_EVERY_MS));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      agent.destroy();
+      times.sort((a, b) => a - b);
+      return { p99: times.length ? times[Math.min(times.length - 1, Math.floor(times.length * 0.99))] : NaN, max: times.length ? times[times.length - 1] : NaN, failures };
+    },
+  };
 }
 
 type Run = { seconds: number } | { requests: number };
 
-async function load(server: Served, bodies: string[], clients: number, run: Run): Promise<autocannon.Result & { statusCodeStats?: Record<string, { count: number }> }> {
+interface LoadResult { seconds: number; ok: number; latencies: number[]; statuses: Record<string, number>; retryAfterMissing: number; errors: number }
+
+/** Closed loop with autocannon: `clients` connections, each sending its next request when answered. */
+async function closedLoop(server: Served, bodies: string[], clients: number, run: Run): Promise<LoadResult> {
   let k = 0;
-  return autocannon({
+  let retryAfterMissing = 0;
+  const latencies: number[] = [];
+  const instance = autocannon({
     url: server.url, connections: clients, timeout: 600,
     ...('seconds' in run ? { duration: run.seconds } : { amount: run.requests }),
     requests: [{
       method: 'POST', path: '/v1/embeddings', headers: { 'content-type': 'application/json' },
       setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies[k++ % bodies.length] }),
+      onResponse: (status, _body, _context, headers) => {
+        if (status === 429 && !/^\d+$/.test(String(headers?.['retry-after'] ?? ''))) retryAfterMissing++;
+      },
     }],
-  }) as Promise<autocannon.Result & { statusCodeStats?: Record<string, { count: number }> }>;
+  });
+  // the instance is an EventEmitter as well as a promise of the result
+  (instance as unknown as { on(e: 'response', f: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void }).on('response', (_client, statusCode, _bytes, responseTime) => {
+    if (statusCode === 200) latencies.push(responseTime);
+  });
+  const r = await (instance as unknown as Promise<autocannon.Result & { statusCodeStats?: Record<string, { count: number }> }>);
+  const statuses: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = count ?? 0;
+  return { seconds: r.duration, ok: r['2xx'], latencies, statuses, retryAfterMissing, errors: r.errors + r.timeouts };
 }
 
 /**
- * One scenario: a warm-up, then the measured run (a duration, or a number of requests for
- * passages, whose requests take tens of seconds on base), sampling the server's RSS.
+ * Open loop: requests at `rate` per second for `seconds`, sent at their time whatever the answers
+ * (a new connection when every open one is busy): what a crowd of independent clients does.
  */
-async function scenario(server: Served, name: string, threads: number, batching: boolean, bodies: string[], clients: number, textsPerRequest: number, run: Run): Promise<Scenario> {
-  if ('seconds' in run) await load(server, bodies, clients, { seconds: WARMUP });
-  else await load(server, bodies, 1, { requests: 1 }); // one request: an abandoned one would hold the next pass
+async function openLoop(server: Served, bodies: string[], rate: number, seconds: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let ok = 0, errors = 0, retryAfterMissing = 0;
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  const total = Math.round(rate * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const body = bodies[i % bodies.length];
+    const sent = performance.now();
+    pending.push(new Promise<void>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/v1/embeddings', method: 'POST', agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          const code = String(res.statusCode);
+          statuses[code] = (statuses[code] ?? 0) + 1;
+          if (res.statusCode === 200) {
+            ok++;
+            latencies.push(performance.now() - sent);
+          } else if (res.statusCode === 429 && !/^\d+$/.test(String(res.headers['retry-after'] ?? ''))) retryAfterMissing++;
+          resolve();
+        });
+        res.on('error', () => { errors++; resolve(); });
+      });
+      req.setTimeout(600_000, () => req.destroy(new Error('timeout')));
+      req.on('error', () => { errors++; resolve(); });
+      req.end(body);
+    }));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return { seconds: (performance.now() - t0) / 1000, ok, latencies, statuses, retryAfterMissing, errors };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+/** One scenario: the load (after a warm-up for timed runs), the server's RSS sampled, /health probed. */
+async function scenario(server: Served, layout: string, name: string, clients: number | null, textsPerRequest: number, fn: () => Promise<LoadResult>): Promise<Scenario> {
   let peak = server.rss();
   const sampler = setInterval(() => { peak = Math.max(peak, server.rss()); }, 50);
-  let r;
+  const probe = healthProbe(server);
+  let r: LoadResult;
   try {
-    r = await load(server, bodies, clients, run);
+    r = await fn();
   } finally {
     clearInterval(sampler);
   }
-  const statuses: Record<string, number> = {};
-  for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {})) statuses[code] = count ?? 0;
-  const ok = r['2xx'];
+  const health = await probe.stop();
+  const lat = r.latencies.sort((a, b) => a - b);
   const row: Scenario = {
-    name, threads, batching, clients, textsPerRequest,
-    textsPerSec: (ok * textsPerRequest) / r.duration, requestsPerSec: ok / r.duration,
-    p50Ms: r.latency.p50, p99Ms: r.latency.p99, ok, statuses, errors: r.errors, timeouts: r.timeouts,
-    peakRssMiB: peak / 2 ** 20,
+    layout, name, clients, textsPerRequest,
+    textsPerSec: (r.ok * textsPerRequest) / r.seconds, requestsPerSec: r.ok / r.seconds,
+    p50Ms: Math.round(percentile(lat, 0.5)), p99Ms: Math.round(percentile(lat, 0.99)),
+    statuses: r.statuses, retryAfterMissing: r.retryAfterMissing, errors: r.errors, peakRssMiB: peak / 2 ** 20,
+    healthP99Ms: Math.round(health.p99 * 10) / 10, healthMaxMs: Math.round(health.max * 10) / 10, healthFailures: health.failures,
   };
-  const other = Object.entries(statuses).filter(([c]) => c !== '200').map(([c, n]) => `${c}: ${n}`).join(', ');
-  console.log(`threads=${threads} ${name} (${batching ? 'batching' : 'no batching'}): ${row.textsPerSec.toFixed(1)} texts/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ` +
-    `${ok} ok${other ? `, ${other}` : ''}, ${r.errors} errors, ${r.timeouts} timeouts, peak RSS ${row.peakRssMiB.toFixed(1)} MiB (${r.duration} s)`);
+  const other = Object.entries(r.statuses).filter(([c]) => c !== '200').map(([c, n]) => `${c}: ${n}`).join(', ');
+  console.log(`${layout} ${name}: ${row.textsPerSec.toFixed(1)} texts/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${r.ok} ok${other ? `, ${other}` : ''}, ` +
+    `${r.errors} errors, peak RSS ${row.peakRssMiB.toFixed(1)} MiB, /health p99 ${row.healthP99Ms} ms max ${row.healthMaxMs} ms (${r.seconds.toFixed(1)} s)`);
   return row;
 }
 
@@ -227,13 +337,14 @@ if (!existsSync(file)) {
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 const threshold = CONFIG.startsWith('tiny') ? TINY_INT8_MIN_COSINE : INT8_MIN_COSINE;
 const rows: Scenario[] = [];
-const baseline: Array<{ threads: number; queryTextsPerSec: number; passageTextsPerSec: number }> = [];
-const targets: Array<{ threads: number; target: string; value: string; met: boolean }> = [];
+const baseline: Array<{ cores: number; queryTextsPerSec: number; passageTextsPerSec: number }> = [];
+const targets: Array<{ layout: string; target: string; value: string; met: boolean }> = [];
+const bounds: Array<{ layout: string; boundMiB: number; parts: string }> = [];
 let goldenMinCosine = Infinity;
 
-for (const threads of THREADS) {
-  const model = await loadInstructor(file, { threads });
-  // Correctness first: the model against the golden, then every server against this model.
+for (const cores of [...new Set(LAYOUTS.map((l) => l.cores))]) {
+  const model = await loadInstructor(file, { threads: cores });
+  // Correctness first: the model against the golden.
   if (golden.configs[CONFIG]) {
     golden.sequences.forEach((s, j) => {
       if (s.ids.length > 128) return;
@@ -244,96 +355,120 @@ for (const threads of THREADS) {
   }
   const queries = textsOfLength(model, QUERY_TOKENS, 512, 1);
   const passages = textsOfLength(model, PASSAGE_TOKENS, 256, 2);
-  const checkInputs = [queries.slice(0, 1), queries.slice(1, 4), passages.slice(0, 2), [queries[4], passages[2]]];
-  const checkWant = await Promise.all(checkInputs.map((inp) => Promise.all(inp.map(async (t) => (await model.encode([t]))[0]))));
-  const queryBodies = queries.map((q) => JSON.stringify({ model: MODEL, input: [q], encoding_format: 'base64' }));
-  const passageBodies = Array.from({ length: 8 }, (_, i) => JSON.stringify({
-    model: MODEL, input: passages.slice(i * PASSAGES_PER_REQUEST, (i + 1) * PASSAGES_PER_REQUEST), encoding_format: 'base64',
-  }));
-
   const queryTextsPerSec = await inProcess(model, queries, QUERY_TOKENS);
   const passageTextsPerSec = await inProcess(model, passages, PASSAGE_TOKENS);
-  baseline.push({ threads, queryTextsPerSec, passageTextsPerSec });
-  console.log(`threads=${threads} in-process encode: queries ${queryTextsPerSec.toFixed(1)} texts/s, passages ${passageTextsPerSec.toFixed(1)} texts/s`);
+  baseline.push({ cores, queryTextsPerSec, passageTextsPerSec });
+  console.log(`${cores} core(s) in-process encode: queries ${queryTextsPerSec.toFixed(1)} texts/s, passages ${passageTextsPerSec.toFixed(1)} texts/s`);
   model.dispose();
+}
 
+const ref = await loadInstructor(file);
+const queries = textsOfLength(ref, QUERY_TOKENS, 512, 1);
+const passages = textsOfLength(ref, PASSAGE_TOKENS, 256, 2);
+const longs = textsOfLength(ref, LONG_TOKENS, LONG_INPUTS, 3);
+const checkInputs = [queries.slice(0, 1), queries.slice(1, 4), passages.slice(0, 2), [queries[4], passages[2]]];
+const checkWant = await Promise.all(checkInputs.map((inp) => Promise.all(inp.map(async (t) => (await ref.encode([t]))[0]))));
+const config = ref.info.config;
+const dim = ref.dim;
+ref.dispose();
+const queryBodies = queries.map((q) => JSON.stringify({ model: MODEL, input: [q], encoding_format: 'base64' }));
+const passageBodies = Array.from({ length: 8 }, (_, i) => JSON.stringify({
+  model: MODEL, input: passages.slice(i * PASSAGES_PER_REQUEST, (i + 1) * PASSAGES_PER_REQUEST), encoding_format: 'base64',
+}));
+const longBody = [JSON.stringify({ model: MODEL, input: longs, encoding_format: 'base64' })];
+const weightsBytes = statSync(file).size;
+
+for (const layout of LAYOUTS) {
+  const base = baseline.find((b) => b.cores === layout.cores)!;
   const stopped: Array<number | null> = [];
   /** Runs `fn` against a fresh server; the server is stopped (SIGTERM, drained) whatever happens. */
   const withServer = async <T>(extra: string[], fn: (server: Served) => Promise<T>): Promise<T> => {
-    const server = await startServer(file, threads, extra);
+    const server = await startServer(file, layout, extra);
     try {
+      await checkServer(server, checkInputs, checkWant, `server ${layout.name}`);
       return await fn(server);
     } finally {
       stopped.push(await server.stop());
     }
   };
+  // The memory the settings allow: the weights, each replica's activation region (passes of
+  // --max-batch-tokens), each admitted request's body three times (bytes, text, parsed) and its
+  // answer, and the runtime itself (V8, the threads' heaps).
+  const regions = layout.replicas * replicaRegionBytes(config, dim, MAX_BATCH_TOKENS, false);
+  const requests = MAX_CONCURRENT * 3 * MAX_BODY;
+  const runtime = (64 + 24 * layout.replicas) * 2 ** 20;
+  const boundMiB = (weightsBytes + regions + requests + runtime) / 2 ** 20;
+  bounds.push({ layout: layout.name, boundMiB, parts: `weights ${(weightsBytes / 2 ** 20).toFixed(0)} + regions ${(regions / 2 ** 20).toFixed(0)} + requests ${(requests / 2 ** 20).toFixed(0)} + runtime ${(runtime / 2 ** 20).toFixed(0)} MiB` });
+
   const q: Record<number, Scenario> = {};
+  let open: Scenario | null = null;
   await withServer(['--max-queued-tokens', String(QUERY_QUEUE)], async (server) => {
-    await checkServer(server, checkInputs, checkWant, 'server (batching)');
-    for (const c of QUERY_CLIENTS) rows.push(q[c] = await scenario(server, `query ${c}`, threads, true, queryBodies, c, 1, { seconds: DURATION }));
+    for (const c of QUERY_CLIENTS) {
+      await closedLoop(server, queryBodies, Math.min(c, SATURATION), { seconds: WARMUP });
+      rows.push(q[c] = await scenario(server, layout.name, `query ${c}`, c, 1, () => closedLoop(server, queryBodies, c, { seconds: DURATION })));
+    }
+    const rate = 2 * q[SATURATION].requestsPerSec;
+    rows.push(open = await scenario(server, layout.name, `open loop ${rate.toFixed(1)}/s (2x)`, null, 1, () => openLoop(server, queryBodies, rate, DURATION)));
   });
-  const off: Record<number, Scenario> = {};
-  await withServer(['--max-queued-tokens', String(QUERY_QUEUE), '--no-batching'], async (server) => {
-    await checkServer(server, checkInputs, checkWant, 'server (no batching)');
-    for (const c of [1, SATURATION]) rows.push(off[c] = await scenario(server, `query ${c}`, threads, false, queryBodies, c, 1, { seconds: DURATION }));
+  let p: Scenario | null = null, long: Scenario | null = null;
+  await withServer(['--max-queued-tokens', String(PASSAGE_QUEUE)], async (server) => {
+    await closedLoop(server, passageBodies, 1, { requests: 1 });
+    rows.push(p = await scenario(server, layout.name, 'passages 8', 8, PASSAGES_PER_REQUEST, () => closedLoop(server, passageBodies, 8, { requests: PASSAGE_ROUNDS * 8 })));
+    rows.push(long = await scenario(server, layout.name, `${LONG_INPUTS} x ${LONG_TOKENS} (one request)`, 1, LONG_INPUTS, () => closedLoop(server, longBody, 1, { requests: 1 })));
   });
-  // a passage request is 4096 tokens (about 10 s of base on one thread): whole rounds of all 8 clients
-  const p = await withServer(['--max-queued-tokens', String(PASSAGE_QUEUE)], async (server) => {
-    await checkServer(server, checkInputs, checkWant, 'server (passages)');
-    return scenario(server, 'passages 8', threads, true, passageBodies, 8, PASSAGES_PER_REQUEST, { requests: PASSAGE_ROUNDS * 8 });
-  });
-  rows.push(p);
   if (stopped.some((code) => code !== 0)) throw new Error(`a server did not exit 0 after SIGTERM under load: ${stopped.join(', ')}`);
 
-  const bad = (s: Scenario) => s.errors + s.timeouts + Object.entries(s.statuses).filter(([c]) => c !== '200').reduce((a, [, n]) => a + n, 0);
-  const fivexx = (s: Scenario) => Object.entries(s.statuses).filter(([c]) => c.startsWith('5')).reduce((a, [, n]) => a + n, 0);
-  const add = (target: string, value: string, met: boolean) => targets.push({ threads, target, value, met });
-  const vsInProcess = q[SATURATION].textsPerSec / queryTextsPerSec;
-  const vsOff = q[SATURATION].textsPerSec / off[SATURATION].textsPerSec;
-  add(`${SATURATION} query clients >= 0.8x in-process batched encode`, `${vsInProcess.toFixed(2)}x`, vsInProcess >= 0.8);
-  add(`${SATURATION} query clients >= 3x the server with batching off`, `${vsOff.toFixed(2)}x`, vsOff >= 3);
-  const below = [q[1], q[8], q[SATURATION], p];
-  add('0 errors below saturation (1, 8, 32 query clients; 8 passage clients)', below.map(bad).join(', '), below.every((s) => bad(s) === 0));
-  const over = q[4 * SATURATION];
-  add(`${4 * SATURATION} clients (4x): excess refused with 429, no 5xx`, `429: ${over.statuses['429'] ?? 0}, 5xx: ${fivexx(over)}, errors: ${over.errors}`,
-    (over.statuses['429'] ?? 0) > 0 && fivexx(over) === 0 && over.errors === 0);
-  const rssRatio = over.peakRssMiB / q[SATURATION].peakRssMiB;
-  add(`${4 * SATURATION} clients: peak RSS within 1.2x of ${SATURATION} clients'`, `${rssRatio.toFixed(2)}x`, rssRatio <= 1.2);
+  const notAnswered = (s: Scenario) => s.errors + Object.entries(s.statuses).filter(([c]) => c !== '200' && c !== '429').reduce((a, [, n]) => a + n, 0);
+  const add = (target: string, value: string, met: boolean) => targets.push({ layout: layout.name, target, value, met });
+  const vsQ = q[SATURATION].textsPerSec / base.queryTextsPerSec;
+  add(`${SATURATION} query clients >= 0.9x in-process encode (${layout.cores} core${layout.cores > 1 ? 's' : ''})`, `${vsQ.toFixed(2)}x`, vsQ >= 0.9);
+  const vsP = p!.textsPerSec / base.passageTextsPerSec;
+  add(`passages, 8 clients >= 0.9x in-process encode${layout.cores === 1 ? ' (asked at 2 cores)' : ''}`, `${vsP.toFixed(2)}x`, layout.cores === 1 || vsP >= 0.9);
+  for (const s of [q[4 * SATURATION], q[16 * SATURATION], open!]) {
+    add(`${s.name}: every request answered (200 or 429 with Retry-After), 0 errors`,
+      `200: ${s.statuses['200'] ?? 0}, 429: ${s.statuses['429'] ?? 0}, other: ${notAnswered(s)}, 429 without Retry-After: ${s.retryAfterMissing}`,
+      notAnswered(s) === 0 && s.retryAfterMissing === 0);
+    add(`${s.name}: p99 of the 200s within 2x that at ${SATURATION} clients (${q[SATURATION].p99Ms} ms)`, `${s.p99Ms} ms`, s.p99Ms <= 2 * q[SATURATION].p99Ms);
+    add(`${s.name}: peak RSS within the bound (${boundMiB.toFixed(0)} MiB)`, `${s.peakRssMiB.toFixed(0)} MiB`, s.peakRssMiB <= boundMiB);
+  }
+  const worstHealth = [...Object.values(q), open!, p!, long!].reduce((a, s) => Math.max(a, s.healthP99Ms), 0);
+  add('/health p99 < 100 ms in every scenario (16 x 512 included)', `${worstHealth} ms (${long!.name}: ${long!.healthP99Ms} ms)`, worstHealth < 100);
 }
 
-for (const t of targets) console.log(`target threads=${t.threads}: ${t.target}: ${t.value} ${t.met ? 'met' : 'NOT met'}`);
+for (const t of targets) console.log(`target ${t.layout}: ${t.target}: ${t.value} ${t.met ? 'met' : 'NOT met'}`);
 
 const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
 const env = {
   date: new Date().toISOString(), quick: QUICK, config: CONFIG, dtype: 'int8', durationSeconds: DURATION,
-  cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, avxVnni: /\bavx_vnni\b/.test(cpuinfo), node: process.version,
-  maxBatchTokens: MAX_BATCH_TOKENS, queryQueueTokens: QUERY_QUEUE, passageQueueTokens: PASSAGE_QUEUE,
+  cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, avxVnni: /\bavx_vnni\b/.test(cpuinfo), avx512Vnni: /\bavx512_vnni\b/.test(cpuinfo), node: process.version,
+  maxBatchTokens: MAX_BATCH_TOKENS, queryQueueTokens: QUERY_QUEUE, passageQueueTokens: PASSAGE_QUEUE, maxConcurrentRequests: MAX_CONCURRENT,
   goldenMinCosine: Number.isFinite(goldenMinCosine) ? goldenMinCosine : null,
 };
 const dir = new URL('./results/', import.meta.url.replace('/dist/bench/', '/bench/'));
 mkdirSync(dir, { recursive: true });
 const stem = QUICK ? 'server-quick' : 'server';
-writeFileSync(new URL(`${stem}.json`, dir), JSON.stringify({ ...env, baseline, rows, targets }, null, 2) + '\n');
+writeFileSync(new URL(`${stem}.json`, dir), JSON.stringify({ ...env, baseline, bounds, rows, targets }, null, 2) + '\n');
 const statusText = (s: Scenario) => Object.entries(s.statuses).filter(([c]) => c !== '200').map(([c, n]) => `${c}: ${n}`).join(', ') || '-';
 const md = [
-  `# Embedding server (${CONFIG} int8, threads ${THREADS.join(', ')})${QUICK ? ' — quick mode, not for comparison' : ''}`, '',
-  `${env.date} · ${env.cpu} (${env.cores} cores, avx_vnni ${env.avxVnni ? 'yes' : 'no'}) · Node ${env.node} · ${DURATION} s per query scenario after ${WARMUP} s of warm-up, ${PASSAGE_ROUNDS} round(s) of the 8 passage clients`, '',
-  '`instructor-wasm serve` in a child process, autocannon over loopback in the benchmark process (the two share the cores). ' +
-  `Closed loop: each client sends its next request when answered. Queries: one ${QUERY_TOKENS}-token text per POST /v1/embeddings (base64); ` +
-  `passages: ${PASSAGES_PER_REQUEST} texts of ${PASSAGE_TOKENS} tokens per request. --max-batch-tokens ${MAX_BATCH_TOKENS}; query servers --max-queued-tokens ${QUERY_QUEUE} ` +
-  `(2 x ${SATURATION} queries), the passage server ${PASSAGE_QUEUE}. In-process: \`encode\` of the same texts in passes of ${MAX_BATCH_TOKENS} tokens. ` +
+  `# Embedding server (${CONFIG} int8, layouts ${LAYOUTS.map((l) => l.name).join(', ')})${QUICK ? ' — quick mode, not for comparison' : ''}`, '',
+  `${env.date} · ${env.cpu} (${env.cores} cores, avx_vnni ${env.avxVnni ? 'yes' : 'no'}, avx512_vnni ${env.avx512Vnni ? 'yes' : 'no'}) · Node ${env.node} · ${DURATION} s per query scenario after ${WARMUP} s of warm-up, ${PASSAGE_ROUNDS} round(s) of the 8 passage clients`, '',
+  '`instructor-wasm serve` in a child process; the load from this process over loopback (the two share the cores). ' +
+  'Layout RxT: R model threads (replicas over one copy of the weights) of T kernel threads each. ' +
+  `Closed loop: each client sends its next request when answered; open loop: requests at a fixed rate whatever the answers. Queries: one ${QUERY_TOKENS}-token text per POST /v1/embeddings (base64); ` +
+  `passages: ${PASSAGES_PER_REQUEST} texts of ${PASSAGE_TOKENS} tokens per request; ${LONG_INPUTS} x ${LONG_TOKENS}: one request of ${LONG_INPUTS} texts of ${LONG_TOKENS} tokens. ` +
+  `--max-batch-tokens ${MAX_BATCH_TOKENS}, --max-concurrent-requests ${MAX_CONCURRENT}; query servers --max-queued-tokens ${QUERY_QUEUE} (2 x ${SATURATION} queries), the passage server ${PASSAGE_QUEUE}. ` +
+  `In-process: \`encode\` of the same texts in passes of ${MAX_BATCH_TOKENS} tokens on as many cores. /health: GET every ${HEALTH_EVERY_MS} ms on its own connection during each scenario. ` +
   `Correctness first: golden min cosine ${env.goldenMinCosine?.toFixed(6) ?? '-'} (sequences up to 128 tokens), and every server's answers equal encode() bit for bit.`, '',
-  '| threads | scenario | batching | texts/s | p50 ms | p99 ms | non-2xx | errors | peak RSS MiB |',
+  '| cores | in-process queries texts/s | in-process passages texts/s |',
+  '| --- | --- | --- |',
+  ...baseline.map((b) => `| ${b.cores} | ${b.queryTextsPerSec.toFixed(1)} | ${b.passageTextsPerSec.toFixed(1)} |`), '',
+  '| layout | scenario | texts/s | p50 ms | p99 ms | non-200 | errors | peak RSS MiB | /health p99 / max ms |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...baseline.flatMap((b) => [
-    `| ${b.threads} | in-process encode, queries | - | ${b.queryTextsPerSec.toFixed(1)} | - | - | - | - | - |`,
-    `| ${b.threads} | in-process encode, passages | - | ${b.passageTextsPerSec.toFixed(1)} | - | - | - | - | - |`,
-    ...rows.filter((r) => r.threads === b.threads).map((r) =>
-      `| ${r.threads} | ${r.name} clients | ${r.batching ? 'on' : 'off'} | ${r.textsPerSec.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${statusText(r)} | ${r.errors + r.timeouts} | ${r.peakRssMiB.toFixed(1)} |`),
-  ]), '',
-  '| threads | target | measured | met |',
+  ...rows.map((r) => `| ${r.layout} | ${r.name} | ${r.textsPerSec.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${statusText(r)} | ${r.errors} | ${r.peakRssMiB.toFixed(1)} | ${r.healthP99Ms} / ${r.healthMaxMs} |`), '',
+  'RSS bound per layout (from the settings): ' + bounds.map((b) => `${b.layout} ${b.boundMiB.toFixed(0)} MiB (${b.parts})`).join('; ') + '.', '',
+  '| layout | target | measured | met |',
   '| --- | --- | --- | --- |',
-  ...targets.map((t) => `| ${t.threads} | ${t.target} | ${t.value} | ${t.met ? 'yes' : 'no'} |`), '',
+  ...targets.map((t) => `| ${t.layout} | ${t.target} | ${t.value} | ${t.met ? 'yes' : 'no'} |`), '',
 ];
 writeFileSync(new URL(`${stem}.md`, dir), md.join('\n'));
 console.log(`wrote bench/results/${stem}.json and ${stem}.md`);

@@ -19,6 +19,12 @@ import type { Socket } from 'node:net';
 /** How long, and how many bytes, a refused body is still read (and discarded) before the connection closes. */
 const LINGER_MS = 5000;
 const LINGER_BYTES = 16 << 20;
+/**
+ * A refused body declared at most this long is read to its end before the answer instead, and
+ * the connection kept: a client told 429 at the door resends on the same connection, not a new one.
+ */
+const DRAIN_BYTES = 64 << 10;
+const DRAIN_MS = 1000;
 
 export interface ListenerHooks {
   /** Called as each request arrives (before its handler runs). */
@@ -95,6 +101,21 @@ function closeGracefully(req: IncomingMessage, socket: Socket): void {
   };
 }
 
+/** Reads (and discards) the rest of a small refused body, for at most `ms`. */
+function drained(req: IncomingMessage, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    req.on('end', done);
+    req.on('close', done);
+    req.on('data', () => {});
+    req.resume();
+  });
+}
+
 /** Writes `chunk`, resolving once the socket has taken it (its buffer drained), or false when it stalled past `ms` or closed. */
 function write(res: ServerResponse, chunk: Uint8Array, ms: number): Promise<boolean> {
   if (res.write(chunk)) return Promise.resolve(true);
@@ -149,6 +170,7 @@ export function nodeListener(handler: (request: Request) => Promise<Response>, h
     response.headers.forEach((v, k) => {
       out[k] = v;
     });
+    if (!req.complete && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_BYTES) await drained(req, DRAIN_MS);
     if (!req.complete) {
       out.connection = 'close';
       closeGracefully(req, req.socket);
