@@ -64,7 +64,8 @@ export interface LoadOptions {
   /**
    * Model replicas over one copy of the weights (data parallelism): the weights load once into a
    * shared memory (the threads build, kernels-mt.wasm, on one thread each) and `count` regions of
-   * activations are reserved beside them, each holding any pass of up to `maxPassTokens` tokens.
+   * activations are reserved beside them, each holding any pass of up to `maxPassTokens` tokens
+   * (at least the model's max_seq_length).
    * This model runs passes in region 0; `share()` describes the memory so that another thread can
    * `InstructorModel.attach(share, r)` and run passes in region r at the same time. Every replica
    * gives the bits one model gives. Not with `threads` > 1.
@@ -335,19 +336,21 @@ export class InstructorModel {
     };
     if (replicas === null) return new InstructorModel(info, { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null });
     // The regions, after everything that stays (weights, packing scratch, outlier sets): replica r
-    // allocates only in region r, so replicas never touch each other's activations.
-    const bytes = replicaRegionBytes(config, dense.rows, replicas.maxPassTokens, encoder.relaxed);
+    // allocates only in region r, so replicas never touch each other's activations. A pass holds
+    // at least one input of max_seq_length tokens.
+    const passTokens = Math.max(replicas.maxPassTokens, model.max_seq_length);
+    const bytes = replicaRegionBytes(config, dense.rows, passTokens, encoder.relaxed);
     const regions = Array.from({ length: replicas.count }, () => ({ start: arena.alloc(bytes), bytes }));
     const { tokenizer: _t, tokenizer_config: _c, ...lean } = model;
     const share: ModelShare = {
       module: replicas.module, memory: arena.memory, info: { ...info, model: lean }, weights: encoder.weights, dense,
-      relaxed: encoder.relaxed, regions, maxPassTokens: replicas.maxPassTokens,
+      relaxed: encoder.relaxed, regions, maxPassTokens: passTokens,
     };
     const own = new Arena(arena.wasm, regions[0]);
     const ownScratch = own.alloc(gemmQ8ScratchBytes(maxMatmulCols(encoder.weights, dense)));
     const ownEncoder = new T5Encoder(config, encoder.weights, own, ownScratch);
     ownEncoder.relaxed = encoder.relaxed;
-    return new InstructorModel(info, { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: replicas.maxPassTokens, share });
+    return new InstructorModel(info, { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: passTokens, share });
   }
 
   /**

@@ -104,7 +104,7 @@ export async function createEmbeddingWorker(options: EmbeddingWorkerOptions): Pr
   const batchTokens = positiveInt(options.batchTokens, 'batchTokens', 2048);
   const maxJobInputs = positiveInt(options.maxJobInputs, 'maxJobInputs', MAX_JOB_INPUTS);
 
-  const host = await startModelHost(model, { dtype, threads, maxPassTokens: Math.max(batchTokens, 512), onProgress: onLoad });
+  const host = await startModelHost(model, { dtype, threads, maxPassTokens: batchTokens, onProgress: onLoad });
   const info: ModelInfoLite = { dim: host.info.dim, dtype: host.info.dtype, maxSeqLength: host.maxSeqLength };
 
   const processor = async (job: Job<EmbeddingJobData, EmbeddingJobResult>): Promise<EmbeddingJobResult> => {

@@ -35,7 +35,7 @@ export interface ModelHostOptions {
   replicas?: number;
   /** Kernel threads per pass (one replica only): 1 (default), a number or 'auto'. */
   threads?: number | 'auto';
-  /** Tokens one pass may hold (each replica's activations are sized for it). Default 8192. */
+  /** Tokens one pass may hold (each replica's activations are sized for it; at least the model's max_seq_length). Default 8192. */
   maxPassTokens?: number;
   /** Download, conversion and load progress of the model thread that loads. */
   onProgress?: (event: LoadEvent) => void;
@@ -312,7 +312,7 @@ export async function startModelHost(source: string | Uint8Array, options: Model
   }
   const tokenizer = new T5Tokenizer(tok.json, tok.config ?? undefined);
   const info: ModelInfo = first.info;
-  backend = new ThreadBackend(info.dim, lanes, first.threads, shared ? maxPassTokens : Infinity, share);
+  backend = new ThreadBackend(info.dim, lanes, first.threads, first.maxPassTokens, share);
   const b = backend;
   return {
     tokenizer, info, maxSeqLength: info.model.max_seq_length, backend: b,

@@ -127,7 +127,13 @@ interface Slot {
 }
 
 /** What a request did, filled in by its handler (Hono's `c.env`), for the log and the metrics. */
-type Stats = { route: string; inputs: number; tokens: number; release?: () => void };
+type Stats = {
+  route: string; inputs: number; tokens: number;
+  /** Gives the request's admission permit back (taken by the embedding routes). */
+  release?: () => void;
+  /** The permit went with the response body, which gives it back once consumed. */
+  handedOver?: boolean;
+};
 type Env = { Bindings: Stats };
 
 /** Every route and its method. */
@@ -496,7 +502,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
         }
       } finally {
         // a permit not handed to a response body (an error, a refusal) is given back now
-        if (!(stats as { handedOver?: boolean }).handedOver) stats.release?.();
+        if (!stats.handedOver) stats.release?.();
         inFlight--;
         const ms = Date.now() - t0;
         metrics.requests.inc({ route, status: String(status) });
@@ -541,7 +547,7 @@ const now = () => (typeof performance !== 'undefined' ? performance.now() : Date
  */
 function releasingResponse(text: string, init: { status?: number; headers: Record<string, string> }, stats: Stats): Response {
   const release = stats.release;
-  (stats as { handedOver?: boolean }).handedOver = release !== undefined;
+  stats.handedOver = release !== undefined;
   const bytes = new TextEncoder().encode(text);
   let sent = false;
   const stream = new ReadableStream<Uint8Array>({
