@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,10 +104,10 @@ test('two models (file stem and --model-name), --instruction, --api-key from the
       const want = [(await ref.encode([['Represent the sentence:', SECRET]]))[0], (await ref.encode([['Other instruction:', 'text']]))[0]];
       r.data.forEach((d, i) => sameBits(Float32Array.from(d.embedding), want[i], `${id} input ${i}`));
     }
-    const unauthorised = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'small', input: SECRET }) });
+    const unauthorised = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'small', input: SECRET }) });
     assert.is(unauthorised.status, 401);
     await unauthorised.body?.cancel();
-    const bad = await fetch(`${s.url}/embed`, { method: 'POST', headers: { Authorization: 'Bearer sk-serve-test' }, body: JSON.stringify({ inputs: [SECRET, 42] }) });
+    const bad = await fetch(`${s.url}/embed`, { method: 'POST', headers: { Authorization: 'Bearer sk-serve-test', 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: [SECRET, 42] }) });
     assert.is(bad.status, 422);
     await bad.body?.cancel();
     await new Promise((r) => setTimeout(r, 50));
@@ -127,7 +128,7 @@ test('SIGTERM under load: new requests get 503, every request sent before the si
   const N = 48;
   const answers: Array<Promise<{ status: number; body: any } | { error: string }>> = [];
   for (let k = 0; k < N; k++) {
-    answers.push(fetch(`${s.url}/embed`, { method: 'POST', body: JSON.stringify({ inputs: texts(k) }) })
+    answers.push(fetch(`${s.url}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: texts(k) }) })
       .then(async (r) => ({ status: r.status, body: await r.json() }), (e) => ({ error: String(e?.cause ?? e) })));
   }
   // Signal once the server is busy: some answered, most not.
@@ -193,6 +194,104 @@ test('--help describes every flag; a port already taken exits 1 before any model
     assert.is(r.status, 1);
     assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
     assert.not.match(r.stderr, /load /, 'no model was loaded');
+  } finally {
+    assert.is(await stop(s), 0);
+  }
+});
+
+test('drain loses nothing: the work accepted is bounded by what --drain-timeout-ms finishes (the rest 429), SIGTERM answers every request accepted, exit 0', async () => {
+  const s = await serve(['--model', INT8, '--drain-timeout-ms', '2000', '--max-queued-tokens', '10000000', '--max-inputs', '64']);
+  try {
+    // 40 requests, each about a fifth of the work the 2 s drain allows at the speed the server measured: 8x too much
+    const speed = ((await (await fetch(`${s.url}/info`)).json()) as any).models[0].tokens_per_second as number;
+    assert.ok(speed > 0, `the server measured its speed before serving: ${speed}`);
+    const inputsEach = Math.max(1, Math.min(64, Math.floor((0.2 * 1.6 * speed) / 512)));
+    const passage = (k: number, i: number) => `request ${k} passage ${i} ` + 'lorem ipsum dolor sit amet '.repeat(100); // 512 tokens once cut
+    const sent = Array.from({ length: 40 }, (_, k) => fetch(`${s.url}/embed`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: Array.from({ length: inputsEach }, (_, i) => passage(k, i)) }),
+    }).then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.text() }), (e) => ({ status: 0, retry: null, body: String(e?.cause ?? e) })));
+    const t0 = Date.now();
+    while (!/ POST \/embed 200 /.test(s.stderr())) {
+      if (Date.now() - t0 > 30_000) throw new Error(`no answer: ${s.stderr().slice(-500)}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const signalled = Date.now();
+    s.child.kill('SIGTERM');
+    const results = await Promise.all(sent);
+    const code = await s.exit;
+    const took = Date.now() - signalled;
+    const by = (st: number) => results.filter((r) => r.status === st).length;
+    assert.is(by(0), 0, `requests without an answer (reset): ${JSON.stringify(results.filter((r) => r.status === 0).slice(0, 2))}`);
+    assert.is(by(200) + by(429) + by(503), results.length, `only 200, 429 and 503: ${results.map((r) => r.status).join(' ')}`);
+    assert.ok(by(429) > 0, 'past what a drain finishes, requests are refused');
+    assert.ok(results.filter((r) => r.status === 429).every((r) => /^\d+$/.test(r.retry ?? '') && /s of work, at most 1\.6 s/.test(r.body)), 'the 429s say why, with Retry-After');
+    assert.is(code, 0, `exit code after SIGTERM: ${s.stderr().slice(-300)}`);
+    assert.ok(took < 2000 + 1500, `the drain took ${took} ms`);
+  } finally {
+    await stop(s);
+  }
+});
+
+test('on SIGTERM a request whose headers or body have not all arrived is not waited for: 503 for a body, the connection closed for headers, exit 0 at once', async () => {
+  const s = await serve(['--model', INT8]);
+  const port = Number(new URL(s.url).port);
+  const open = async (head: string) => {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let data = '';
+    socket.on('data', (d) => { data += d; });
+    socket.on('error', () => {});
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write(head);
+    return { closed, data: () => data };
+  };
+  const headers = await open('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n');
+  const body = await open('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inp');
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  s.child.kill('SIGTERM');
+  const code = await s.exit;
+  await Promise.all([headers.closed, body.closed]);
+  assert.is(code, 0, s.stderr().slice(-300));
+  assert.ok(Date.now() - t0 < 3000, `exit took ${Date.now() - t0} ms`);
+  assert.match(body.data(), /^HTTP\/1\.1 503 /);
+  assert.match(body.data(), /connection: close/i);
+  assert.match(body.data(), /shutting down; the body had not arrived/);
+  assert.is(headers.data(), '', 'nothing is answered to a request whose headers never came');
+});
+
+test('slow clients: headers slower than --body-timeout-ms get 408 within a second of it; past --max-connections new connections are closed as they come', async () => {
+  const s = await serve(['--model', INT8, '--body-timeout-ms', '1000', '--max-connections', '4']);
+  const port = Number(new URL(s.url).port);
+  try {
+    const slow = connect(port, '127.0.0.1');
+    await new Promise((r) => slow.once('connect', r));
+    let answer = '';
+    slow.on('data', (d) => { answer += d; });
+    const t0 = Date.now();
+    slow.write('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => { if (!slow.destroyed) slow.write('X-Drip: 1\r\n'); }, 200); // slowloris: a header line now and then
+    await new Promise<void>((r) => slow.once('close', () => r()));
+    clearInterval(drip);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - t0 < 1000 + 1500, `408 after ${Date.now() - t0} ms`);
+    // four idle keep-alive connections hold every slot: a fifth is closed at once, unanswered
+    const idle = await Promise.all(Array.from({ length: 4 }, async () => {
+      const c = connect(port, '127.0.0.1');
+      await new Promise((r) => c.once('connect', r));
+      return c;
+    }));
+    await new Promise((r) => setTimeout(r, 100));
+    const fifth = connect(port, '127.0.0.1');
+    fifth.on('error', () => {});
+    let got = '';
+    fifth.on('data', (d) => { got += d; });
+    fifth.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((r) => fifth.once('close', () => r()));
+    assert.is(got, '', 'the connection past the cap is closed without an answer');
+    for (const c of idle) c.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is((await fetch(`${s.url}/health`)).status, 200, 'once connections close, new ones are served');
   } finally {
     assert.is(await stop(s), 0);
   }

@@ -496,7 +496,7 @@ test('client disconnect: a queued request is dropped before its pass; one mid-bo
     const stayTokens = (await ref.embed(stayInputs)).tokens.reduce((a, b) => a + b, 0);
     const stays = post(s, '/v1/embeddings', { model: MODEL, input: stayInputs, encoding_format: 'float' });
     const ac = new AbortController();
-    const leaving = fetch(`${s.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ model: MODEL, input: ['left early'] }), signal: ac.signal }).catch(() => 'aborted');
+    const leaving = fetch(`${s.url}/v1/embeddings`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: MODEL, input: ['left early'] }), signal: ac.signal }).catch(() => 'aborted');
     await untilQueued(s, stayTokens + (await ref.embed(['left early'])).tokens[0]);
     ac.abort();
     assert.is(await leaving, 'aborted');
@@ -552,6 +552,33 @@ test('GET /info and /metrics', async () => {
   await timed.body?.cancel();
   // The log holds routes, statuses and counts only.
   assert.ok(main.log.every((l) => ['/v1/embeddings', '/embed', '/v1/models', '/health', '/info', '/metrics', '-'].includes(l.route)));
+});
+
+test('Content-Type: JSON or none is read; anything else is 415 before the body is read, in both envelopes', async () => {
+  const body = JSON.stringify({ model: MODEL, input: 'typed' });
+  for (const type of [null, 'application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/vnd.api+json']) {
+    const r = await fetch(`${main.url}/v1/embeddings`, { method: 'POST', headers: type === null ? {} : { 'Content-Type': type }, body: new TextEncoder().encode(body) });
+    assert.is(r.status, 200, `Content-Type ${type}`);
+    await r.body?.cancel();
+  }
+  for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+    const e = await errorOf(await fetch(`${main.url}/v1/embeddings`, { method: 'POST', headers: { 'Content-Type': type }, body }));
+    assert.is(e.status, 415, type);
+    assert.is(e.body.error.code, 'unsupported_media_type');
+    assert.match(e.body.error.message, /expected application\/json \(or none\)/);
+    const t = await errorOf(await fetch(`${main.url}/embed`, { method: 'POST', headers: { 'Content-Type': type }, body: JSON.stringify({ inputs: 'x' }) }));
+    assert.is(t.status, 415);
+    assert.is(t.body.error_type, 'Validation');
+  }
+});
+
+test('an error repeats at most 64 characters of what the client sent: a model id of 60000 characters is clipped', async () => {
+  const id = 'm'.repeat(60_000);
+  const res = await post(main, '/v1/embeddings', { model: id, input: 'x' });
+  const text = await res.text();
+  assert.is(res.status, 404);
+  assert.ok(text.length < 1024, `the 404 body is ${text.length} bytes`);
+  assert.match(JSON.parse(text).error.message, /^model "m{64}"\.\.\. \(60000 characters\) is not served here/);
 });
 
 test('CORS only when asked', async () => {

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { basename, extname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -45,7 +46,8 @@ Admission (429 with Retry-After past these, before any work is done):
   --max-queued-tokens N     tokens accepted and not yet embedded, per model (default 4 x --max-batch-tokens)
   --max-inputs N            inputs per request (default 2048)
   --max-body-bytes SIZE     request body size, e.g. 2MiB (default 2MiB; 413 past it)
-  --body-timeout-ms MS      a body must arrive within this (default 30000; 408 past it)
+  --body-timeout-ms MS      headers and body must arrive within this (default 30000; 408 past it)
+  --max-connections N       open connections at most; more are closed as they arrive (default 1024)
 Requests:
   --instruction TEXT        instruction for plain-string inputs of requests that give none
   --no-truncate             refuse inputs longer than the model's max_seq_length instead of cutting them
@@ -55,12 +57,20 @@ Requests:
 Listening:
   --host ADDR               address to listen on (default 127.0.0.1)
   --port N                  port (default 8080; 0: any free port)
-  --drain-timeout-ms MS     on SIGTERM, exit 1 if requests are still unanswered after this (default 30000)
+  --drain-timeout-ms MS     on SIGTERM, exit 1 if requests are still unanswered after this (default 30000);
+                            the work accepted at any time is bounded to what a drain finishes in it
   -h, --help                this text
   --quiet                   no progress lines on stderr (the request log stays)`;
 
 /** While draining, the listener stays open until no request has arrived for this long. */
 const QUIET_MS = 250;
+/**
+ * The share of --drain-timeout-ms that the work accepted may take at the measured speed (the rest
+ * is the margin for the speed measured varying, and for writing the answers): what a drain finishes.
+ */
+export const DRAIN_SHARE = 0.8;
+/** How often Node checks its headers and request timeouts (its default, 30 s, let a slow client hold a connection that long past them). */
+const TIMEOUT_CHECK_MS = 1000;
 
 /** A usage mistake of `serve`: one line, exit 2 (cli.ts reports it). */
 class ServeUsageError extends UsageError {
@@ -86,6 +96,7 @@ export interface ServeConfig {
   maxInputs: number;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  maxConnections: number;
   batching: boolean;
   apiKey: string | undefined;
   cors: string[] | undefined;
@@ -126,6 +137,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
       'max-body-bytes': { type: 'string' }, 'body-timeout-ms': { type: 'string' }, 'api-key': { type: 'string' },
       cors: { type: 'string', multiple: true }, instruction: { type: 'string' }, 'no-truncate': { type: 'boolean' },
       'batch-wait-ms': { type: 'string' }, 'no-batching': { type: 'boolean' }, 'drain-timeout-ms': { type: 'string' },
+      'max-connections': { type: 'string' },
       simd: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
@@ -153,6 +165,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
     maxInputs: int(values['max-inputs'], '--max-inputs', 2048),
     maxBodyBytes: values['max-body-bytes'] === undefined ? 2 * 2 ** 20 : parseBytes(values['max-body-bytes'], '--max-body-bytes'),
     bodyTimeoutMs: int(values['body-timeout-ms'], '--body-timeout-ms', 30_000),
+    maxConnections: int(values['max-connections'], '--max-connections', 1024),
     batching: !values['no-batching'],
     apiKey: values['api-key'] ?? (env.INSTRUCTOR_API_KEY || undefined),
     cors: values.cors,
@@ -210,11 +223,26 @@ export async function serveCommand(args: string[]): Promise<number> {
   let app: EmbeddingServer | null = null;
   const pending: Array<(app: EmbeddingServer) => void> = [];
   const handler = (request: Request) => (app ? app.fetch(request) : new Promise<EmbeddingServer>((r) => pending.push(r)).then((a) => a.fetch(request)));
-  const server: Server = createServer(nodeListener(handler, {
+  const server: Server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS }, nodeListener(handler, {
     onArrival: () => { lastArrival = Date.now(); }, closing: () => stopping, writeTimeoutMs: config.bodyTimeoutMs,
   }));
-  server.headersTimeout = Math.min(60_000, config.bodyTimeoutMs + 1000);
-  server.requestTimeout = config.bodyTimeoutMs + 5000; // a backstop: the handler answers 408 first
+  // A request's headers and body must arrive within --body-timeout-ms: Node answers 408 to headers
+  // slower than that (slowloris), the handler to a slower body; requestTimeout is the backstop.
+  server.headersTimeout = config.bodyTimeoutMs;
+  server.requestTimeout = config.bodyTimeoutMs + 5000;
+  server.maxConnections = config.maxConnections; // past it Node closes a new connection as it is accepted
+  // The connections, and which hold a request being answered: on drain the others (idle, or
+  // with a request whose headers have not all arrived: not accepted work) are closed at once.
+  const sockets = new Set<Socket>();
+  const answering = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    answering.add(req.socket);
+    res.once('close', () => answering.delete(req.socket));
+  });
   // Longer than a load balancer's idle timeout (nginx's upstream keepalive 60 s), so the server is
   // never the side that closes a connection a request is being sent on.
   server.keepAliveTimeout = 65_000;
@@ -254,6 +282,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   app = createEmbeddingServer({
     models: ids.map((id, i) => ({ id, model: loads[i] })),
     maxBatchTokens: config.maxBatchTokens, maxQueuedTokens: config.maxQueuedTokens, maxConcurrentRequests: config.maxConcurrentRequests,
+    maxQueueSeconds: (DRAIN_SHARE * config.drainTimeoutMs) / 1000,
     maxInputs: config.maxInputs, maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: config.bodyTimeoutMs,
     batching: config.batching, apiKey: config.apiKey, cors: config.cors, instruction: config.instruction,
     truncate: config.truncate, version: packageVersion(), kernels: kernelFiles(),
@@ -282,6 +311,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         // answer, a 503: the listener closes only once none has arrived for QUIET_MS, so no
         // connection waiting in the accept queue is reset.
         while (Date.now() - lastArrival < QUIET_MS || served.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+        for (const socket of sockets) if (!answering.has(socket)) socket.destroy();
         server.close(() => {
           clearTimeout(deadline);
           void served.dispose().finally(() => {

@@ -24,8 +24,10 @@ import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import { Instructor, prepareInputs } from '../text/instructor.js';
 import { isHostedModel, type HostedModel } from '../text/hosted.js';
-import { CancelledError, OverloadedError, Scheduler } from './scheduler.js';
-import { ApiError, bearerToken, parseJson, readBody, sameSecret } from './http.js';
+import { passOf } from '../engine/backend.js';
+import { calibrationIds } from '../engine/model.js';
+import { CancelledError, OverloadedError, Scheduler, TooLongError } from './scheduler.js';
+import { ApiError, bearerToken, checkJsonContentType, clip, parseJson, readBody, sameSecret } from './http.js';
 import { Metrics } from './metrics.js';
 import {
   openaiError, openaiResponse, parseOpenAI, parseTei, teiError, teiResponse, type EmbedOutcome, type EmbedRequest,
@@ -70,6 +72,13 @@ export interface EmbeddingServerOptions {
    */
   maxQueuedTokens?: number;
   /**
+   * Seconds of work per model (at the speed measured by a calibration pass before serving, then by
+   * every pass) accepted and not yet embedded; past it, 429, and a request that alone needs longer
+   * is 413. `serve` sets it from --drain-timeout-ms, so that a drain finishes every request
+   * accepted. Default: no bound in time.
+   */
+  maxQueueSeconds?: number;
+  /**
    * Embedding requests in the server at once, from the first byte of the body read to the last
    * byte of the answer written; past it, 429 at once, before the body is read. Default 128.
    */
@@ -109,7 +118,10 @@ export interface EmbeddingServer {
   fetch: (request: Request) => Promise<Response>;
   /** Resolves when every model is loaded; rejects with the first load failure. */
   ready: Promise<void>;
-  /** Answers 503 to new requests from now on; resolves once every request accepted is answered (its last byte written). */
+  /**
+   * Answers 503 to new requests from now on, and to requests whose body is still arriving (not
+   * accepted work); resolves once every request accepted is answered (its last byte written).
+   */
   drain(): Promise<void>;
   /** Requests being answered now (the handler has not returned). */
   readonly inFlight: number;
@@ -156,6 +168,8 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const maxBatchTokens = positive(options.maxBatchTokens ?? 8192, 'maxBatchTokens');
   const maxQueuedTokens = positive(options.maxQueuedTokens ?? 4 * maxBatchTokens, 'maxQueuedTokens');
   const maxConcurrentRequests = positive(options.maxConcurrentRequests ?? 128, 'maxConcurrentRequests');
+  const maxQueueSeconds = options.maxQueueSeconds;
+  if (maxQueueSeconds !== undefined && !(maxQueueSeconds > 0)) fail('BAD_INPUT', `createEmbeddingServer: maxQueueSeconds must be > 0, got ${maxQueueSeconds}`);
   const maxInputs = positive(options.maxInputs ?? 2048, 'maxInputs');
   const maxBodyBytes = positive(options.maxBodyBytes ?? 2 * 1024 * 1024, 'maxBodyBytes');
   const bodyTimeoutMs = positive(options.bodyTimeoutMs ?? 30_000, 'bodyTimeoutMs');
@@ -165,6 +179,8 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const truncateDefault = options.truncate ?? true;
   const metrics = new Metrics();
   let draining = false;
+  /** Aborted on drain: bodies still arriving are not accepted work. */
+  const stopReading = new AbortController();
   let inFlight = 0;
   /** Admission permits taken: embedding requests between their arrival and their last byte written. */
   let admitted = 0;
@@ -183,15 +199,18 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       if (model.maxSeqLength > model.backend.maxPassTokens) {
         fail('BAD_INPUT', `model ${m.id}'s passes hold ${model.backend.maxPassTokens} tokens (its maxPassTokens), less than its max_seq_length ${model.maxSeqLength}: one full-length input must fit a pass`);
       }
-      slot.model = model;
-      slot.scheduler = new Scheduler(model.backend, {
-        maxBatchTokens, maxQueuedTokens, batching,
+      const scheduler = new Scheduler(model.backend, {
+        maxBatchTokens, maxQueuedTokens, maxQueueSeconds, batching,
         onPass: ({ inputs, tokens, ms }) => {
           metrics.batchInputs.observe(inputs, { model: m.id });
           metrics.batchTokens.observe(tokens, { model: m.id });
           metrics.passSeconds.observe(ms / 1000, { model: m.id });
         },
       });
+      // the speed the bound in time needs, before the first request is admitted
+      if (maxQueueSeconds !== undefined) await scheduler.calibrate(calibrationPass(model.info.config.vocabSize));
+      slot.model = model;
+      slot.scheduler = scheduler;
     } catch (e) {
       slot.error = e instanceof Error ? e : new Error(String(e));
       throw slot.error;
@@ -274,7 +293,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   function slotFor(id: string | undefined): Slot {
     if (id === undefined) return slots[0];
     const slot = slots.find((s) => s.id === id);
-    if (!slot) throw new ApiError('model_not_found', `model ${JSON.stringify(id)} is not served here; served: ${slots.map((s) => JSON.stringify(s.id)).join(', ')}`, 'model');
+    if (!slot) throw new ApiError('model_not_found', `model ${clip(id)} is not served here; served: ${slots.map((s) => JSON.stringify(s.id)).join(', ')}`, 'model');
     return slot;
   }
 
@@ -324,9 +343,10 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       done = await scheduler.submit(prepared, { normalize: req.normalize ?? model.info.model.normalize, signal });
     } catch (e) {
       if (e instanceof OverloadedError) {
-        metrics.refused.inc({ reason: 'queue' });
-        throw new ApiError('overloaded', `${e.message} (--max-queued-tokens)`, null, { 'Retry-After': String(e.retryAfterSeconds) });
+        metrics.refused.inc({ reason: e.time ? 'time' : 'queue' });
+        throw new ApiError('overloaded', `${e.message} (${e.time ? '--drain-timeout-ms' : '--max-queued-tokens'})`, null, { 'Retry-After': String(e.retryAfterSeconds) });
       }
+      if (e instanceof TooLongError) throw new ApiError('too_large', `${e.message} (--drain-timeout-ms)`, field);
       if (e instanceof CancelledError) throw new ApiError('cancelled', e.message);
       throw e;
     }
@@ -343,7 +363,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
 
   async function body(c: Context<Env>): Promise<unknown> {
     const t0 = now();
-    const bytes = await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs });
+    const bytes = await readBody(c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs, stop: stopReading.signal });
     metrics.phase.observe((now() - t0) / 1000, { phase: 'read' });
     return parseJson(bytes);
   }
@@ -391,6 +411,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     c.env.route = '/v1/embeddings';
     const started = now();
     try {
+      checkJsonContentType(c.req.raw);
       c.env.release = admit();
       const { request, encodingFormat } = parseOpenAI(await body(c), maxInputs);
       const { outcome, truncated, timing } = await embed(c, request);
@@ -404,6 +425,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     c.env.route = '/embed';
     const started = now();
     try {
+      checkJsonContentType(c.req.raw);
       c.env.release = admit();
       const request = parseTei(await body(c), maxInputs);
       const { outcome, truncated, timing } = await embed(c, request);
@@ -457,7 +479,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
         tokens_per_second: s.scheduler ? Math.round(s.scheduler.tokensPerSecond) : null,
       })),
       limits: {
-        max_batch_tokens: maxBatchTokens, max_queued_tokens: maxQueuedTokens, max_concurrent_requests: maxConcurrentRequests,
+        max_batch_tokens: maxBatchTokens, max_queued_tokens: maxQueuedTokens, max_queue_seconds: maxQueueSeconds ?? null, max_concurrent_requests: maxConcurrentRequests,
         max_inputs: maxInputs, max_body_bytes: maxBodyBytes, body_timeout_ms: bodyTimeoutMs,
         batching, truncate: truncateDefault, instruction: options.instruction ?? null,
       },
@@ -514,6 +536,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     ready,
     drain(): Promise<void> {
       draining = true;
+      stopReading.abort();
       if (inFlight === 0 && admitted === 0) return Promise.resolve();
       return new Promise((resolve) => {
         drained = resolve;
@@ -529,6 +552,18 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       await Promise.all(slots.map((s) => s.model?.dispose()));
     },
   };
+}
+
+/**
+ * The pass that measures a model's speed before it serves: CALIBRATION_SEQUENCES sequences of
+ * CALIBRATION_LENGTH pseudo-random ids (mid-length inputs: a 16-token query costs a little less per
+ * token, a 512-token passage a little more; every later pass updates the measure).
+ */
+const CALIBRATION_SEQUENCES = 2, CALIBRATION_LENGTH = 128;
+function calibrationPass(vocabSize: number) {
+  const ids = calibrationIds(vocabSize);
+  const seq = Array.from({ length: CALIBRATION_LENGTH }, (_, t) => (t === CALIBRATION_LENGTH - 1 ? 1 : ids[t % (ids.length - 1)]));
+  return passOf(Array.from({ length: CALIBRATION_SEQUENCES }, () => ({ ids: seq, nInstr: 0 })));
 }
 
 interface Timing {

@@ -11,6 +11,7 @@ export type ApiErrorKind =
   | 'method' // the route exists, the method does not (405)
   | 'timeout' // the body did not arrive in time (408)
   | 'too_large' // the body, or the number of inputs, is over the limit (413)
+  | 'media_type' // a body that is not JSON (415)
   | 'overloaded' // the queue is full (429, Retry-After)
   | 'unavailable' // loading, failed to load, or draining (503)
   | 'cancelled' // the client went away (499, never delivered; for the log)
@@ -33,6 +34,8 @@ export interface BodyLimits {
   maxBytes: number;
   /** The whole body must arrive within this many ms of the request's start. */
   timeoutMs: number;
+  /** Aborts a body still arriving (the server drains: a request whose body has not arrived is not accepted work). */
+  stop?: AbortSignal;
 }
 
 /**
@@ -51,8 +54,12 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
   const chunks: Uint8Array[] = [];
   let total = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onStop: (() => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ApiError('timeout', `the body did not arrive within ${limits.timeoutMs} ms (${total} bytes received)`)), limits.timeoutMs);
+    onStop = () => reject(new ApiError('unavailable', `the server is shutting down; the body had not arrived (${total} bytes received)`, null, { 'Retry-After': '1' }));
+    if (limits.stop?.aborted) onStop();
+    else limits.stop?.addEventListener('abort', onStop, { once: true });
   });
   try {
     for (;;) {
@@ -73,6 +80,7 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
     throw e;
   } finally {
     clearTimeout(timer);
+    if (onStop) limits.stop?.removeEventListener('abort', onStop);
   }
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
@@ -83,6 +91,24 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
   }
   return out;
 }
+
+/**
+ * The request's Content-Type must be JSON (application/json, or any application/*+json) or absent:
+ * a 415 naming what came otherwise (TEI answers the same; curl -d sends a form type unless told).
+ */
+export function checkJsonContentType(request: Request): void {
+  const type = request.headers.get('content-type');
+  if (type === null) return;
+  const essence = type.split(';')[0].trim().toLowerCase();
+  if (essence === 'application/json' || /^application\/[\w.+-]*\+json$/.test(essence)) return;
+  throw new ApiError('media_type', `Content-Type is ${clip(type)}, expected application/json (or none): the body must be JSON`);
+}
+
+/** A value a client sent, as an error message may repeat it: at most CLIP characters of it, and its length. */
+export function clip(value: string): string {
+  return value.length <= CLIP ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, CLIP))}... (${value.length} characters)`;
+}
+const CLIP = 64;
 
 /** The body parsed as JSON; a 400/422 saying why when it is not JSON. */
 export function parseJson(bytes: Uint8Array): unknown {

@@ -9,6 +9,12 @@
 // (so one request as large as the input limits allow is always served). Tokens in the system never
 // exceed max(maxQueuedTokens, the largest admissible request).
 //
+// Admission, in time (maxQueueSeconds): what is accepted must be embeddable within that many
+// seconds at the measured speed (a calibration pass before serving, then every pass), so that a
+// drain (SIGTERM) can finish every request accepted within its deadline. A request that would take
+// the work in the system past it is refused (429); one that alone needs longer is refused for good
+// (TooLongError: a 413), since no drain could finish it.
+//
 // Forming a pass (budget: maxBatchTokens, split evenly between idle lanes when there are several,
 // so one large request keeps every lane busy): requests in arrival order, each request's inputs
 // in its order. First every waiting request gets a share of the budget (budget / requests, at
@@ -30,6 +36,8 @@ export interface SchedulerOptions {
   maxBatchTokens: number;
   /** Tokens accepted and not yet embedded (waiting or in a running pass) at most; see admission above. */
   maxQueuedTokens: number;
+  /** Seconds of work (at the measured speed) accepted and not yet embedded at most; see admission above. Default: no bound. */
+  maxQueueSeconds?: number;
   /** false: a pass holds the inputs of one request only (for comparison with batching on). */
   batching: boolean;
   /** Called after every forward pass (metrics). */
@@ -38,9 +46,23 @@ export interface SchedulerOptions {
 
 /** The system holds too many tokens already: retry after `retryAfterSeconds`. */
 export class OverloadedError extends Error {
-  constructor(readonly tokensInSystem: number, readonly maxQueuedTokens: number, readonly retryAfterSeconds: number) {
-    super(`the server is overloaded: ${tokensInSystem} tokens accepted and not yet embedded, at most ${maxQueuedTokens}; retry after ${retryAfterSeconds} s`);
+  constructor(
+    readonly tokensInSystem: number, readonly maxQueuedTokens: number, readonly retryAfterSeconds: number,
+    /** Set when the bound in time refused it: the seconds of work in the system, and the most allowed. */
+    readonly time?: { seconds: number; maxSeconds: number },
+  ) {
+    super(time
+      ? `the server is overloaded: ${tokensInSystem} tokens accepted and not yet embedded, about ${time.seconds.toFixed(1)} s of work, at most ${time.maxSeconds.toFixed(1)} s; retry after ${retryAfterSeconds} s`
+      : `the server is overloaded: ${tokensInSystem} tokens accepted and not yet embedded, at most ${maxQueuedTokens}; retry after ${retryAfterSeconds} s`);
     this.name = 'OverloadedError';
+  }
+}
+
+/** One request needs more time than maxQueueSeconds allows, even alone: it can never be accepted. */
+export class TooLongError extends Error {
+  constructor(readonly tokens: number, readonly seconds: number, readonly maxQueueSeconds: number, readonly tokensPerSecond: number) {
+    super(`the request's ${tokens} tokens take about ${seconds.toFixed(1)} s at the measured ${Math.round(tokensPerSecond)} tokens/s, more than the ${maxQueueSeconds.toFixed(1)} s of work the server accepts at once; send fewer inputs per request`);
+    this.name = 'TooLongError';
   }
 }
 
@@ -121,7 +143,24 @@ export class Scheduler {
 
   /** True when a new request would be refused whatever its size. */
   get full(): boolean {
-    return this.tokensInSystem >= this.options.maxQueuedTokens;
+    return this.tokensInSystem >= this.options.maxQueuedTokens || this.secondsOf(this.tokensInSystem) >= (this.options.maxQueueSeconds ?? Infinity);
+  }
+
+  /** Seconds `tokens` take at the measured speed (0 before any pass). */
+  private secondsOf(tokens: number): number {
+    return this.tokensPerMs > 0 ? tokens / this.tokensPerSecond : 0;
+  }
+
+  /**
+   * Runs one pass of `pass` (not a request's: the caller's calibration input) to measure the
+   * backend's speed before any request is admitted by time.
+   */
+  async calibrate(pass: ReturnType<typeof passOf>): Promise<void> {
+    let tokens = 0;
+    for (let b = 0; b < pass.lengths.length; b++) tokens += pass.lengths[b];
+    const t0 = now();
+    await this.backend.run(pass);
+    this.tokensPerMs = tokens / Math.max(1e-3, now() - t0);
   }
 
   /** Measured tokens per second of the backend (every lane), 0 before the first pass. */
@@ -146,6 +185,13 @@ export class Scheduler {
     const inSystem = this.tokensInSystem;
     if (inSystem > 0 && inSystem + tokens > this.options.maxQueuedTokens) {
       throw new OverloadedError(inSystem, this.options.maxQueuedTokens, this.retryAfterSeconds);
+    }
+    const maxSeconds = this.options.maxQueueSeconds;
+    if (maxSeconds !== undefined && this.tokensPerMs > 0) {
+      const alone = this.secondsOf(tokens);
+      if (alone > maxSeconds) throw new TooLongError(tokens, alone, maxSeconds, this.tokensPerSecond);
+      const seconds = this.secondsOf(inSystem + tokens);
+      if (seconds > maxSeconds) throw new OverloadedError(inSystem, this.options.maxQueuedTokens, this.retryAfterSeconds, { seconds: this.secondsOf(inSystem), maxSeconds });
     }
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new CancelledError());

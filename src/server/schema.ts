@@ -152,7 +152,7 @@ export function teiResponse(out: EmbedOutcome): string {
 
 const STATUS: Record<ApiErrorKind, number> = {
   invalid: 400, unauthorized: 401, model_not_found: 404, not_found: 404, method: 405, timeout: 408,
-  too_large: 413, overloaded: 429, cancelled: 499, internal: 500, unavailable: 503,
+  too_large: 413, media_type: 415, overloaded: 429, cancelled: 499, internal: 500, unavailable: 503,
 };
 
 const OPENAI_TYPE: Record<ApiErrorKind, [type: string, code: string | null]> = {
@@ -163,6 +163,7 @@ const OPENAI_TYPE: Record<ApiErrorKind, [type: string, code: string | null]> = {
   method: ['invalid_request_error', 'method_not_allowed'],
   timeout: ['invalid_request_error', 'request_timeout'],
   too_large: ['invalid_request_error', 'request_too_large'],
+  media_type: ['invalid_request_error', 'unsupported_media_type'],
   overloaded: ['requests', 'rate_limit_exceeded'],
   cancelled: ['invalid_request_error', 'cancelled'],
   internal: ['server_error', null],
@@ -177,7 +178,7 @@ export function openaiError(e: ApiError): { status: number; body: string } {
 
 const TEI_TYPE: Record<ApiErrorKind, string> = {
   invalid: 'Validation', unauthorized: 'Unauthorized', model_not_found: 'Validation', not_found: 'NotFound',
-  method: 'NotFound', timeout: 'Validation', too_large: 'Validation', overloaded: 'Overloaded',
+  method: 'NotFound', timeout: 'Validation', too_large: 'Validation', media_type: 'Validation', overloaded: 'Overloaded',
   cancelled: 'Validation', internal: 'Backend', unavailable: 'Unhealthy',
 };
 

@@ -246,7 +246,7 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
       const maxInputs = info.limits?.max_inputs;
       if (typeof maxInputs !== 'number') throw new Failure(`GET /info has no limits.max_inputs: ${JSON.stringify(info).slice(0, 300)}`);
       // The Worker's own limit (examples/worker/worker.js): one input more is refused
-      const over = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: Array(maxInputs + 1).fill('x') }), signal: AbortSignal.timeout(60_000) });
+      const over = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: Array(maxInputs + 1).fill('x') }), signal: AbortSignal.timeout(60_000) });
       if (over.status !== 413) throw new Failure(`POST /embed of ${maxInputs + 1} inputs: HTTP ${over.status}, expected 413`);
       await over.body?.cancel();
       // TEI's POST /embed: every golden input (empty strings too), number[][] back, in requests of at most maxInputs.
@@ -266,9 +266,9 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
       // OpenAI's POST /v1/embeddings through the same handler.
       results.push(await checkOpenAIRoute(base, `tiny-${dtype}`, golden, check, dtype, () => log, maxInputs));
       // `instruction` applies to plain strings: equal to the explicit pair.
-      const pair = await (await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as number[][];
+      const pair = await (await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: ['hello world', ['Represent the sentence: ', 'hello world']], instruction: 'Represent the sentence: ' }), signal: AbortSignal.timeout(60_000) })).json() as number[][];
       if (!(pair[0].every((x, i) => x === pair[1][i]))) throw new Failure('POST /embed: instruction + string differs from the [instruction, text] pair');
-      const bad = await fetch(`${base}/embed`, { method: 'POST', body: JSON.stringify({ inputs: ['ok', 42] }), signal: AbortSignal.timeout(60_000) });
+      const bad = await fetch(`${base}/embed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: ['ok', 42] }), signal: AbortSignal.timeout(60_000) });
       if (bad.status !== 422) throw new Failure(`POST /embed with a bad input: HTTP ${bad.status}, expected 422`);
       await bad.body?.cancel();
     } finally {
