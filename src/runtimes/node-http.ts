@@ -26,7 +26,20 @@ const LINGER_BYTES = 16 << 20;
 const DRAIN_BYTES = 64 << 10;
 const DRAIN_MS = 1000;
 
+/** An answer given without the handler (EmbeddingServer.answerAtOnce). */
+export interface DoorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
 export interface ListenerHooks {
+  /**
+   * Asked first, before a Request is built: an answer to give at once (a health check, a refusal
+   * at the door), or null to call the handler. Under a flood of refused clients this keeps each
+   * refusal, and the health checks among them, cheap.
+   */
+  door?: (method: string, path: string, contentType: string | null, authorization: boolean) => DoorAnswer | null;
   /** Called as each request arrives (before its handler runs). */
   onArrival?: () => void;
   /** True while the server shuts down: answers carry `Connection: close`, so no connection is reused. */
@@ -101,6 +114,13 @@ function closeGracefully(req: IncomingMessage, socket: Socket): void {
   };
 }
 
+/** True while the request has body bytes not yet read (a request without a body has none, even before Node marks it complete). */
+function unread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /** Reads (and discards) the rest of a small refused body, for at most `ms`. */
 function drained(req: IncomingMessage, ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -138,21 +158,36 @@ export function nodeListener(handler: (request: Request) => Promise<Response>, h
   const writeTimeoutMs = hooks.writeTimeoutMs ?? 30_000;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     hooks.onArrival?.();
-    const ac = new AbortController();
+    const method = req.method ?? 'GET';
+    const door = hooks.door?.(method, (req.url ?? '/').split('?')[0], req.headers['content-type'] ?? null, req.headers.authorization !== undefined);
+    if (door) {
+      const out: Record<string, string> = { ...door.headers, 'content-length': String(Buffer.byteLength(door.body)) };
+      if (unread(req) && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_BYTES) await drained(req, DRAIN_MS);
+      if (unread(req)) {
+        out.connection = 'close';
+        closeGracefully(req, req.socket);
+      } else if (hooks.closing?.()) out.connection = 'close';
+      res.writeHead(door.status, out);
+      res.end(door.body);
+      return;
+    }
+    const hasBody = method !== 'GET' && method !== 'HEAD';
+    // a signal only where a request can be long: an AbortSignal costs ~10 us (it is transferable)
+    const ac = hasBody ? new AbortController() : null;
     const gone = () => {
-      if (!ac.signal.aborted) ac.abort(new Error('the client closed the connection'));
+      if (ac && !ac.signal.aborted) ac.abort(new Error('the client closed the connection'));
     };
-    res.on('close', () => {
-      if (!res.writableFinished) gone();
-    });
+    if (ac) {
+      res.on('close', () => {
+        if (!res.writableFinished) gone();
+      });
+    }
     let response: Response;
     try {
       const headers = new Headers();
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-      const method = req.method ?? 'GET';
-      const hasBody = method !== 'GET' && method !== 'HEAD';
       const request = new Request('http://localhost' + (req.url ?? '/'), {
-        method, headers, signal: ac.signal,
+        method, headers, ...(ac ? { signal: ac.signal } : {}),
         ...(hasBody ? { body: bodyStream(req, gone), duplex: 'half' } : {}),
       } as RequestInit);
       response = await handler(request);
@@ -170,8 +205,8 @@ export function nodeListener(handler: (request: Request) => Promise<Response>, h
     response.headers.forEach((v, k) => {
       out[k] = v;
     });
-    if (!req.complete && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_BYTES) await drained(req, DRAIN_MS);
-    if (!req.complete) {
+    if (unread(req) && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_BYTES) await drained(req, DRAIN_MS);
+    if (unread(req)) {
       out.connection = 'close';
       closeGracefully(req, req.socket);
     } else if (hooks.closing?.()) out.connection = 'close';

@@ -113,9 +113,23 @@ export interface EmbeddingServerOptions {
   onRequest?: (entry: RequestLog) => void;
 }
 
+/** An answer given without the handler (see EmbeddingServer.answerAtOnce). */
+export interface DoorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
 export interface EmbeddingServer {
   /** The handler: a Web Request in, a Response out. */
   fetch: (request: Request) => Promise<Response>;
+  /**
+   * For an HTTP adapter, before it builds a Request: the answer `fetch` would give at once, with no
+   * body read (GET /health; an embedding request refused at the door: 503 while loading or
+   * draining, 429 when full), or null when the request must go to `fetch`. Counted and logged as
+   * `fetch` would. Under a flood of clients told 429 this is most of what the serving thread does.
+   */
+  answerAtOnce(method: string, path: string, contentType: string | null, authorization: boolean): DoorAnswer | null;
   /** Resolves when every model is loaded; rejects with the first load failure. */
   ready: Promise<void>;
   /**
@@ -255,31 +269,46 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.scheduler) ? 'ok' : 'loading';
 
   /** 503 unless `targets` (every model, or the one a request names) can take work now; 429 when each one that can is full. */
-  function checkAvailable(targets: Slot[]): void {
-    if (draining) throw new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
+  function unavailable(targets: Slot[]): ApiError | null {
+    if (draining) return new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
     const serving = targets.filter((s) => s.scheduler);
     if (serving.length === 0) {
       const failed = targets.find((s) => s.error);
-      if (failed) throw new ApiError('unavailable', `model ${failed.id} failed to load: ${failed.error!.message}`);
-      throw new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
+      if (failed) return new ApiError('unavailable', `model ${failed.id} failed to load: ${failed.error!.message}`);
+      return new ApiError('unavailable', `model ${targets.map((s) => s.id).join(', ')} is loading`, null, { 'Retry-After': '1' });
     }
     if (serving.every((s) => s.scheduler!.full)) {
       const q = serving[0].scheduler!;
       metrics.refused.inc({ reason: 'queue' });
-      throw new ApiError('overloaded', `the server is overloaded: ${q.tokensInSystem} tokens accepted and not yet embedded, at most ${maxQueuedTokens} (--max-queued-tokens)`, null,
+      const { text, flag } = q.fullness;
+      return new ApiError('overloaded', `the server is overloaded: ${q.tokensInSystem} tokens accepted and not yet embedded, ${text} (${flag})`, null,
         { 'Retry-After': String(q.retryAfterSeconds) });
     }
+    return null;
+  }
+
+  function checkAvailable(targets: Slot[]): void {
+    const e = unavailable(targets);
+    if (e) throw e;
+  }
+
+  /** Why a new embedding request is refused before its body is read, or null when it may come in. */
+  function doorRefusal(): ApiError | null {
+    const e = unavailable(slots);
+    if (e) return e;
+    if (admitted >= maxConcurrentRequests) {
+      metrics.refused.inc({ reason: 'concurrency' });
+      const retry = Math.max(1, ...open().map((s) => s.scheduler!.retryAfterSeconds));
+      return new ApiError('overloaded', `the server is overloaded: ${admitted} requests in progress, at most ${maxConcurrentRequests} (--max-concurrent-requests)`, null,
+        { 'Retry-After': String(retry) });
+    }
+    return null;
   }
 
   /** Takes an admission permit, or refuses at once; the permit is given back by the returned function (once). */
   function admit(): () => void {
-    checkAvailable(slots);
-    if (admitted >= maxConcurrentRequests) {
-      metrics.refused.inc({ reason: 'concurrency' });
-      const retry = Math.max(1, ...open().map((s) => s.scheduler!.retryAfterSeconds));
-      throw new ApiError('overloaded', `the server is overloaded: ${admitted} requests in progress, at most ${maxConcurrentRequests} (--max-concurrent-requests)`, null,
-        { 'Retry-After': String(retry) });
-    }
+    const e = doorRefusal();
+    if (e) throw e;
     admitted++;
     let given = false;
     return () => {
@@ -440,11 +469,17 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     return c.json({ object: 'list', data: slots.map((s) => ({ id: s.id, object: 'model', created: 0, owned_by: 'instructor-wasm' })) });
   });
 
-  app.get('/health', (c) => {
-    c.env.route = '/health';
+  /** GET /health: 200 once every model serves, else 503 with why. */
+  function health(): { status: 200 | 503; body: unknown } {
     const status = state();
     const failed = slots.filter((s) => s.error).map((s) => ({ model: s.id, error: s.error!.message }));
-    return c.json({ status, ...(failed.length > 0 ? { failed } : {}) }, status === 'ok' ? 200 : 503);
+    return { status: status === 'ok' ? 200 : 503, body: { status, ...(failed.length > 0 ? { failed } : {}) } };
+  }
+
+  app.get('/health', (c) => {
+    c.env.route = '/health';
+    const { status, body } = health();
+    return c.json(body, status);
   });
 
   app.get('/info', (c) => {
@@ -532,6 +567,35 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
         options.onRequest?.({ method: request.method, route, status, inputs, tokens, ms });
         if (inFlight === 0 && admitted === 0 && drained) drained();
       }
+    },
+    answerAtOnce(method: string, path: string, contentType: string | null, authorization: boolean): DoorAnswer | null {
+      if (options.cors !== undefined) return null; // CORS headers come from the handler's middleware
+      if (method === 'GET' && path === '/health') {
+        // what the /health route answers (it takes no API key), without building a Request
+        const t0 = Date.now();
+        const { status, body } = health();
+        metrics.requests.inc({ route: path, status: String(status) });
+        metrics.latency.observe((Date.now() - t0) / 1000, { route: path });
+        options.onRequest?.({ method, route: path, status, inputs: 0, tokens: 0, ms: Date.now() - t0 });
+        return { status, headers: { ...JSON_TYPE, ...(draining ? { Connection: 'close' } : {}) }, body: JSON.stringify(body) };
+      }
+      // The same refusal the handler gives before reading a body (see admit), without building a
+      // Request: under a flood of clients told 429, this is most of what the serving thread does.
+      // Only where nothing comes first: no API key to check, a JSON or absent Content-Type.
+      if (method !== 'POST' || (path !== '/v1/embeddings' && path !== '/embed')) return null;
+      if (options.apiKey !== undefined || authorization) return null;
+      if (contentType !== null) {
+        const essence = contentType.split(';')[0].trim().toLowerCase();
+        if (essence !== 'application/json' && !/^application\/[\w.+-]*\+json$/.test(essence)) return null;
+      }
+      const t0 = Date.now();
+      const e = draining ? new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' }) : doorRefusal();
+      if (e === null) return null;
+      const { status, body } = path === '/embed' ? teiError(e) : openaiError(e);
+      metrics.requests.inc({ route: path, status: String(status) });
+      metrics.latency.observe((Date.now() - t0) / 1000, { route: path });
+      options.onRequest?.({ method, route: path, status, inputs: 0, tokens: 0, ms: Date.now() - t0 });
+      return { status, headers: { ...JSON_TYPE, ...e.headers, ...(draining ? { Connection: 'close' } : {}) }, body };
     },
     ready,
     drain(): Promise<void> {

@@ -146,6 +146,14 @@ export class Scheduler {
     return this.tokensInSystem >= this.options.maxQueuedTokens || this.secondsOf(this.tokensInSystem) >= (this.options.maxQueueSeconds ?? Infinity);
   }
 
+  /** Which bound is reached, for a message: the tokens, or the seconds of work, and the flag that sets it. */
+  get fullness(): { text: string; flag: string } {
+    const max = this.options.maxQueueSeconds;
+    const seconds = this.secondsOf(this.tokensInSystem);
+    if (max !== undefined && seconds >= max) return { text: `about ${seconds.toFixed(1)} s of work, at most ${max.toFixed(1)} s`, flag: '--drain-timeout-ms' };
+    return { text: `at most ${this.options.maxQueuedTokens}`, flag: '--max-queued-tokens' };
+  }
+
   /** Seconds `tokens` take at the measured speed (0 before any pass). */
   private secondsOf(tokens: number): number {
     return this.tokensPerMs > 0 ? tokens / this.tokensPerSecond : 0;
