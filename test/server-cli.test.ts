@@ -110,7 +110,8 @@ test('two models (file stem and --model-name), --instruction, --api-key from the
     const bad = await fetch(`${s.url}/embed`, { method: 'POST', headers: { Authorization: 'Bearer sk-serve-test', 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: [SECRET, 42] }) });
     assert.is(bad.status, 422);
     await bad.body?.cancel();
-    await new Promise((r) => setTimeout(r, 50));
+    // the request log reaches stderr in batches, within 100 ms
+    for (const t0 = Date.now(); !/ POST \/embed 422 /.test(s.stderr()) && Date.now() - t0 < 5000;) await new Promise((r) => setTimeout(r, 20));
     const log = s.stderr();
     assert.match(log, /^\S+Z POST \/v1\/embeddings 200 inputs=2 tokens=\d+ \d+ms$/m);
     assert.match(log, /^\S+Z POST \/v1\/embeddings 401 inputs=0 tokens=0 \d+ms$/m);
