@@ -554,6 +554,43 @@ test('GET /info and /metrics', async () => {
   assert.ok(main.log.every((l) => ['/v1/embeddings', '/embed', '/v1/models', '/health', '/info', '/metrics', '-'].includes(l.route)));
 });
 
+test('answerAtOnce (what the Node listener asks before building a Request) answers exactly as the handler: /health, 503 and 429 at the door', async () => {
+  let release!: (m: ReturnType<typeof served.hosted>) => void;
+  const gate = gated(served.hosted());
+  const app = createEmbeddingServer({ models: [{ id: MODEL, model: new Promise((r) => { release = r; }) }], maxConcurrentRequests: 1, maxQueuedTokens: 10 });
+  const both = async (method: string, path: string, init: RequestInit = {}) => {
+    const quick = app.answerAtOnce(method, path, (init.headers as Record<string, string> | undefined)?.['Content-Type'] ?? null, false);
+    const slow = await app.fetch(new Request(`http://x${path}`, { method, ...init }));
+    const body = await slow.text();
+    assert.ok(quick !== null, `${method} ${path} answered at once`);
+    assert.is(quick!.status, slow.status, `${method} ${path}: status`);
+    assert.is(quick!.body, body, `${method} ${path}: body`);
+    assert.is(quick!.headers['Retry-After'] ?? null, slow.headers.get('retry-after'), `${method} ${path}: Retry-After`);
+    return quick!;
+  };
+  const json = { 'Content-Type': 'application/json' };
+  const body = JSON.stringify({ model: MODEL, input: 'x' });
+  assert.is((await both('GET', '/health')).status, 503); // loading
+  assert.is((await both('POST', '/v1/embeddings', { headers: json, body })).status, 503);
+  assert.is((await both('POST', '/embed', { headers: json, body })).status, 503);
+  release(gate.model);
+  await app.ready;
+  assert.is((await both('GET', '/health')).status, 200);
+  assert.is(app.answerAtOnce('POST', '/v1/embeddings', 'application/json', false), null, 'a request that may come in goes to the handler');
+  assert.is(app.answerAtOnce('POST', '/v1/embeddings', 'text/plain', false), null, 'a 415 is the handler\'s to give');
+  assert.is(app.answerAtOnce('GET', '/metrics', null, false), null);
+  const held = app.fetch(new Request('http://x/v1/embeddings', { method: 'POST', headers: json, body: JSON.stringify({ model: MODEL, input: 'word '.repeat(20) }) }));
+  await until(() => gate.held === 1, 'the pass to start');
+  const full = await both('POST', '/v1/embeddings', { headers: json, body }); // the only permit is taken, and the model is full
+  assert.is(full.status, 429);
+  gate.open();
+  await (await held).text();
+  const draining = app.drain();
+  assert.is((await both('GET', '/health')).status, 503);
+  assert.is((await both('POST', '/embed', { headers: json, body })).status, 503);
+  await draining;
+});
+
 test('Content-Type: JSON or none is read; anything else is 415 before the body is read, in both envelopes', async () => {
   const body = JSON.stringify({ model: MODEL, input: 'typed' });
   for (const type of [null, 'application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/vnd.api+json']) {

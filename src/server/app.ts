@@ -543,7 +543,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       const stats: Stats = { route: '-', inputs: 0, tokens: 0 };
       try {
         const path = new URL(request.url).pathname;
-        if (draining && path !== '/metrics') {
+        if (draining && path !== '/metrics' && path !== '/health') {
           route = knownRoute(path);
           const e = new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
           const { status: s, body } = path === '/embed' ? teiError(e) : openaiError(e);

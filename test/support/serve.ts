@@ -17,7 +17,8 @@ export interface TestServer {
 export async function startServer(options: EmbeddingServerOptions): Promise<TestServer> {
   const log: RequestLog[] = [];
   const app = createEmbeddingServer({ ...options, onRequest: (e) => { log.push(e); options.onRequest?.(e); } });
-  const server: Server = createServer(nodeListener(app.fetch));
+  // as `instructor-wasm serve` listens: health checks and refusals at the door answered at once
+  const server: Server = createServer(nodeListener(app.fetch, { door: (m, p, t, a) => app.answerAtOnce(m, p, t, a) }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as { port: number }).port;
   return {
