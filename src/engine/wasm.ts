@@ -66,9 +66,13 @@ export function kernelBuildOf(k: WasmModule | { gemm_q7?: unknown }): KernelBuil
   return typeof (k as { gemm_q7?: unknown }).gemm_q7 === 'function' ? 'relaxed' : 'simd128';
 }
 
-/** Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too). */
+/**
+ * Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too): the widened
+ * 8-row panel (16 K) and the token block's activations packed by 4 tokens (at most 512 KiB, the
+ * kernel's X_BLOCK_BYTES).
+ */
 export function gemmQ8ScratchBytes(K: number): number {
-  return 16 * K;
+  return 16 * K + 512 * 1024;
 }
 
 /** Scratch floats that `attention` needs for T tokens and head size Dk. */
