@@ -66,6 +66,9 @@ export function kernelBuildOf(k: WasmModule | { gemm_q7?: unknown }): KernelBuil
   return typeof (k as { gemm_q7?: unknown }).gemm_q7 === 'function' ? 'relaxed' : 'simd128';
 }
 
+/** Largest inner size (K) of the int8 matmuls: gemm_q8's exact i32 totals and gemm_q7's i32 sums. */
+export const GEMM_MAX_K = 65536;
+
 /**
  * Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too): the widened
  * 8-row panel (16 K) and the token block's activations packed by 4 tokens (at most 512 KiB, the
