@@ -58,6 +58,8 @@ export interface ThreadedKernels {
   bindArena(arena: ScratchAllocator): void;
   /** Chunks of parallel calls run so far per thread (index 0: the calling thread). */
   chunkCounts(): number[];
+  /** Parallel calls so far, and the calling thread's ms running chunks / waiting for the workers' (benchmarks). */
+  profile(): { parallelCalls: number; runMs: number; waitMs: number };
   /** Stops the workers (idempotent); calls on `kernels` fail afterwards. */
   terminate(): void;
 }
@@ -307,6 +309,7 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     threads,
     bindArena: (a) => { arena = a; },
     chunkCounts: () => pool.chunkCounts(),
+    profile: () => pool.profile(),
     terminate: () => pool.terminate(),
   };
 }

@@ -80,6 +80,10 @@ export class ThreadPool {
   private readonly block = canBlock();
   private gen = 0;
   private closed = false;
+  /** Since creation: parallel calls, and the calling thread's ms running chunks / waiting for the workers' (profile()). */
+  private calls = 0;
+  private runMs = 0;
+  private waitMs = 0;
 
   private constructor(
     private readonly workers: WorkerHandle[],
@@ -147,19 +151,29 @@ export class ThreadPool {
     Atomics.store(ctl, SEQ, gen);
     Atomics.notify(ctl, SEQ);
     this.runner.lastError = null;
+    const t0 = performance.now();
     if (callerRuns) this.runner.drain();
+    const t1 = performance.now();
     let d = Atomics.load(ctl, DONE);
     for (let i = 0; d < nChunks && i < SPIN; i++) d = Atomics.load(ctl, DONE);
     while (d < nChunks) {
       if (this.block) Atomics.wait(ctl, DONE, d, 100);
       d = Atomics.load(ctl, DONE);
     }
+    this.calls++;
+    this.runMs += t1 - t0;
+    this.waitMs += performance.now() - t1;
     if (Atomics.load(ctl, ERROR) !== 0) {
       Atomics.store(ctl, ERROR, 0);
       const e = this.runner.lastError;
       this.runner.lastError = null;
       throw e instanceof Error ? e : new Error('instructor-wasm threads: a kernel call failed in a worker');
     }
+  }
+
+  /** Parallel calls so far, and the calling thread's milliseconds running chunks and then waiting for the workers' (benchmarks). */
+  profile(): { parallelCalls: number; runMs: number; waitMs: number } {
+    return { parallelCalls: this.calls, runMs: this.runMs, waitMs: this.waitMs };
   }
 
   /** Chunks run so far per thread (index 0: the calling thread). */
