@@ -9,9 +9,11 @@
 // (tiering up while it runs).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpuFlags, nodeBinary } from './runtimes/node-lines.js';
 import { ROOT, run } from './runtimes/workerd.js';
+import { synthTextWeights } from './support/synth-text-model.js';
 
 const CHECK = join(ROOT, 'dist/test/revec/check.js');
 const EAGER = ['--no-liftoff', '--no-wasm-lazy-compilation'];
@@ -71,6 +73,59 @@ test('revectorizer: gemm_q8 comes out as 256-bit vpmaddwd (vpmovsxbw / vmovdqu y
     assert.ok(count(fused, /vpmovsxbw ymm/) >= 6, `Node ${major}: int8 weights not widened to 256 bits`);
     assert.ok(count(fused, /vbroadcastss ymm/) >= 12, `Node ${major}: activations not broadcast to 256 bits`);
   }
+});
+
+// ------------------------------------------------------------------ where the package owns the process
+
+/** Runs `code` (an ES module) on Node `major` with `flags`, printing machine code if asked; its RESULT line and the code. */
+async function inChild(major: number, flags: string[], code: string): Promise<{ result: Record<string, unknown>; code: string }> {
+  const r = await run(nodeBinary(major), [...flags, '--input-type=module', '-e', code], { cwd: ROOT, timeoutMs: 120_000 });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, `Node ${major} ${flags.join(' ')}: exit ${r.code}, no RESULT: ${r.stderr.slice(-1500)}`);
+  return { result: JSON.parse(line!.slice(7)), code: r.stdout };
+}
+const ENABLE = (checkScript?: string) => `
+  import { readFileSync } from 'node:fs';
+  import { enableRevectorizer } from ${JSON.stringify(join(ROOT, 'dist/src/io/revectorize.js'))};
+  const status = await enableRevectorizer(${checkScript ? `{ checkScript: ${JSON.stringify(checkScript)} }` : ''});
+  console.log('RESULT ' + JSON.stringify(status));
+  new WebAssembly.Module(readFileSync(${JSON.stringify(join(ROOT, 'build/kernels.wasm'))}));`;
+
+test('enableRevectorizer: turns the flag on in a running Node 24 after the known-answer check (gemm_q8 then compiles to vpmaddwd ymm); a failing check leaves it off, and turns off a flag the user gave', async () => {
+  const failing = join(ROOT, 'build/revec-check-fails.mjs');
+  writeFileSync(failing, 'console.log("FAIL planted difference"); process.exitCode = 1;\n');
+  const avx2 = cpuFlags().avx2;
+  const on = await inChild(24, [...EAGER, '--print-wasm-code'], ENABLE());
+  assert.equal(on.result, { enabled: true, reason: 'checked', given: false });
+  assert.is(count(on.code, /vpmaddwd ymm/) > 0, avx2, `vpmaddwd ymm after enabling: ${count(on.code, /vpmaddwd ymm/)}`);
+  const refused = await inChild(24, [...EAGER, '--print-wasm-code'], ENABLE(failing));
+  assert.equal(refused.result, { enabled: false, reason: 'known-answer check failed: planted difference', given: false });
+  assert.is(count(refused.code, /vpmaddwd ymm/), 0);
+  const turnedOff = await inChild(24, [...EAGER, REVEC, '--print-wasm-code'], ENABLE(failing));
+  assert.equal(turnedOff.result, { enabled: false, reason: 'known-answer check failed: planted difference', given: true });
+  assert.is(count(turnedOff.code, /vpmaddwd ymm/), 0, 'the flag the process was started with is off after a failed check');
+  const old = await inChild(20, [], ENABLE());
+  assert.equal(old.result, { enabled: false, reason: 'Node 20.20.2: its V8 fuses none of the kernels', given: false });
+});
+
+test('CLI: embed runs with the revectorizer on Node 24 (INSTRUCTOR_WASM_TRACE says so), off with INSTRUCTOR_WASM_REVECTORIZE=0 and on Node 20, with the same embeddings', async () => {
+  const file = join(ROOT, 'build/revec-cli.iwt');
+  writeFileSync(file, synthTextWeights('tiny', 'int8'));
+  const embed = async (major: number, env: Record<string, string>) => {
+    const r = await run('sh', ['-c', `printf '%s\\n' '"a first text"' '["Represent the title:", "a second one"]' | "${nodeBinary(major)}" "${join(ROOT, 'dist/src/cli/bin.js')}" embed --model "${file}"`],
+      { cwd: ROOT, env: { INSTRUCTOR_WASM_TRACE: '1', ...env } });
+    assert.is(r.code, 0, r.stderr);
+    return r;
+  };
+  const on = await embed(24, {});
+  assert.match(on.stderr, /^instructor-wasm: revectorizer on \(checked\)$/m);
+  const off = await embed(24, { INSTRUCTOR_WASM_REVECTORIZE: '0' });
+  assert.match(off.stderr, /^instructor-wasm: revectorizer off \(INSTRUCTOR_WASM_REVECTORIZE=0\)$/m);
+  const n20 = await embed(20, {});
+  assert.match(n20.stderr, /^instructor-wasm: revectorizer off \(Node 20\.20\.2: its V8 fuses none of the kernels\)$/m);
+  assert.ok(on.stdout.length > 100);
+  assert.is(on.stdout, off.stdout);
+  assert.is(on.stdout, n20.stdout);
 });
 
 test.run();
