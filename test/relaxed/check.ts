@@ -12,7 +12,7 @@ import { relaxedSimdStatus } from '../../src/engine/wasm.js';
 import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile } from '../../src/format/weights-file.js';
-import { KERNELS_RELAXED_WASM_URL, loadThreadKernelsFromDisk } from '../../src/io/disk.js';
+import { KERNELS_RELAXED_MT_WASM_URL, KERNELS_RELAXED_WASM_URL } from '../../src/io/disk.js';
 import { data, rng, roundHalfEven, tokenSequence } from '../support/random.js';
 
 interface RelaxedExports {
@@ -39,6 +39,9 @@ const digest = createHash('sha256');
 const fail = (m: string) => { if (failures.length < 50) failures.push(m); };
 
 const bytes = readFileSync(KERNELS_RELAXED_WASM_URL) as Uint8Array<ArrayBuffer>;
+// compiled synchronously: an asynchronous compile pending under --no-liftoff --no-wasm-lazy-compilation
+// (the revectorizer's lowering below) does not keep Node 24's event loop alive
+const mtModule = new WebAssembly.Module(readFileSync(KERNELS_RELAXED_MT_WASM_URL) as Uint8Array<ArrayBuffer>);
 const k = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as RelaxedExports;
 let top = Math.ceil(k.heap_base() / 64) * 64;
 function alloc(n: number): number {
@@ -320,7 +323,7 @@ for (const name of models) try {
   const h = createHash('sha256');
   for (const threads of [1, 2]) {
     const model = await InstructorModel.fromWeightsFile(file, {
-      kernels: bytes, threads, threadKernels: threads > 1 ? await loadThreadKernelsFromDisk('relaxed') : undefined,
+      kernels: bytes, threads, threadKernels: threads > 1 ? mtModule : undefined,
     });
     if (model.info.kernels !== 'relaxed' || model.info.outlierChannels !== 32) fail(`${name}: model.info says kernels ${model.info.kernels}, ${model.info.outlierChannels} outlier channels; expected relaxed, 32`);
     const one = model.embedIds(inputs, { maxBatchTokens: 1 << 20 }).embeddings;
