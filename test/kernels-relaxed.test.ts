@@ -23,7 +23,7 @@ import { INT8_MIN_COSINE } from './support/tolerances.js';
 
 const CHECK = join(ROOT, 'dist/test/relaxed/check.js');
 
-interface CheckResult { version: string; execArgv: string[]; relaxed: string; failures: string[]; digest: string; models: Record<string, string> }
+interface CheckResult { version: string; execArgv: string[]; relaxed: string; usdot: string; failures: string[]; digest: string; models: Record<string, string> }
 
 async function check(major: number, flags: string[]): Promise<CheckResult> {
   const r = await run(nodeBinary(major), [...flags, CHECK], { cwd: ROOT, timeoutMs: 300_000 });
@@ -50,6 +50,8 @@ test('relaxed build: SIMD == scalar == exact, models batched == alone and 2 thre
   for (const [major, flags, what] of LOWERINGS) {
     const r = await check(major, flags);
     assert.is(r.relaxed, 'ok', `Node ${r.version} ${flags.join(' ')}: relaxed SIMD status`);
+    // gemm_usdot's lowering: exact only as AVX-VNNI's vpdpbusd
+    if (!cpuFlags().avxVnni) assert.is(r.usdot, 'inexact', `Node ${r.version} ${flags.join(' ')}: usdotStatus() on a CPU without AVX-VNNI`);
     assert.equal(r.failures, [], `Node ${r.version} ${flags.join(' ')} (${what}): ${r.failures.join('\n')}`);
     results.push(r);
   }
