@@ -6,7 +6,7 @@
 
 import { ChunkRunner, type RawKernels } from './exec.js';
 import {
-  CONTROL_BYTES, COUNT_MASK, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, ERROR, MAX_ARGS, NEXT, QUIT, SEQ, STATS, STATS_THREADS, TAG_MASK, TAG_SHIFT,
+  CONTROL_BYTES, COUNT_MASK, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, ERROR, MAX_ARGS, NEXT, QUIT, SEQ, STATS, STATS_STRIDE, STATS_THREADS, TAG_MASK, TAG_SHIFT,
   type WorkerInit, type WorkerReply,
 } from './protocol.js';
 
@@ -171,14 +171,18 @@ export class ThreadPool {
     }
   }
 
-  /** Parallel calls so far, and the calling thread's milliseconds running chunks and then waiting for the workers' (benchmarks). */
-  profile(): { parallelCalls: number; runMs: number; waitMs: number } {
-    return { parallelCalls: this.calls, runMs: this.runMs, waitMs: this.waitMs };
+  /**
+   * Parallel calls so far, the calling thread's milliseconds running chunks and then waiting for
+   * the workers', and every thread's milliseconds running chunks (benchmarks; wraps after ~35 min).
+   */
+  profile(): { parallelCalls: number; runMs: number; waitMs: number; busyMs: number[] } {
+    const busyMs = Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => (Atomics.load(this.ctl, STATS + i * STATS_STRIDE + 1) >>> 0) / 1000);
+    return { parallelCalls: this.calls, runMs: this.runMs, waitMs: this.waitMs, busyMs };
   }
 
   /** Chunks run so far per thread (index 0: the calling thread). */
   chunkCounts(): number[] {
-    return Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => Atomics.load(this.ctl, STATS + i));
+    return Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => Atomics.load(this.ctl, STATS + i * STATS_STRIDE));
   }
 
   /** Stops the workers (idempotent). The pool cannot run tasks afterwards. */
