@@ -264,13 +264,21 @@ function out4(v: v128, b: v128, xm: usize, t: i32): v128 {
   return f32x4.add(v, f32x4.mul(f32x4.convert_i32x4_s(b), f32x4.splat(load<f32>(xm + <usize>t * XM, 8))));
 }
 
-// y[t, n..n+3] = v * ws[n..n+3] (+ old y)
+// y[t, n..n+7] = (v0, v1) * ws[n..n+7] (+ old y). As gemm_q8's emit8: both old vectors loaded
+// before either store, the stores at immediate offsets 0 and 16 of one base, so that V8's
+// revectorizer (--experimental-wasm-revectorize) pairs them and fuses the tile into 256-bit code.
 // @ts-ignore: decorator
 @inline
-function store4(y: usize, v: v128, wn: usize, accumulate: i32): void {
-  let r = f32x4.mul(v, v128.load(wn));
-  if (accumulate != 0) r = f32x4.add(r, v128.load(y));
-  v128.store(y, r);
+function store8(y: usize, v0: v128, v1: v128, wn: usize, accumulate: i32): void {
+  const r0 = f32x4.mul(v0, v128.load(wn)), r1 = f32x4.mul(v1, v128.load(wn, 16));
+  if (accumulate != 0) {
+    const o0 = v128.load(y), o1 = v128.load(y, 16);
+    v128.store(y, f32x4.add(r0, o0));
+    v128.store(y, f32x4.add(r1, o1), 16);
+  } else {
+    v128.store(y, r0);
+    v128.store(y, r1, 16);
+  }
 }
 
 // 4 tokens x 8 rows.
@@ -326,10 +334,10 @@ function q7_tile_4x8(xq: usize, xo: usize, xm: usize, W: usize, Wo: usize, ws: u
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
-  store4(y0, v00, wn, accumulate); store4(y0 + 16, v01, wn + 16, accumulate);
-  store4(y1, v10, wn, accumulate); store4(y1 + 16, v11, wn + 16, accumulate);
-  store4(y2, v20, wn, accumulate); store4(y2 + 16, v21, wn + 16, accumulate);
-  store4(y3, v30, wn, accumulate); store4(y3 + 16, v31, wn + 16, accumulate);
+  store8(y0, v00, v01, wn, accumulate);
+  store8(y1, v10, v11, wn, accumulate);
+  store8(y2, v20, v21, wn, accumulate);
+  store8(y3, v30, v31, wn, accumulate);
 }
 
 // 1 token x 8 rows (the T % 4 last tokens of a block): two chains per row half, summed at the
@@ -366,7 +374,7 @@ function q7_tile_1x8(xq: usize, xo: usize, xm: usize, W: usize, Wo: usize, ws: u
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
-  store4(y0, v0, wn, accumulate); store4(y0 + 16, v1, wn + 16, accumulate);
+  store8(y0, v0, v1, wn, accumulate);
 }
 
 // One output of a row-major tail row (the N % 8 last rows).

@@ -13,9 +13,9 @@
 
 // Exact-i32 block lengths in k. A dot step adds two products to a lane, at most
 // 2 * 32768 * 128 = 2^23, so 2^7 steps per block bound a lane by 2^30 for any input (2^8 would
-// reach exactly 2^31 with every xq = -32768 and Wq = -128); the block sums go into i64 totals,
-// exact for any K < 2^41. Packed tiles step over 2 k per lane (KB = 256), the row-major tail
-// rows over 8 k, 2 per lane (KB_ROW = 1024).
+// reach exactly 2^31 with every xq = -32768 and Wq = -128). Packed tiles step over 2 k per lane
+// (KB = 256) and fold each block into exact i32 totals (fold_hi / fold_lo below); the row-major
+// tail rows step over 8 k, 2 per lane (KB_ROW = 1024), into i64 totals.
 const KB: i32 = 256;
 const KB_ROW: i32 = 1024;
 // Tokens per pass over W: TB rows of xq (TB * K * 2 bytes <= 512 KiB, 256 tokens at K = 1024)
@@ -27,7 +27,7 @@ const X_BLOCK_BYTES: i32 = 512 * 1024;
 // group writes the panel as it computes (q8_tile_4x8_widen), so the weights' trip from memory
 // overlaps its dot products: a separate widening pass stalled on it, and at 16 tokens made the
 // panel path 8% slower than none (base, 12 layers, weights cold: 39.5 ms; fused: 36.7 ms).
-const PANEL_MIN_T: i32 = 16;
+const PANEL_MIN_T: i32 = 32;
 // Before the tiles of an 8-row group, the group PREFETCH_ROWS / 8 groups ahead is touched (see prefetch).
 const PREFETCH_ROWS: i32 = 16;
 
@@ -144,17 +144,57 @@ function block_sum(a: v128): i64 {
   return i64x2.extract_lane(s, 0) + i64x2.extract_lane(s, 1);
 }
 
-// A block's i32 lanes (rows r..r+3 of a packed tile) into i64 totals: rows r, r+1 in lo, r+2, r+3 in hi.
+// Exact totals in i32 lanes. A block sum a (|a| <= 2^30, see KB) is split as a = hi * 2^16 + lo
+// with hi = a >> 16 (arithmetic) in [-2^14, 2^14] and lo = a & 0xffff in [0, 2^16); hi and lo are
+// summed over the blocks in their own i32 lanes (K <= 65536: at most 256 blocks, so
+// |sum hi| <= 2^22 and sum lo < 2^24). Both sums are then exact in f32, f32(sum hi) * 2^16 is
+// exact, and their f32 sum is one rounding of the exact total: the same f32 as converting the
+// i64 total (f32.convert_i64_s, round to nearest even), with no lane ever leaving i32x4.
+// Why not i64x2 totals: the whole path from the k loop to the stores of y is then made of
+// operations V8's revectorizer (--experimental-wasm-revectorize, src/compiler/turboshaft/
+// wasm-revec-reducer.cc) packs two by two into 256-bit AVX2 ones: it grows its trees from pairs
+// of v128 stores 16 bytes apart (y[t, n..n+3] and y[t, n+4..n+7], same base, immediate offsets
+// 0 and 16) through f32x4 / i32x4 arithmetic, splats, the loop phis and i32x4.dot_i16x8_s down to
+// the loads (load8x8_s 8 bytes apart -> vpmovsxbw ymm, v128.load 16 apart -> vmovdqu ymm,
+// load32_splat of one address -> vbroadcastss ymm). A tree fails as a whole at one operation it
+// does not know (i64x2 extends, extract_lane) or at a store between two loads it would pair.
+// Without the flag V8 compiles the same code to the 128-bit instructions it always did.
 // @ts-ignore: decorator
 @inline
-function add_lo(f: v128, a: v128): v128 {
-  return i64x2.add(f, i64x2.extend_low_i32x4_s(a));
+function fold_hi(h: v128, a: v128): v128 {
+  return i32x4.add(h, i32x4.shr_s(a, 16));
 }
 
 // @ts-ignore: decorator
 @inline
-function add_hi(f: v128, a: v128): v128 {
-  return i64x2.add(f, i64x2.extend_high_i32x4_s(a));
+function fold_lo(l: v128, a: v128): v128 {
+  return i32x4.add(l, v128.and(a, i32x4.splat(0xffff)));
+}
+
+// f32(h * 2^16 + l) * (S * w), S = splat(xs[t]), w = ws[n..n+3]: put()'s roundings, lane by lane.
+// @ts-ignore: decorator
+@inline
+function scaled4(h: v128, l: v128, S: v128, w: v128): v128 {
+  const f = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(h), f32x4.splat(65536.0)), f32x4.convert_i32x4_s(l));
+  return f32x4.mul(f, f32x4.mul(S, w));
+}
+
+// y[t, n..n+7] (+)= the totals of one token and 8 rows (h0, l0: rows n..n+3; h1, l1: n+4..n+7);
+// s = xs[t], wn = &ws[n]. Both old vectors are loaded before either store (a store between two
+// loads keeps the revectorizer from pairing them), and the stores use immediate offsets 0 and 16.
+// @ts-ignore: decorator
+@inline
+function emit8(y: usize, h0: v128, l0: v128, h1: v128, l1: v128, s: f32, wn: usize, accumulate: i32): void {
+  const S = f32x4.splat(s);
+  const v0 = scaled4(h0, l0, S, v128.load(wn)), v1 = scaled4(h1, l1, S, v128.load(wn, 16));
+  if (accumulate != 0) {
+    const o0 = v128.load(y), o1 = v128.load(y, 16);
+    v128.store(y, f32x4.add(v0, o0));
+    v128.store(y, f32x4.add(v1, o1), 16);
+  } else {
+    v128.store(y, v0);
+    v128.store(y, v1, 16);
+  }
 }
 
 // @ts-ignore: decorator
@@ -165,25 +205,19 @@ function put(y: usize, acc: i64, scale: f32, accumulate: i32): void {
   store<f32>(y, r);
 }
 
-// y[t, n..n+3] from the totals of add_lo / add_hi; s = xs[t], wn = &ws[n].
-// @ts-ignore: decorator
-@inline
-function put4(y: usize, lo: v128, hi: v128, s: f32, wn: usize, accumulate: i32): void {
-  put(y, i64x2.extract_lane(lo, 0), s * load<f32>(wn), accumulate);
-  put(y + 4, i64x2.extract_lane(lo, 1), s * load<f32>(wn, 4), accumulate);
-  put(y + 8, i64x2.extract_lane(hi, 0), s * load<f32>(wn, 8), accumulate);
-  put(y + 12, i64x2.extract_lane(hi, 1), s * load<f32>(wn, 12), accumulate);
-}
-
 // gemm_q8: y[T,N] (+)= x[T,K] . W[N,K]^T with x = xq * xs (i16 per-row), W = Wq * ws (i8 per-row),
 //   Wq in the packed layout (pack_q8).
 //   acc[t,n] = sum_k xq[t,k] * Wq[n,k], exact: i32 lanes over blocks of k (no input can
-//   overflow them), the block sums added in i64; y[t,n] = f32(acc) * (xs[t] * ws[n]), one rounding
-//   of acc, plus the old y[t,n] when accumulate != 0 (a fused residual add).
-//   scratch: 16*K bytes, 16-byte aligned, clobbered; 0: none (same results, slower when a token
-//   block has >= 16 tokens). K % 16 == 0; any T >= 1, N >= 1. Bit-identical to the twin.
+//   overflow them), the blocks summed exactly (i32 hi / lo totals, or i64 in the tail rows);
+//   y[t,n] = f32(acc) * (xs[t] * ws[n]), one rounding of acc, plus the old y[t,n] when
+//   accumulate != 0 (a fused residual add).
+//   scratch: 16*K + X_BLOCK_BYTES bytes, 16-byte aligned, clobbered (the widened panel, then the
+//   token block packed by pack_x4); 0: none (same results, slower when a token block has >= 16
+//   tokens). K % 16 == 0, K <= 65536; any T >= 1, N >= 1. Bit-identical to the
+//   twin, with or without V8's revectorizer (see fold_hi).
 //   Tiles: 4 tokens x 8 rows (8 accumulators, 4 broadcasts, 2 weight vectors and a temporary
-//   fill 15 of V8's 16 xmm, so no k-unrolling); token tails 3x8, 2x16, 1x16; tail rows 1x1.
+//   fill 15 of V8's 16 xmm, so no k-unrolling; revectorized: 4 ymm accumulators, vpmaddwd ymm);
+//   token tails 3x8, 2x16, 1x16; tail rows 1x1.
 export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize): void {
   let TB = (X_BLOCK_BYTES / (K << 1)) & ~3;
   if (TB < 4) TB = 4;
@@ -192,10 +226,15 @@ export function gemm_q8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, T: 
     const t1 = min(t0 + TB, T);
     const t4 = t0 + ((t1 - t0) & ~3);
     if (t4 - t0 >= PANEL_MIN_T && scratch != 0) {
+      // the block's 4-token groups, each [K/2][4 tokens][2 k], after the panel: group g at X + g * 8K
+      const X = scratch + (<usize>K << 4);
+      pack_x4(xq + ((<usize>t0 * <usize>K) << 1), X, t4 - t0, K);
       for (let n = 0; n < NG; n += 8) {
         if (n + PREFETCH_ROWS + 8 <= NG) prefetch(W + <usize>(n + PREFETCH_ROWS) * <usize>K, K << 3, scratch);
-        q8_tile_4x8_widen(xq, xs, W, ws, y, t0, n, K, N, accumulate, scratch);
-        for (let t = t0 + 4; t < t4; t += 4) q8_tile_4x8_panel(xq, xs, scratch, ws, y, t, n, K, N, accumulate);
+        q8_tile_4x8_widen(X, xs, W, ws, y, t0, n, K, N, accumulate, scratch);
+        for (let t = t0 + 4; t < t4; t += 4) {
+          q8_tile_4x8_panel(X + ((<usize>(t - t0) * <usize>K) << 1), xs, scratch, ws, y, t, n, K, N, accumulate);
+        }
       }
     } else {
       for (let n = 0; n < NG; n += 8) {
@@ -233,6 +272,29 @@ function prefetch(src: usize, bytes: i32, sink: usize): void {
   store<u8>(sink, <u8>acc);
 }
 
+// pack_x4: rows [T4, K] of xq (T4 % 4 == 0) -> X, each 4-token group as [K/2][4 tokens][2 k] (8K
+// bytes per group), so a tile broadcasts the four tokens' k pairs from one pointer with immediate
+// offsets 0, 4, 8, 12: one address increment per k step instead of four (as fast without the
+// revectorizer, +10-15% with it). K % 16 == 0.
+function pack_x4(xq: usize, X: usize, T4: i32, K: i32): void {
+  const row = <usize>K << 1;
+  for (let g = 0; g < T4; g += 4) {
+    const r0 = xq + <usize>g * row;
+    let dst = X + <usize>g * row;
+    for (let k: usize = 0; k < row; k += 16) {
+      // a 4 x 4 transpose of u32 (k pairs): 4 pairs of each token in, 4 tokens of each pair out
+      const a = v128.load(r0 + k), b = v128.load(r0 + row + k), c = v128.load(r0 + 2 * row + k), d = v128.load(r0 + 3 * row + k);
+      const ab0 = i32x4.shuffle(a, b, 0, 4, 1, 5), ab1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+      const cd0 = i32x4.shuffle(c, d, 0, 4, 1, 5), cd1 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+      v128.store(dst, i64x2.shuffle(ab0, cd0, 0, 2));
+      v128.store(dst, i64x2.shuffle(ab0, cd0, 1, 3), 16);
+      v128.store(dst, i64x2.shuffle(ab1, cd1, 0, 2), 32);
+      v128.store(dst, i64x2.shuffle(ab1, cd1, 1, 3), 48);
+      dst += 64;
+    }
+  }
+}
+
 // 4 tokens x 8 rows, int8 weights sign-extended as loaded (blocks of < 16 tokens, or no scratch).
 function q8_tile_4x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
@@ -240,10 +302,10 @@ function q8_tile_4x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   const x2 = x1 + (<usize>K << 1);
   const x3 = x2 + (<usize>K << 1);
   const w = W + <usize>n * <usize>K;
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
-  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
-  let l30 = i64x2.splat(0), h30 = i64x2.splat(0), l31 = i64x2.splat(0), h31 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+  let l20 = i32x4.splat(0), h20 = i32x4.splat(0), l21 = i32x4.splat(0), h21 = i32x4.splat(0);
+  let l30 = i32x4.splat(0), h30 = i32x4.splat(0), l31 = i32x4.splat(0), h31 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
@@ -269,100 +331,96 @@ function q8_tile_4x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
       p0 += 4; p1 += 4; p2 += 4; p3 += 4;
       pw += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
-    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
-    l30 = add_lo(l30, a30); h30 = add_hi(h30, a30); l31 = add_lo(l31, a31); h31 = add_hi(h31, a31);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
+    h20 = fold_hi(h20, a20); l20 = fold_lo(l20, a20); h21 = fold_hi(h21, a21); l21 = fold_lo(l21, a21);
+    h30 = fold_hi(h30, a30); l30 = fold_lo(l30, a30); h31 = fold_hi(h31, a31); l31 = fold_lo(l31, a31);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
   const s2 = load<f32>(xs + (<usize>t << 2), 8), s3 = load<f32>(xs + (<usize>t << 2), 12);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
-  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
-  put4(y3, l30, h30, s3, wn, accumulate); put4(y3 + 16, l31, h31, s3, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
+  emit8(y2, h20, l20, h21, l21, s2, wn, accumulate);
+  emit8(y3, h30, l30, h31, l31, s3, wn, accumulate);
 }
 
-// q8_tile_4x8 that also writes the widened group to P (the panel of the tiles that follow).
-function q8_tile_4x8_widen(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32, P: usize): void {
-  const x0 = xq + ((<usize>t * <usize>K) << 1);
-  const x1 = x0 + (<usize>K << 1);
-  const x2 = x1 + (<usize>K << 1);
-  const x3 = x2 + (<usize>K << 1);
+// q8_tile_4x8 over tokens t..t+3 packed by pack_x4 at X, that also writes the widened group to P
+// (the panel of the tiles that follow).
+function q8_tile_4x8_widen(X: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32, P: usize): void {
   const w = W + <usize>n * <usize>K;
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
-  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
-  let l30 = i64x2.splat(0), h30 = i64x2.splat(0), l31 = i64x2.splat(0), h31 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+  let l20 = i32x4.splat(0), h20 = i32x4.splat(0), l21 = i32x4.splat(0), h21 = i32x4.splat(0);
+  let l30 = i32x4.splat(0), h30 = i32x4.splat(0), l31 = i32x4.splat(0), h31 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
     let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1), p2 = x2 + (<usize>kb << 1), p3 = x3 + (<usize>kb << 1);
+    let px = X + (<usize>kb << 3);
     let pw = w + (<usize>kb << 3);
     let pp = P + (<usize>kb << 4);
     const pe = pw + (kl << 3);
     while (pw < pe) {
-      const c0 = v128.load32_splat(p0);
-      const c1 = v128.load32_splat(p1);
-      const c2 = v128.load32_splat(p2);
-      const c3 = v128.load32_splat(p3);
+      const c0 = v128.load32_splat(px);
+      const c1 = v128.load32_splat(px, 4);
+      const c2 = v128.load32_splat(px, 8);
+      const c3 = v128.load32_splat(px, 12);
+      // Both loads before both stores (the revectorizer pairs no two loads across a store), each
+      // load used at once: Binaryen then keeps b0's load before b1's (see fold_hi on load order).
       const b0 = v128.load8x8_s(pw);
-      v128.store(pp, b0);
       a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
+      const b1 = v128.load8x8_s(pw, 8);
+      v128.store(pp, b0);
+      v128.store(pp, b1, 16);
       a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
       a20 = i32x4.add(a20, i32x4.dot_i16x8_s(c2, b0));
       a30 = i32x4.add(a30, i32x4.dot_i16x8_s(c3, b0));
-      const b1 = v128.load8x8_s(pw, 8);
-      v128.store(pp, b1, 16);
       a01 = i32x4.add(a01, i32x4.dot_i16x8_s(c0, b1));
       a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
       a21 = i32x4.add(a21, i32x4.dot_i16x8_s(c2, b1));
       a31 = i32x4.add(a31, i32x4.dot_i16x8_s(c3, b1));
-      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
+      px += 16;
       pw += 16;
       pp += 32;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
-    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
-    l30 = add_lo(l30, a30); h30 = add_hi(h30, a30); l31 = add_lo(l31, a31); h31 = add_hi(h31, a31);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
+    h20 = fold_hi(h20, a20); l20 = fold_lo(l20, a20); h21 = fold_hi(h21, a21); l21 = fold_lo(l21, a21);
+    h30 = fold_hi(h30, a30); l30 = fold_lo(l30, a30); h31 = fold_hi(h31, a31); l31 = fold_lo(l31, a31);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
   const s2 = load<f32>(xs + (<usize>t << 2), 8), s3 = load<f32>(xs + (<usize>t << 2), 12);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
-  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
-  put4(y3, l30, h30, s3, wn, accumulate); put4(y3 + 16, l31, h31, s3, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
+  emit8(y2, h20, l20, h21, l21, s2, wn, accumulate);
+  emit8(y3, h30, l30, h31, l31, s3, wn, accumulate);
 }
 
-// q8_tile_4x8 over the widened group P (i16, 32 bytes per k pair) of rows n..n+7.
-function q8_tile_4x8_panel(xq: usize, xs: usize, P: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
-  const x0 = xq + ((<usize>t * <usize>K) << 1);
-  const x1 = x0 + (<usize>K << 1);
-  const x2 = x1 + (<usize>K << 1);
-  const x3 = x2 + (<usize>K << 1);
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
-  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
-  let l30 = i64x2.splat(0), h30 = i64x2.splat(0), l31 = i64x2.splat(0), h31 = i64x2.splat(0);
+// q8_tile_4x8 over the widened group P (i16, 32 bytes per k pair) of rows n..n+7 and tokens
+// t..t+3 packed by pack_x4 at X.
+function q8_tile_4x8_panel(X: usize, xs: usize, P: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+  let l20 = i32x4.splat(0), h20 = i32x4.splat(0), l21 = i32x4.splat(0), h21 = i32x4.splat(0);
+  let l30 = i32x4.splat(0), h30 = i32x4.splat(0), l31 = i32x4.splat(0), h31 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
     let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-    let p0 = x0 + (<usize>kb << 1), p1 = x1 + (<usize>kb << 1), p2 = x2 + (<usize>kb << 1), p3 = x3 + (<usize>kb << 1);
+    let px = X + (<usize>kb << 3);
     let pw = P + (<usize>kb << 4);
     const pe = pw + (kl << 4);
     while (pw < pe) {
-      const c0 = v128.load32_splat(p0);
-      const c1 = v128.load32_splat(p1);
-      const c2 = v128.load32_splat(p2);
-      const c3 = v128.load32_splat(p3);
+      const c0 = v128.load32_splat(px);
+      const c1 = v128.load32_splat(px, 4);
+      const c2 = v128.load32_splat(px, 8);
+      const c3 = v128.load32_splat(px, 12);
       const b0 = v128.load(pw);
       a00 = i32x4.add(a00, i32x4.dot_i16x8_s(c0, b0));
       a10 = i32x4.add(a10, i32x4.dot_i16x8_s(c1, b0));
@@ -373,23 +431,23 @@ function q8_tile_4x8_panel(xq: usize, xs: usize, P: usize, ws: usize, y: usize, 
       a11 = i32x4.add(a11, i32x4.dot_i16x8_s(c1, b1));
       a21 = i32x4.add(a21, i32x4.dot_i16x8_s(c2, b1));
       a31 = i32x4.add(a31, i32x4.dot_i16x8_s(c3, b1));
-      p0 += 4; p1 += 4; p2 += 4; p3 += 4;
+      px += 16;
       pw += 32;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
-    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
-    l30 = add_lo(l30, a30); h30 = add_hi(h30, a30); l31 = add_lo(l31, a31); h31 = add_hi(h31, a31);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
+    h20 = fold_hi(h20, a20); l20 = fold_lo(l20, a20); h21 = fold_hi(h21, a21); l21 = fold_lo(l21, a21);
+    h30 = fold_hi(h30, a30); l30 = fold_lo(l30, a30); h31 = fold_hi(h31, a31); l31 = fold_lo(l31, a31);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2), y3 = y2 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
   const s2 = load<f32>(xs + (<usize>t << 2), 8), s3 = load<f32>(xs + (<usize>t << 2), 12);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
-  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
-  put4(y3, l30, h30, s3, wn, accumulate); put4(y3 + 16, l31, h31, s3, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
+  emit8(y2, h20, l20, h21, l21, s2, wn, accumulate);
+  emit8(y3, h30, l30, h31, l31, s3, wn, accumulate);
 }
 
 // The T % 4 == 3 last tokens of a block x 8 rows.
@@ -398,9 +456,9 @@ function q8_tile_3x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   const x1 = x0 + (<usize>K << 1);
   const x2 = x1 + (<usize>K << 1);
   const w = W + <usize>n * <usize>K;
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
-  let l20 = i64x2.splat(0), h20 = i64x2.splat(0), l21 = i64x2.splat(0), h21 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+  let l20 = i32x4.splat(0), h20 = i32x4.splat(0), l21 = i32x4.splat(0), h21 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
@@ -423,17 +481,17 @@ function q8_tile_3x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
       p0 += 4; p1 += 4; p2 += 4;
       pw += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
-    l20 = add_lo(l20, a20); h20 = add_hi(h20, a20); l21 = add_lo(l21, a21); h21 = add_hi(h21, a21);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
+    h20 = fold_hi(h20, a20); l20 = fold_lo(l20, a20); h21 = fold_hi(h21, a21); l21 = fold_lo(l21, a21);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2), y2 = y1 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4), s2 = load<f32>(xs + (<usize>t << 2), 8);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
-  put4(y2, l20, h20, s2, wn, accumulate); put4(y2 + 16, l21, h21, s2, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
+  emit8(y2, h20, l20, h21, l21, s2, wn, accumulate);
 }
 
 // The T % 4 == 2 last tokens of a block x 16 rows (two groups): 8 accumulators, as the 4x8 tile.
@@ -442,10 +500,10 @@ function q8_tile_2x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i3
   const x1 = x0 + (<usize>K << 1);
   const v = W + <usize>n * <usize>K;
   const u = v + (<usize>K << 3);
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l02 = i64x2.splat(0), h02 = i64x2.splat(0), l03 = i64x2.splat(0), h03 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
-  let l12 = i64x2.splat(0), h12 = i64x2.splat(0), l13 = i64x2.splat(0), h13 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l02 = i32x4.splat(0), h02 = i32x4.splat(0), l03 = i32x4.splat(0), h03 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+  let l12 = i32x4.splat(0), h12 = i32x4.splat(0), l13 = i32x4.splat(0), h13 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
@@ -471,19 +529,19 @@ function q8_tile_2x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i3
       p0 += 4; p1 += 4;
       pv += 16; pu += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l02 = add_lo(l02, a02); h02 = add_hi(h02, a02); l03 = add_lo(l03, a03); h03 = add_hi(h03, a03);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
-    l12 = add_lo(l12, a12); h12 = add_hi(h12, a12); l13 = add_lo(l13, a13); h13 = add_hi(h13, a13);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h02 = fold_hi(h02, a02); l02 = fold_lo(l02, a02); h03 = fold_hi(h03, a03); l03 = fold_lo(l03, a03);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
+    h12 = fold_hi(h12, a12); l12 = fold_lo(l12, a12); h13 = fold_hi(h13, a13); l13 = fold_lo(l13, a13);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y0 + 32, l02, h02, s0, wn + 32, accumulate); put4(y0 + 48, l03, h03, s0, wn + 48, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
-  put4(y1 + 32, l12, h12, s1, wn + 32, accumulate); put4(y1 + 48, l13, h13, s1, wn + 48, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y0 + 32, h02, l02, h03, l03, s0, wn + 32, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
+  emit8(y1 + 32, h12, l12, h13, l13, s1, wn + 32, accumulate);
 }
 
 // 2 tokens x the last group when the groups are odd in number.
@@ -491,8 +549,8 @@ function q8_tile_2x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const x1 = x0 + (<usize>K << 1);
   const w = W + <usize>n * <usize>K;
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l10 = i64x2.splat(0), h10 = i64x2.splat(0), l11 = i64x2.splat(0), h11 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
@@ -511,15 +569,15 @@ function q8_tile_2x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
       p0 += 4; p1 += 4;
       pw += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l10 = add_lo(l10, a10); h10 = add_hi(h10, a10); l11 = add_lo(l11, a11); h11 = add_hi(h11, a11);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h10 = fold_hi(h10, a10); l10 = fold_lo(l10, a10); h11 = fold_hi(h11, a11); l11 = fold_lo(l11, a11);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const y1 = y0 + (<usize>N << 2);
   const s0 = load<f32>(xs + (<usize>t << 2)), s1 = load<f32>(xs + (<usize>t << 2), 4);
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y1, l10, h10, s1, wn, accumulate); put4(y1 + 16, l11, h11, s1, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y1, h10, l10, h11, l11, s1, wn, accumulate);
 }
 
 // The last token of a block (T % 4 == 1, e.g. T = 1 queries) x 16 rows.
@@ -527,8 +585,8 @@ function q8_tile_1x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i3
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const v = W + <usize>n * <usize>K;
   const u = v + (<usize>K << 3);
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
-  let l02 = i64x2.splat(0), h02 = i64x2.splat(0), l03 = i64x2.splat(0), h03 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+  let l02 = i32x4.splat(0), h02 = i32x4.splat(0), l03 = i32x4.splat(0), h03 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
@@ -544,21 +602,21 @@ function q8_tile_1x16(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i3
       p0 += 4;
       pv += 16; pu += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
-    l02 = add_lo(l02, a02); h02 = add_hi(h02, a02); l03 = add_lo(l03, a03); h03 = add_hi(h03, a03);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
+    h02 = fold_hi(h02, a02); l02 = fold_lo(l02, a02); h03 = fold_hi(h03, a03); l03 = fold_lo(l03, a03);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const s0 = load<f32>(xs + (<usize>t << 2));
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
-  put4(y0 + 32, l02, h02, s0, wn + 32, accumulate); put4(y0 + 48, l03, h03, s0, wn + 48, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
+  emit8(y0 + 32, h02, l02, h03, l03, s0, wn + 32, accumulate);
 }
 
 // 1 token x the last group when the groups are odd in number.
 function q8_tile_1x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32, n: i32, K: i32, N: i32, accumulate: i32): void {
   const x0 = xq + ((<usize>t * <usize>K) << 1);
   const w = W + <usize>n * <usize>K;
-  let l00 = i64x2.splat(0), h00 = i64x2.splat(0), l01 = i64x2.splat(0), h01 = i64x2.splat(0);
+  let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
   for (let kb = 0; kb < K; kb += KB) {
     const kl = <usize>(min(kb + KB, K) - kb);
     let a00 = i32x4.splat(0), a01 = i32x4.splat(0);
@@ -572,12 +630,12 @@ function q8_tile_1x8(xq: usize, xs: usize, W: usize, ws: usize, y: usize, t: i32
       p0 += 4;
       pw += 16;
     }
-    l00 = add_lo(l00, a00); h00 = add_hi(h00, a00); l01 = add_lo(l01, a01); h01 = add_hi(h01, a01);
+    h00 = fold_hi(h00, a00); l00 = fold_lo(l00, a00); h01 = fold_hi(h01, a01); l01 = fold_lo(l01, a01);
   }
   const wn = ws + (<usize>n << 2);
   const y0 = y + ((<usize>t * <usize>N + <usize>n) << 2);
   const s0 = load<f32>(xs + (<usize>t << 2));
-  put4(y0, l00, h00, s0, wn, accumulate); put4(y0 + 16, l01, h01, s0, wn + 16, accumulate);
+  emit8(y0, h00, l00, h01, l01, s0, wn, accumulate);
 }
 
 // One output of a row-major tail row (the N % 8 last rows).

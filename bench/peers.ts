@@ -3,7 +3,7 @@
 //
 //   npm run bench                          # build, install bench/peers (once), kernels, then this, on Node 24
 //   npm run bench:peers                    # the same without the kernel benchmark
-//   node dist/bench/peers.js [--configs base,large] [--threads 1,2] [--engines ours,ours-relaxed,ort-web,ort-node]
+//   node dist/bench/peers.js [--configs base,large] [--threads 1,2] [--engines ours,ours-revec,ours-relaxed,ours-relaxed-revec,ort-web,ort-node]
 //                            [--dtypes fp32,int8] [--budget 4] [--rounds 2] [--quick] [--no-write]
 //   INSTRUCTOR_WASM_SIMD=simd128|relaxed  one build of ours only (default: a row for each build this runtime runs)
 //
@@ -59,8 +59,14 @@ const QUICK = argv.includes('--quick');
 const CONFIGS = opt('configs', 'base,large').split(',');
 const THREADS = opt('threads', '1,2').split(',').map(Number).sort((a, b) => b - a); // most threads first: it runs fidelity
 /** Our rows: one per kernels build (INSTRUCTOR_WASM_SIMD picks one); relaxed only where this runtime runs it. */
-const OURS_BUILDS = process.env.INSTRUCTOR_WASM_SIMD === 'simd128' ? ['ours'] : process.env.INSTRUCTOR_WASM_SIMD === 'relaxed' ? ['ours-relaxed']
-  : relaxedSimdStatus() === 'ok' ? ['ours', 'ours-relaxed'] : ['ours'];
+/**
+ * Ours with V8's revectorizer too (each build again, its child started with
+ * --experimental-wasm-revectorize, as the CLI runs where it pays): Node >= 24 on x64, where it fuses
+ * the int8 matmuls (src/io/revectorize.ts; bench/results/paths.md says into what).
+ */
+const REVEC = process.arch === 'x64' && Number(process.versions.node.split('.')[0]) >= 24;
+const OURS_BUILDS = (process.env.INSTRUCTOR_WASM_SIMD === 'simd128' ? ['ours'] : process.env.INSTRUCTOR_WASM_SIMD === 'relaxed' ? ['ours-relaxed']
+  : relaxedSimdStatus() === 'ok' ? ['ours', 'ours-relaxed'] : ['ours']).flatMap((e) => (REVEC ? [e, `${e}-revec`] : [e]));
 const ENGINES = opt('engines', [...OURS_BUILDS, 'ort-web', 'ort-node'].join(',')).split(',') as Engine[];
 const DTYPES = opt('dtypes', 'fp32,int8').split(',') as Dtype[];
 /** Seconds of timed calls per workload (and the most one call may take, slow engines get fewer texts). */
@@ -69,11 +75,15 @@ const LATENCY_SECONDS = QUICK ? 0.5 : 2;
 /** Rounds over all engines (interleaved); each row reports its best round per workload. */
 const ROUNDS = Number(opt('rounds', QUICK ? '1' : '2'));
 
-type Engine = 'ours' | 'ours-relaxed' | 'ort-web' | 'ort-node';
+type Engine = 'ours' | 'ours-revec' | 'ours-relaxed' | 'ours-relaxed-revec' | 'ort-web' | 'ort-node';
 type Dtype = 'fp32' | 'int8';
-const isOurs = (e: Engine) => e === 'ours' || e === 'ours-relaxed';
-/** The relaxed build changes only the int8 matmuls: no fp32 row for it. */
-const runs = (e: Engine, d: Dtype) => !(e === 'ours-relaxed' && d === 'fp32');
+const isOurs = (e: Engine) => e.startsWith('ours');
+const isRelaxed = (e: Engine) => e.startsWith('ours-relaxed');
+const isRevec = (e: Engine) => e.endsWith('-revec');
+/** Our build's name in tables. */
+const buildName = (e: Engine) => `${isRelaxed(e) ? 'relaxed' : 'simd128'}${isRevec(e) ? ' + revec' : ''}`;
+/** The relaxed build and the revectorizer change only the int8 matmuls: no fp32 rows for them. */
+const runs = (e: Engine, d: Dtype) => !((isRelaxed(e) || isRevec(e)) && d === 'fp32');
 
 /**
  * Below these an engine is broken and not timed. Ours: the project's acceptance thresholds.
@@ -82,7 +92,9 @@ const runs = (e: Engine, d: Dtype) => !(e === 'ours-relaxed' && d === 'fp32');
  */
 const MIN_COSINE: Record<Engine, Record<Dtype, number>> = {
   ours: { fp32: FP32_MIN_COSINE, int8: INT8_MIN_COSINE },
+  'ours-revec': { fp32: FP32_MIN_COSINE, int8: INT8_MIN_COSINE },
   'ours-relaxed': { fp32: FP32_MIN_COSINE, int8: INT8_MIN_COSINE },
+  'ours-relaxed-revec': { fp32: FP32_MIN_COSINE, int8: INT8_MIN_COSINE },
   'ort-web': { fp32: FP32_MIN_COSINE, int8: PEER_INT8_MIN_COSINE },
   'ort-node': { fp32: FP32_MIN_COSINE, int8: PEER_INT8_MIN_COSINE },
 };
@@ -149,7 +161,7 @@ interface WorkloadResult { meanMs: number; medianMs: number; runs: number; cpuPe
 interface ChildResult {
   engine: Engine; dtype: Dtype; config: string; threads: number;
   versions?: Record<string, string>; importMs: number; loadMs: number;
-  fidelity?: number; goldenTokensPerSec?: number; refused?: string; estTokensPerSec?: number;
+  fidelity?: number; goldenTokensPerSec?: number; goldenDigest?: string; refused?: string; estTokensPerSec?: number;
   workloads?: Partial<Record<Kind, WorkloadResult>>; maxRssMB: number; firstEmbedMs?: number; coldMaxRssMB?: number;
   threadsOption?: number | null;
   kernels?: string;
@@ -157,11 +169,11 @@ interface ChildResult {
 
 function runChild(engine: Engine, job: Record<string, unknown>): Promise<{ result: ChildResult; firstMs: number | null; wallMs: number }> {
   const script = isOurs(engine) ? OURS_CHILD : ORT_CHILD;
-  if (isOurs(engine)) job = { ...job, simd: engine === 'ours-relaxed' ? 'relaxed' : 'simd128' };
+  if (isOurs(engine)) job = { ...job, simd: isRelaxed(engine) ? 'relaxed' : 'simd128' };
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let firstMs: number | null = null, result: ChildResult | null = null, buf = '';
-    const child = spawn(process.execPath, [script, JSON.stringify({ engine, ...job })], { stdio: ['ignore', 'pipe', 'inherit'], cwd: PEERS_DIR });
+    const child = spawn(process.execPath, [...(isRevec(engine) ? ['--experimental-wasm-revectorize'] : []), script, JSON.stringify({ engine, ...job })], { stdio: ['ignore', 'pipe', 'inherit'], cwd: PEERS_DIR });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       buf += chunk;
@@ -194,6 +206,8 @@ interface Row {
   rounds: number;
   /** Ours: the kernels build the row ran (model.info.kernels). */
   kernels?: string;
+  /** SHA-256 of the golden embeddings (the fidelity child's, at the most threads). */
+  digest?: string;
 }
 
 writeWorkloads();
@@ -207,7 +221,7 @@ const versions: Record<string, string> = {};
 const rows: Row[] = [];
 
 /** What one engine x dtype learned in its fidelity child: fidelity (or why it was refused), its speed at 1 thread. */
-interface EngineState { fidelity: number | null; refused?: string; est?: number; error?: string }
+interface EngineState { fidelity: number | null; refused?: string; est?: number; error?: string; digest?: string }
 const engineStates = new Map<string, EngineState>();
 const rowOf = new Map<string, Row>();
 /** n per config x dtype x workload (step 3 of the header), for the report. */
@@ -252,6 +266,7 @@ for (const config of CONFIGS) {
         });
         if (result.versions) Object.assign(versions, Object.fromEntries(Object.entries(result.versions).map(([k, v]) => [`onnxruntime-${k}`, v])));
         state.fidelity = result.fidelity ?? null;
+        state.digest = result.goldenDigest;
         state.refused = result.refused;
         // one sequence per call over the golden lengths, spread over THREADS[0] threads: a
         // conservative 1-thread speed for sizing the calls
@@ -289,7 +304,7 @@ for (const config of CONFIGS) {
           let row = rowOf.get(rowKey);
           if (!row) {
             row = {
-              config, engine, dtype, threads, status: 'ok', fidelity: state.fidelity, workloads: {}, rounds: 0,
+              config, engine, dtype, threads, status: 'ok', fidelity: state.fidelity, digest: state.digest, workloads: {}, rounds: 0,
               loadMs: null, benchMaxRssMB: null, coldStartMs: null, coldMaxRssMB: null,
             };
             rowOf.set(rowKey, row);
@@ -356,7 +371,8 @@ const f = (x: number | null | undefined, d = 0) => (x === null || x === undefine
 const tps = (w?: WorkloadResult) => (w ? (w.tokens / w.meanMs) * 1000 : null);
 const xps = (w?: WorkloadResult) => (w ? (w.texts / w.meanMs) * 1000 : null);
 const ENGINE_NAME: Record<Engine, string> = {
-  ours: 'instructor-wasm simd128', 'ours-relaxed': 'instructor-wasm relaxed', 'ort-web': 'onnxruntime-web', 'ort-node': 'onnxruntime-node',
+  ours: 'instructor-wasm simd128', 'ours-revec': 'instructor-wasm simd128 + revectorizer', 'ours-relaxed': 'instructor-wasm relaxed',
+  'ours-relaxed-revec': 'instructor-wasm relaxed + revectorizer', 'ort-web': 'onnxruntime-web', 'ort-node': 'onnxruntime-node',
 };
 const PEERS = ['ort-web', 'ort-node'] as const;
 
@@ -390,7 +406,7 @@ for (const config of CONFIGS) {
       ? [f(tps(w.passages)) + nOf(w.passages), f(xps(w.passages), 2), f(xps(w.queries), 1) + nOf(w.queries), f(w.latency?.medianMs, (w.latency?.medianMs ?? 0) < 10 ? 2 : 1),
         f(tps(w.mixed)) + nOf(w.mixed), isOurs(r.engine) ? '(no padding)' : f(tps(w['mixed-bucketed'])) + nOf(w['mixed-bucketed'])]
       : Array(6).fill(r.status);
-    const note = [r.kernels && r.kernels !== (r.engine === 'ours-relaxed' ? 'relaxed' : 'simd128') ? `ran ${r.kernels}` : '', r.note ?? ''].filter(Boolean).join('; ');
+    const note = [r.kernels && r.kernels !== (isRelaxed(r.engine) ? 'relaxed' : 'simd128') ? `ran ${r.kernels}` : '', r.note ?? ''].filter(Boolean).join('; ');
     md.push(`| ${ENGINE_NAME[r.engine]} | ${r.dtype} | ${r.threads} | ${r.fidelity === null ? '-' : r.fidelity.toFixed(6)} | ${cells.join(' | ')} | `
       + `${r.coldStartMs === null ? '-' : (r.coldStartMs / 1000).toFixed(2)} | ${f(r.coldMaxRssMB)} / ${f(r.benchMaxRssMB)} | ${f(w.passages?.cpuPerWall, 2)} | ${note} |`);
   }
@@ -402,14 +418,16 @@ for (const config of CONFIGS) {
     for (const threads of THREADS.slice().reverse()) {
       for (const mine of ENGINES.filter(isOurs)) {
         const ours = cr.find((r) => r.engine === mine && r.dtype === dtype && r.threads === threads);
-        const versus = [...(mine === 'ours-relaxed' ? ['ours'] as const : []), ...PEERS];
+        // each build against the one it changes (relaxed: simd128; + revec: the same build without it) and the peers
+        const base: Engine[] = mine === 'ours' ? [] : isRevec(mine) ? [mine.replace(/-revec$/, '') as Engine, ...(isRelaxed(mine) ? ['ours' as const] : [])] : ['ours'];
+        const versus = [...base, ...PEERS];
         for (const peer of versus) {
           const p = cr.find((r) => r.engine === peer && r.dtype === dtype && r.threads === threads);
           if (!ours || !p) continue;
           const ok = ours.status === 'ok' && p.status === 'ok';
           const ratio = (a: number | null | undefined, b: number | null | undefined) => (ok && a && b ? (a / b).toFixed(2) : 'n/a');
           const ow = ours.workloads, pw = p.workloads;
-          md.push(`| ${dtype} | ${threads} | ${mine === 'ours' ? 'simd128' : 'relaxed'} | ${ENGINE_NAME[peer]} | ${ratio(tps(ow.passages), tps(pw.passages))} | ${ratio(xps(ow.queries), xps(pw.queries))} | `
+          md.push(`| ${dtype} | ${threads} | ${buildName(mine)} | ${ENGINE_NAME[peer]} | ${ratio(tps(ow.passages), tps(pw.passages))} | ${ratio(xps(ow.queries), xps(pw.queries))} | `
             + `${ratio(tps(ow.mixed), tps(pw.mixed))} | ${isOurs(peer) ? '-' : ratio(tps(ow.mixed), tps(pw['mixed-bucketed']))} | ${ratio(ow.latency?.medianMs, pw.latency?.medianMs)} | ${ratio(ours.coldStartMs, p.coldStartMs)} | ${ratio(ours.benchMaxRssMB, p.benchMaxRssMB)} |`);
         }
       }
@@ -469,6 +487,52 @@ for (const config of CONFIGS) {
       flags.avxVnni ? 'Measured on a CPU with AVX-VNNI, as the targets ask.' : '**This CPU has no avx_vnni: the relaxed-build speed targets are for a machine that has it; these rows show the fallback lowering.**', '',
       '| target | measured | |', '| --- | --- | --- |', ...lines, '');
   }
+}
+// Issue 25's targets: the revectorizer (>= 1.4x simd128 at 1 thread on base int8, the same bits;
+// the relaxed path >= 1.3x again where the CPU has AVX-VNNI), 2 threads >= 1.8x 1 (passages), ours
+// >= 1.5x onnxruntime-web int8 at 1 and 2 threads, fidelity >= 0.999 on every build and path.
+{
+  const find = (config: string, engine: Engine, dtype: Dtype, threads: number) =>
+    rows.find((r) => r.config === config && r.engine === engine && r.dtype === dtype && r.threads === threads && r.status === 'ok');
+  const lines: string[] = [];
+  const add = (target: string, measured: string, met: boolean | null) => lines.push(`| ${target} | ${measured} | ${met === null ? 'n/a' : met ? 'met' : '**not met**'} |`);
+  const x = (a: number | null, b: number | null) => (a && b ? a / b : NaN);
+  for (const config of CONFIGS) {
+    const s1 = find(config, 'ours', 'int8', 1), r1 = find(config, 'ours-revec', 'int8', 1);
+    if (s1 && r1) {
+      const pr = x(tps(r1.workloads.passages), tps(s1.workloads.passages)), qr = x(xps(r1.workloads.queries), xps(s1.workloads.queries));
+      add(`${config} int8 1t simd128 + revectorizer >= 1.4x simd128 (passages, queries)`, `${pr.toFixed(2)}x, ${qr.toFixed(2)}x`, pr >= 1.4 && qr >= 1.4);
+    }
+    for (const [a, b] of [['ours', 'ours-revec'], ['ours-relaxed', 'ours-relaxed-revec']] as const) {
+      const ra = rows.find((r) => r.config === config && r.engine === a && r.dtype === 'int8'), rb = rows.find((r) => r.config === config && r.engine === b && r.dtype === 'int8');
+      if (ra?.digest && rb?.digest) add(`${config} int8 ${buildName(b)}: golden embeddings bit-identical to ${buildName(a)}`, ra.digest === rb.digest ? `identical (sha256 ${ra.digest.slice(0, 12)}...)` : 'different', ra.digest === rb.digest);
+    }
+    const xr1 = find(config, 'ours-relaxed-revec', 'int8', 1);
+    if (r1 && xr1) {
+      const pr = x(tps(xr1.workloads.passages), tps(r1.workloads.passages)), qr = x(xps(xr1.workloads.queries), xps(r1.workloads.queries));
+      add(`${config} int8 1t relaxed + revectorizer >= 1.3x simd128 + revectorizer (passages, queries; AVX-VNNI CPUs)`, `${pr.toFixed(2)}x, ${qr.toFixed(2)}x${flags.avxVnni ? '' : ' (this CPU has no AVX-VNNI)'}`, flags.avxVnni ? pr >= 1.3 && qr >= 1.3 : null);
+    }
+    for (const e of ENGINES.filter(isOurs)) {
+      const one = find(config, e, 'int8', 1), two = find(config, e, 'int8', 2);
+      if (one && two) {
+        const r = x(tps(two.workloads.passages), tps(one.workloads.passages));
+        add(`${config} int8 ${buildName(e)} 2 threads >= 1.8x 1 thread (passages, n=${two.workloads.passages?.texts})`, `${r.toFixed(2)}x (${f(tps(two.workloads.passages))} vs ${f(tps(one.workloads.passages))} tokens/s)`, r >= 1.8);
+      }
+      for (const threads of THREADS) {
+        const o = find(config, e, 'int8', threads), w = find(config, 'ort-web', 'int8', threads);
+        if (!o || !w) continue;
+        const pr = x(tps(o.workloads.passages), tps(w.workloads.passages)), qr = x(xps(o.workloads.queries), xps(w.workloads.queries));
+        add(`${config} int8 ${threads}t ${buildName(e)} >= 1.5x onnxruntime-web (passages, queries)`, `${pr.toFixed(2)}x, ${qr.toFixed(2)}x`, pr >= 1.5 && qr >= 1.5);
+      }
+      const o = rows.find((r) => r.config === config && r.engine === e && r.dtype === 'int8');
+      if (o && o.fidelity !== null) add(`${config} int8 ${buildName(e)} fidelity >= ${INT8_MIN_COSINE}`, o.fidelity.toFixed(6), o.fidelity >= INT8_MIN_COSINE);
+    }
+  }
+  if (lines.length > 0) md.push('## Targets (issue 25)', '', '| target | measured | |', '| --- | --- | --- |', ...lines, '');
+}
+if (existsSync(new URL('./results/paths.md', BENCH_DIR))) {
+  const pmd = readFileSync(new URL('./results/paths.md', BENCH_DIR), 'utf8').split('\n');
+  md.push('## Which path runs, per CPU family (bench/results/paths.md)', '', ...pmd.slice(2), '');
 }
 if (existsSync(new URL('./results/kernels.md', BENCH_DIR))) {
   const kmd = readFileSync(new URL('./results/kernels.md', BENCH_DIR), 'utf8').split('\n');

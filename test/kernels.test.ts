@@ -13,7 +13,7 @@ const wasm = await loadKernelsFromDisk();
 const arena = new Arena(wasm);
 
 const U = 2 ** -24; // f32 unit roundoff
-// gemm_q8: acc is exact (i64 block sums); f32(acc), xs*ws, their product and the residual add
+// gemm_q8: acc is exact (i32 block sums, totalled exactly); f32(acc), xs*ws, their product and the residual add
 // are one rounding of at most U each, relative to sum |xq Wq| xs ws (+ |old y|).
 const GEMM_Q8_ROUNDINGS = 4;
 // gemm_f32: sequential or 4-lane summation of K products errs by at most (K + 2) U sum |x w|
@@ -204,8 +204,9 @@ function runGemmQ8(f: typeof wasm.gemm_q8, xq: Int16Array, xs: Float32Array, W: 
   });
 }
 
-// T: the direct 4x8 tile (4, 5, 7), its 3/2/1-token tails (3, 2, 1, 7, 5), the widened panel
-// (16 tokens and up) with each tail (16..19), and two token blocks at K = 4112 (70: 60 + 10).
+// T: the direct 4x8 tile (4, 5, 7, 16..19), its 3/2/1-token tails (3, 2, 1, 7, 5, 17..19), the
+// widened panel over pack_x4's token groups (32 tokens and up) with each tail (32..35), and two
+// token blocks at K = 4112 (70: 60 + 10).
 // N: tail rows only (1, 5), one 8-row group + 5 tail rows (13), 3 groups (24: 2x16 + 2x8 and
 // 1x16 + 1x8 tiles), 4 groups + 3 tail rows (35). K: one k block, several (4112 = 16 * 257).
 /** gemm_q8's operands for a [T, K] x [N, K] case, seeded by the shape: the full i16 / i8 ranges, incl. -32768 and -128. */
@@ -220,7 +221,7 @@ function gemmQ8Inputs(T: number, K: number, N: number) {
 
 test('gemm_q8: SIMD == scalar on packed W (with and without scratch), both within f32 rounding of float64', () => {
   const shapes: number[][] = [];
-  for (const T of [1, 2, 3, 4, 5, 7, 16, 17, 18, 19]) {
+  for (const T of [1, 2, 3, 4, 5, 7, 16, 17, 18, 19, 32, 33, 34, 35]) {
     for (const N of [1, 5, 13, 24, 35]) for (const K of [16, 48, 4112]) shapes.push([T, K, N]);
   }
   shapes.push([70, 4112, 13], [70, 16, 35]);
@@ -282,10 +283,10 @@ test('gemm_q8: quantized outlier activations, SIMD == scalar and close to the fl
 });
 
 test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
-  // T = 1: 1x16 and 1x8 tiles; 6: direct 4x8, 2x16, 2x8; 19: the panel's 4x8 and 3x8 (and without
-  // scratch the direct 4x8); N = 29: three 8-row groups and 5 row-major tail rows
+  // T = 1: 1x16 and 1x8 tiles; 6: direct 4x8, 2x16, 2x8; 19: direct 4x8 and 3x8; 35: the panel's
+  // 4x8 and 3x8 (and without scratch the direct 4x8); N = 29: three 8-row groups and 5 row-major tail rows
   const K = 8192, N = 29;
-  for (const T of [1, 6, 19]) {
+  for (const T of [1, 6, 19, 35]) {
     for (const [xv, wv] of [[32767, 127], [-32768, -128], [-32768, 127]]) {
       const xq = new Int16Array(T * K).fill(xv);
       const W = new Int8Array(N * K).fill(wv);
@@ -295,6 +296,23 @@ test('gemm_q8: worst-case magnitudes do not overflow i32 (K = 8192)', () => {
       for (const [f, withScratch] of [[wasm.gemm_q8, true], [wasm.gemm_q8, false], [wasm.gemm_q8_scalar, true]] as const) {
         const y = runGemmQ8(f, xq, ones.subarray(0, T), W, ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0, withScratch);
         for (let i = 0; i < T * N; i++) assert.is(y[i], want, `T=${T} xq=${xv} W=${wv} y[${i}]`);
+      }
+    }
+  }
+});
+
+test('gemm_q8: K up to 65536 (its limit: 256 blocks in the i32 hi / lo totals), extreme codes, the exact sum or its one rounding', () => {
+  // 32767 * 127 per product: every full block sum has low 16 bits 0x8100, so the lo total grows to
+  // 256 * 33024 (< 2^24); at K = 65520 the total (65520 * 4161409) has 34 significant bits, so its
+  // f32 is a rounding, which must be the one of the exact integer
+  const N = 13;
+  for (const [K, T] of [[65536, 1], [65536, 6], [65520, 6]]) {
+    for (const [xv, wv] of [[-32768, -128], [32767, 127], [-32768, 127], [32767, -128]]) {
+      const ones = new Float32Array(Math.max(T, N)).fill(1);
+      const want = Math.fround(K * xv * wv);
+      for (const f of [wasm.gemm_q8, wasm.gemm_q8_scalar]) {
+        const y = runGemmQ8(f, new Int16Array(T * K).fill(xv), ones.subarray(0, T), new Int8Array(N * K).fill(wv), ones.subarray(0, N), new Float32Array(T * N), T, K, N, 0);
+        for (let i = 0; i < T * N; i++) assert.is(y[i], want, `K=${K} T=${T} xq=${xv} W=${wv} y[${i}]`);
       }
     }
   }
@@ -320,7 +338,7 @@ test('gemm_q8: instructor-xl shapes (K = 16384, N = 16384, K = 4096), SIMD == sc
     }
     assertClose(`${tag} vs float64`, a, want, (i) => GEMM_Q8_ROUNDINGS * U * mag[i]);
   }
-  // K = 16384 at the extreme codes: sums of 2^36 stay exact (i64 block sums), T = 6 and 19 for every tile
+  // K = 16384 at the extreme codes: sums of 2^36 stay exact (i32 hi / lo totals), T = 6 and 19 for every tile
   const K = 16384, N = 13;
   for (const T of [6, 19]) {
     for (const [xv, wv] of [[-32768, -128], [32767, 127]]) {

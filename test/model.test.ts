@@ -166,6 +166,8 @@ test('a config absurd for its file is a typed error at once, before anything is 
   await rejects(load(tinyFile((t) => t, { ...hf, num_layers: 1e12 })), 'BAD_CONFIG', /num_layers.*at most 1024, got 1000000000000/);
   await rejects(load(tinyFile((t) => t, { ...hf, vocab_size: 2 ** 40 })), 'BAD_CONFIG', /vocab_size.*at most/);
   await rejects(load(tinyFile((t) => t, { ...hf, d_model: 1 << 14, d_ff: 1 << 18 })), 'BAD_CONFIG', /d_ff x d_model = 4294967296 elements/);
+  // within the bounds, beyond the int8 kernels' inner size (exact i32 totals up to K = 65536)
+  await rejects(load(tinyFile((t) => t, { ...hf, d_ff: 1 << 17 })), 'BAD_CONFIG', /d_ff = 131072, expected at most 65536/);
   // config and metadata values nested 1e5 deep (the header JSON), or a max_seq_length beyond 8192
   const deep = withHeaderText(tinyFile((t) => t), (h) => h.replace('"feed_forward_proj":"relu"', `"feed_forward_proj":${'['.repeat(100_000)}${']'.repeat(100_000)}`));
   await rejects(load(deep), 'BAD_FILE', /header JSON nests 100002 deep, expected at most 64/);

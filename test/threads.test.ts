@@ -15,6 +15,7 @@ import { InstructorModel } from '../src/engine/model.js';
 import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/engine/threads/parallel-kernels.js';
+import { rowChunk } from '../src/engine/threads/exec.js';
 import type { WorkerHandle } from '../src/engine/threads/pool.js';
 import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../src/engine/wasm.js';
 import { encodeWeightsFile, type WeightsDtype } from '../src/format/weights-file.js';
@@ -69,12 +70,30 @@ function forcingParallel(fn: (mode: string) => void): void {
     for (const callerRuns of [true, false]) {
       tuning.callerRuns = callerRuns;
       tuning.minRowsPerThread = tuning.q8MinRowsPerThread = 0; fn(`rows${callerRuns ? '' : ', workers only'}`);
+      // short row chunks, the last ones shorter still (rowChunk's tail: T = 64 and 130 here)
+      Object.assign(tuning, { minChunkRows: 4, tailSplit: 2 });
+      fn(`rows with a tail of short chunks${callerRuns ? '' : ', workers only'}`);
+      Object.assign(tuning, { minChunkRows: saved.minChunkRows, tailSplit: saved.tailSplit });
       tuning.minRowsPerThread = tuning.q8MinRowsPerThread = 1e9; fn(`cols${callerRuns ? '' : ', workers only'}`);
     }
   } finally {
     Object.assign(tuning, saved);
   }
 }
+
+test('rowChunk: B chunks of R rows then chunks of r cover [0, T) once, in order', () => {
+  for (const [T, R, B, r] of [[512, 64, 6, 32], [64, 8, 6, 4], [130, 20, 4, 12], [37, 8, 5, 8], [9, 4, 0, 4]]) {
+    const n = B + Math.ceil((T - B * R) / r);
+    let at = 0;
+    for (let c = 0; c < n; c++) {
+      const [t0, t1] = rowChunk(c, T, R, B, r);
+      assert.is(t0, at, `T=${T} R=${R} B=${B} r=${r} chunk ${c} starts at ${t0}`);
+      assert.ok(t1 > t0 && t1 - t0 <= (c < B ? R : r), `chunk ${c}: [${t0}, ${t1})`);
+      at = t1;
+    }
+    assert.is(at, T);
+  }
+});
 
 for (const threads of [2, 3]) {
   // T = 37 and 64: chunks of >= 16 tokens, so each thread widens weight panels in its own scratch;

@@ -5,6 +5,7 @@
 //
 // Order: one 16-token query (then `FIRST` on stdout: the parent times spawn -> that line as the
 // cold start), fidelity, timed workloads. Progress on stderr, one `RESULT <json>` on stdout.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpuUsage, resourceUsage } from 'node:process';
 import { gunzipSync } from 'node:zlib';
@@ -121,14 +122,19 @@ export async function runChild(job: Job, engine: Engine, result: Record<string, 
     };
     const ref = golden.configs[job.config].float64;
     let minCos = Infinity, tokens = 0;
+    // the embeddings' bits, so that the parent can check two of our builds (e.g. with and without
+    // the revectorizer) gave the same
+    const digest = createHash('sha256');
     const t0 = performance.now();
     for (let j = 0; j < golden.sequences.length; j++) {
       const s = golden.sequences[j];
       const [e] = await engine.embed([{ ids: s.ids, nInstr: s.n_instr }]);
       minCos = Math.min(minCos, cosine(e, ref[j].embedding));
+      digest.update(new Uint8Array(Float32Array.from(e).buffer));
       tokens += s.ids.length;
     }
     result.fidelity = minCos;
+    result.goldenDigest = digest.digest('hex');
     result.goldenTokensPerSec = tokens / ((performance.now() - t0) / 1000);
     log(`golden min cosine ${minCos.toFixed(7)} (${(result.goldenTokensPerSec as number).toFixed(0)} tokens/s one sequence per call)`);
     if (!(minCos >= job.minCosine)) {

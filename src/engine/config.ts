@@ -1,4 +1,5 @@
 import { describeValue, fail } from '../errors.js';
+import { GEMM_MAX_K } from './wasm.js';
 
 /**
  * The T5 encoder hyper-parameters that the forward pass needs, read from a Hugging Face
@@ -144,6 +145,7 @@ export function validateT5Config(c: T5Config): void {
   const inner: Array<[string, number]> = [['d_model', c.dModel], ['d_ff', c.dFf], ['num_heads * d_kv', c.numHeads * c.dKv]];
   for (const [name, v] of inner) {
     if (v % 16 !== 0) fail('BAD_CONFIG', `config: ${name} = ${v} is not a multiple of 16, which the int8 kernels require`);
+    if (v > GEMM_MAX_K) fail('BAD_CONFIG', `config: ${name} = ${v}, expected at most ${GEMM_MAX_K} (the int8 kernels' largest inner size)`);
   }
   if (c.dKv % 4 !== 0) fail('BAD_CONFIG', `config: d_kv = ${c.dKv} is not a multiple of 4`);
   // transformers' bidirectional buckets: half = B // 2 per direction, max_exact = half // 2 exact

@@ -52,6 +52,17 @@ export interface KernelExports {
   pack_q7?(W: number, N: number, K: number, scratch: number): void;
   gemm_q7?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   gemm_q7_scalar?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  /**
+   * The usdot operand form (assembly/gemm_usdot.ts): int8 weights (pack_q7's layout) first, the
+   * activations XOR 0x80 second. Right only where usdotStatus() is 'exact' (x64 AVX-VNNI).
+   */
+  quantize_rows_u8?(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  quantize_rows_u8_scalar?(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  /** out[n] = sum_k W[n, k] of row-major int8 W [N, K], as i32. */
+  row_sums_i8?(W: number, N: number, K: number, out: number): void;
+  row_sums_i8_scalar?(W: number, N: number, K: number, out: number): void;
+  gemm_usdot?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, wsum: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  gemm_usdot_scalar?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, wsum: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
 }
 
 /** Which kernels build: kernels.wasm (fixed-width SIMD) or kernels-relaxed.wasm (plus relaxed SIMD). */
@@ -66,9 +77,16 @@ export function kernelBuildOf(k: WasmModule | { gemm_q7?: unknown }): KernelBuil
   return typeof (k as { gemm_q7?: unknown }).gemm_q7 === 'function' ? 'relaxed' : 'simd128';
 }
 
-/** Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too). */
+/** Largest inner size (K) of the int8 matmuls: gemm_q8's exact i32 totals and gemm_q7's i32 sums. */
+export const GEMM_MAX_K = 65536;
+
+/**
+ * Scratch bytes that `gemm_q8` needs for inner size K (enough for `pack_q8` too): the widened
+ * 8-row panel (16 K) and the token block's activations packed by 4 tokens (at most 512 KiB, the
+ * kernel's X_BLOCK_BYTES).
+ */
 export function gemmQ8ScratchBytes(K: number): number {
-  return 16 * K;
+  return 16 * K + 512 * 1024;
 }
 
 /** Scratch floats that `attention` needs for T tokens and head size Dk. */
@@ -87,16 +105,49 @@ export function hasWasmSimd(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
-// (func (export "kat") (result i32) lane 0 of i32x4.relaxed_dot_i8x16_i7x16_add_s(splat -2,
-// splat 3, splat 10)): -14 where relaxed SIMD is, and is right. Validation alone is not enough:
-// Node 20's baseline compiler (Liftoff, V8 11.3, behind --experimental-wasm-relaxed-simd) gives
-// -48 (the products doubled, the accumulator dropped).
-const RELAXED_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03,
-  0x02, 0x01, 0x00, 0x07, 0x07, 0x01, 0x03, 0x6b, 0x61, 0x74, 0x00, 0x00, 0x0a, 0x16, 0x01, 0x14,
-  0x00, 0x41, 0x7e, 0xfd, 0x0f, 0x41, 0x03, 0xfd, 0x0f, 0x41, 0x0a, 0xfd, 0x11, 0xfd, 0x93, 0x02,
-  0xfd, 0x1b, 0x00, 0x0b,
-]);
+/** Signed LEB128 of a small integer (the probes' i32.const operands). */
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+
+/**
+ * (module (func (export "kat") (result i32) lane 0 of
+ * i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat a, i8x16.splat b, i32x4.splat c))).
+ */
+function relaxedDotProbe(a: number, b: number, c: number): Uint8Array {
+  const code = [0x41, ...sleb(a), 0xfd, 0x0f, 0x41, ...sleb(b), 0xfd, 0x0f, 0x41, ...sleb(c), 0xfd, 0x11, 0xfd, 0x93, 0x02, 0xfd, 0x1b, 0x00, 0x0b];
+  const body = [0x00, ...code];
+  const section = [0x01, body.length, ...body];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03,
+    0x02, 0x01, 0x00, 0x07, 0x07, 0x01, 0x03, 0x6b, 0x61, 0x74, 0x00, 0x00, 0x0a, section.length, ...section,
+  ]);
+}
+
+/** Runs a relaxedDotProbe; null where it does not validate or instantiate. */
+function runProbe(bytes: Uint8Array): number | null {
+  if (!hasWasmSimd() || !WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) return null;
+  try {
+    return (new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>)).exports.kat as () => number)();
+  } catch {
+    return null;
+  }
+}
+
+// dot(splat -2, splat 3, splat 10): -14 where relaxed SIMD is, and is right. Validation alone is
+// not enough: Node 20's baseline compiler (Liftoff, V8 11.3, behind --experimental-wasm-relaxed-simd)
+// gives -48 (the products doubled, the accumulator dropped).
+const RELAXED_PROBE = relaxedDotProbe(-2, 3, 10);
+// dot(splat -127, splat 0xff, splat 0): an exact u8 x s8 dot (x64 AVX-VNNI's vpdpbusd) gives
+// 4 * 255 * -127 = -129540; vpmaddubsw saturates each pair to -32768 (-65536), a signed second
+// operand (ARM sdot, AVX-VNNI-INT8's vpdpbssd) gives 4 * -1 * -127 = 508.
+const USDOT_PROBE = relaxedDotProbe(-127, 0xff, 0);
 
 /**
  * Whether this engine runs the relaxed build correctly: 'ok', 'unsupported' (it does not validate:
@@ -105,16 +156,24 @@ const RELAXED_PROBE = new Uint8Array([
  */
 export function relaxedSimdStatus(): 'ok' | 'unsupported' | 'wrong' {
   if (relaxedStatus !== undefined) return relaxedStatus;
-  if (!hasWasmSimd() || !WebAssembly.validate(RELAXED_PROBE)) return (relaxedStatus = 'unsupported');
-  try {
-    const kat = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports.kat as () => number;
-    relaxedStatus = kat() === -14 ? 'ok' : 'wrong';
-  } catch {
-    relaxedStatus = 'unsupported';
-  }
-  return relaxedStatus;
+  const got = runProbe(RELAXED_PROBE);
+  return (relaxedStatus = got === null ? 'unsupported' : got === -14 ? 'ok' : 'wrong');
 }
 let relaxedStatus: 'ok' | 'unsupported' | 'wrong' | undefined;
+
+/**
+ * Whether the relaxed dot product is an exact u8 x s8 dot here, as gemm_usdot needs: 'exact' (x64
+ * AVX-VNNI, where V8 emits vpdpbusd), 'inexact' (any other lowering: vpmaddubsw saturates, ARM's
+ * sdot and vpdpbssd read the second operand signed), or 'unsupported' (no relaxed SIMD, or
+ * relaxedSimdStatus() is 'wrong'). Cached.
+ */
+export function usdotStatus(): 'exact' | 'inexact' | 'unsupported' {
+  if (usdot !== undefined) return usdot;
+  if (relaxedSimdStatus() !== 'ok') return (usdot = 'unsupported');
+  const got = runProbe(USDOT_PROBE);
+  return (usdot = got === null ? 'unsupported' : got === -129540 ? 'exact' : 'inexact');
+}
+let usdot: 'exact' | 'inexact' | 'unsupported' | undefined;
 
 const REQUIRED_EXPORTS = [
   'memory', 'heap_base', 'quantize_rows_i16', 'gemm_q8', 'pack_q8', 'gemm_f32', 'attention',

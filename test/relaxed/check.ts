@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
 import { InstructorModel } from '../../src/engine/model.js';
-import { relaxedSimdStatus } from '../../src/engine/wasm.js';
+import { relaxedSimdStatus, usdotStatus } from '../../src/engine/wasm.js';
 import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile } from '../../src/format/weights-file.js';
-import { KERNELS_RELAXED_WASM_URL, loadThreadKernelsFromDisk } from '../../src/io/disk.js';
+import { KERNELS_RELAXED_MT_WASM_URL, KERNELS_RELAXED_WASM_URL } from '../../src/io/disk.js';
 import { data, rng, roundHalfEven, tokenSequence } from '../support/random.js';
 
 interface RelaxedExports {
@@ -28,6 +28,12 @@ interface RelaxedExports {
   gemm_q7_scalar(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
   gemm_f32_scalar(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;
+  quantize_rows_u8(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  quantize_rows_u8_scalar(x: number, xq: number, xo: number, xm: number, T: number, K: number, keep: number, oidx: number, O: number): void;
+  row_sums_i8(W: number, N: number, K: number, out: number): void;
+  row_sums_i8_scalar(W: number, N: number, K: number, out: number): void;
+  gemm_usdot(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, wsum: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
+  gemm_usdot_scalar(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, wsum: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
 }
 
 /** f32 unit roundoff; gemm_f32's bound as in test/kernels.test.ts: (K + 4) U sum |x w| against float64. */
@@ -39,6 +45,9 @@ const digest = createHash('sha256');
 const fail = (m: string) => { if (failures.length < 50) failures.push(m); };
 
 const bytes = readFileSync(KERNELS_RELAXED_WASM_URL) as Uint8Array<ArrayBuffer>;
+// compiled synchronously: an asynchronous compile pending under --no-liftoff --no-wasm-lazy-compilation
+// (the revectorizer's lowering below) does not keep Node 24's event loop alive
+const mtModule = new WebAssembly.Module(readFileSync(KERNELS_RELAXED_MT_WASM_URL) as Uint8Array<ArrayBuffer>);
 const k = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as RelaxedExports;
 let top = Math.ceil(k.heap_base() / 64) * 64;
 function alloc(n: number): number {
@@ -269,6 +278,93 @@ checkGemm(130, 48, 16, 16, false); // more than one token block at K = 48? no: T
 checkGemm(1, 65536, 8, 0, true); // |a| = 127 * 127 * 65536 < 2^31, the contract's largest K
 checkGemm(4, 65536, 9, 16, true);
 
+// ---------------------------------------------------------------- gemm_usdot (issue 25)
+
+// The usdot operand form: right only where the relaxed dot is an exact u8 x s8 dot (AVX-VNNI's
+// vpdpbusd, usdotStatus() 'exact'). Everywhere: quantize_rows_u8 is quantize_rows_i8 XOR 0x80 and
+// its twin, row_sums_i8 its twin, the twin gemm_usdot_scalar the exact integer reference. SIMD ==
+// twin: with |W| <= 63 under every x64 lowering (vpmaddubsw's i16 pair sums cannot saturate:
+// 2 * 255 * 63 < 2^15), which checks the tiles, the packing and the corrections; with full-range
+// weights only where usdotStatus() is 'exact' (elsewhere they must differ, as the probe says).
+function checkUsdot(T: number, K: number, N: number, O: number, wmax: number): void {
+  const m0 = mark();
+  const r = rng(T * 977 + K * 13 + N * 3 + O + wmax);
+  const x = data(T * K, T + K + N + 1);
+  const oidx = Array.from({ length: O }, (_, j) => (j * 41 + 5) % K);
+  const keep = new Array<boolean>(K).fill(true);
+  for (const c of oidx) keep[c] = false;
+  const px = alloc(T * K * 4), pk = alloc(K * 4), po = alloc(Math.max(1, O) * 4);
+  f32(px, T * K).set(x);
+  i32(pk, K).set(keep.map((b) => (b ? -1 : 0)));
+  i32(po, O).set(oidx);
+  const xq = alloc(T * K), xo = alloc(T * O * 2 + 2), xm = alloc(T * 16), xq2 = alloc(T * K), xo2 = alloc(T * O * 2 + 2), xm2 = alloc(T * 16), xq3 = alloc(T * K);
+  const keepPtr = O > 0 ? pk : 0;
+  k.quantize_rows_u8(px, xq, xo, xm, T, K, keepPtr, po, O);
+  k.quantize_rows_u8_scalar(px, xq2, xo2, xm2, T, K, keepPtr, po, O);
+  k.quantize_rows_i8(px, xq3, xo2, xm2, T, K, keepPtr, po, O);
+  const tagQ = `quantize_rows_u8 T=${T} K=${K} O=${O}`;
+  same(`${tagQ} simd vs scalar`, u8(xq, T * K), u8(xq2, T * K));
+  same(`${tagQ} vs quantize_rows_i8 xor 0x80`, u8(xq, T * K), u8(xq3, T * K).map((b) => b ^ 0x80));
+  same(`${tagQ} metadata`, u8(xm, T * 16), u8(xm2, T * 16));
+  const Wrm = Int8Array.from({ length: N * K }, () => Math.floor(r() * (2 * wmax + 1)) - wmax);
+  const Wo = Int8Array.from({ length: N * O }, (_, i) => Wrm[Math.floor(i / O) * K + oidx[i % O]]);
+  const ws = Float32Array.from({ length: N }, () => r() * 0.02);
+  const pw = alloc(N * K), pwo = alloc(Math.max(1, N * O)), pws = alloc(N * 4), psum = alloc(N * 4), psum2 = alloc(N * 4), sc = alloc(8 * Math.max(K, 16));
+  i8(pw, N * K).set(Wrm);
+  i8(pwo, N * O).set(Wo);
+  f32(pws, N).set(ws);
+  k.row_sums_i8(pw, N, K, psum);
+  k.row_sums_i8_scalar(pw, N, K, psum2);
+  const sums = Array.from({ length: N }, (_, n) => Wrm.subarray(n * K, n * K + K).reduce((a, b) => a + b, 0));
+  same(`row_sums_i8 N=${N} K=${K} simd vs scalar`, i32(psum, N), i32(psum2, N));
+  same(`row_sums_i8 N=${N} K=${K} vs exact`, i32(psum, N), sums);
+  k.pack_q7(pw, N, K, sc);
+  if (O > 0) k.pack_q8(pwo, N, O, sc);
+  const q = u8(xq, T * K).slice(), o = i16(xo, T * O).slice(), meta = u8(xm, T * 16).slice();
+  const xmF = new Float32Array(meta.buffer, 0, T * 4);
+  const old = Float32Array.from({ length: T * N }, () => r() - 0.5);
+  for (const acc of [0, 1]) {
+    // the contract: a = sum W * (x + 128) - 128 * sum W, then its float32 steps
+    const want = new Float32Array(T * N);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let a = 0;
+        for (let kk = 0; kk < K; kk++) a += q[t * K + kk] * Wrm[n * K + kk];
+        a -= 128 * sums[n];
+        let v = F(F(a) * xmF[t * 4]);
+        if (O > 0) {
+          let b = 0;
+          for (let j = 0; j < O; j++) b += o[t * O + j] * Wo[n * O + j];
+          v = F(v + F(F(b) * xmF[t * 4 + 2]));
+        }
+        v = F(v * ws[n]);
+        want[t * N + n] = acc ? F(v + old[t * N + n]) : v;
+      }
+    }
+    const got = [k.gemm_usdot, k.gemm_usdot_scalar].map((f) => {
+      const py = alloc(T * N * 4 + 32);
+      f32(py, T * N).set(old);
+      f32(py + T * N * 4, 8).fill(-12345);
+      f(xq, xo, xm, pw, pwo, pws, psum, py, T, K, N, O, acc);
+      if (!f32(py + T * N * 4, 8).every((v) => v === F(-12345))) fail(`gemm_usdot T=${T} K=${K} N=${N} O=${O}: wrote past y`);
+      return f32(py, T * N).slice();
+    });
+    const tag = `gemm_usdot T=${T} K=${K} N=${N} O=${O} |W| <= ${wmax} acc=${acc}`;
+    same(`${tag} scalar vs exact reference`, got[1], want);
+    record(got[1]);
+    if (wmax <= 63 || usdotStatus() === 'exact') same(`${tag} simd vs scalar`, got[0], got[1]);
+    else if (got[0].every((v, i) => Object.is(v, got[1][i]))) fail(`${tag}: SIMD equals the exact twin, yet usdotStatus() says ${usdotStatus()}`);
+  }
+  reset(m0);
+}
+
+for (const T of [1, 4, 5, 9]) {
+  for (const [K, N] of [[16, 8], [48, 9], [784, 33]]) {
+    for (const O of [0, 16]) checkUsdot(T, K, N, O, 63);
+  }
+}
+checkUsdot(6, 784, 24, 16, 127);
+
 // ---------------------------------------------------------------- gemm_f32 (relaxed_madd)
 
 // The relaxed build's gemm_f32 fuses its multiply-adds where the CPU has FMA (relaxed SIMD lets the
@@ -320,7 +416,7 @@ for (const name of models) try {
   const h = createHash('sha256');
   for (const threads of [1, 2]) {
     const model = await InstructorModel.fromWeightsFile(file, {
-      kernels: bytes, threads, threadKernels: threads > 1 ? await loadThreadKernelsFromDisk('relaxed') : undefined,
+      kernels: bytes, threads, threadKernels: threads > 1 ? mtModule : undefined,
     });
     if (model.info.kernels !== 'relaxed' || model.info.outlierChannels !== 32) fail(`${name}: model.info says kernels ${model.info.kernels}, ${model.info.outlierChannels} outlier channels; expected relaxed, 32`);
     const one = model.embedIds(inputs, { maxBatchTokens: 1 << 20 }).embeddings;
@@ -340,6 +436,6 @@ for (const name of models) try {
 }
 
 console.log('RESULT ' + JSON.stringify({
-  version: process.version, execArgv: process.execArgv, relaxed: relaxedSimdStatus(),
+  version: process.version, execArgv: process.execArgv, relaxed: relaxedSimdStatus(), usdot: usdotStatus(),
   failures, digest: digest.digest('hex'), models: modelDigests,
 }));

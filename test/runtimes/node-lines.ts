@@ -55,12 +55,12 @@ export function nodeBinary(major: number): string {
   return bin;
 }
 
-/** The CPU model and whether it has the instructions the relaxed build's lowerings depend on. */
-export function cpuFlags(): { model: string; avxVnni: boolean; avx512Vnni: boolean; fma: boolean } {
+/** The CPU model and whether it has the instructions the relaxed build's lowerings and V8's revectorizer (AVX2) depend on. */
+export function cpuFlags(): { model: string; avxVnni: boolean; avx512Vnni: boolean; fma: boolean; avx2: boolean } {
   const info = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
   return {
     model: /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? `${process.platform}-${process.arch}`,
-    avxVnni: flags.has('avx_vnni'), avx512Vnni: flags.has('avx512_vnni'), fma: flags.has('fma'),
+    avxVnni: flags.has('avx_vnni'), avx512Vnni: flags.has('avx512_vnni'), fma: flags.has('fma'), avx2: flags.has('avx2'),
   };
 }

@@ -3,7 +3,7 @@
 // same way. Runtime-neutral: no imports besides the protocol (and one constant of wasm.ts).
 
 import { RELAXED_XM_BYTES } from '../wasm.js';
-import { CONTROL_BYTES, COUNT_MASK, ERROR, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, MAX_ARGS, NEXT, Op, STATS, STATS_THREADS, TAG_MASK, TAG_SHIFT } from './protocol.js';
+import { CONTROL_BYTES, COUNT_MASK, ERROR, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, MAX_ARGS, NEXT, Op, STATS, STATS_STRIDE, STATS_THREADS, TAG_MASK, TAG_SHIFT } from './protocol.js';
 
 /** The raw kernel exports of one instance of kernels-mt.wasm (a subset of KernelExports). */
 export interface RawKernels {
@@ -20,6 +20,15 @@ export interface RawKernels {
   rmsnorm(x: number, w: number, y: number, T: number, D: number, eps: number): void;
   relu_inplace(x: number, n: number): void;
   gelu_tanh_mul(g: number, u: number, n: number): void;
+}
+
+/**
+ * Rows [t0, t1) of a matmul's row chunk c: B chunks of R rows, then chunks of r rows (r <= R),
+ * so that the threads' last chunks are short and they finish together (parallel-kernels.ts).
+ */
+export function rowChunk(c: number, T: number, R: number, B: number, r: number): [number, number] {
+  const t0 = c < B ? c * R : B * R + (c - B) * r;
+  return [t0, Math.min(T, t0 + (c < B ? R : r))];
 }
 
 const bits = new Int32Array(1);
@@ -63,13 +72,18 @@ export class ChunkRunner {
 
   /** Runs chunk `c` of the loaded task and counts it done; true if it was the task's last. */
   finish(c: number): boolean {
-    if (this.index < STATS_THREADS) this.ctl[STATS + this.index]++;
+    const t0 = performance.now();
     try {
       this.run(c);
     } catch (e) {
       // counted done all the same, so that the caller never waits forever; it throws instead
       Atomics.store(this.ctl, ERROR, 1);
       if (this.index === 0) this.lastError = e;
+    }
+    if (this.index < STATS_THREADS) {
+      const at = STATS + this.index * STATS_STRIDE;
+      this.ctl[at]++;
+      this.ctl[at + 1] = (this.ctl[at + 1] + Math.round((performance.now() - t0) * 1000)) | 0;
     }
     const done = Atomics.add(this.ctl, DONE, 1) + 1;
     if (done === this.nChunks) {
@@ -122,8 +136,8 @@ export class ChunkRunner {
     const a = this.args, k = this.k;
     switch (this.op) {
       case Op.GemmQ8Rows: {
-        const [xq, xs, W, ws, y, T, K, N, acc, R, scratch0, extra, stride] = a;
-        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        const [xq, xs, W, ws, y, T, K, N, acc, R, B, r, scratch0, extra, stride] = a;
+        const [t0, t1] = rowChunk(c, T, R, B, r);
         k.gemm_q8(xq + t0 * K * 2, xs + t0 * 4, W, ws, y + t0 * N * 4, t1 - t0, K, N, acc, this.scratch(scratch0, extra, stride));
         return;
       }
@@ -138,8 +152,8 @@ export class ChunkRunner {
         return;
       }
       case Op.GemmQ7Rows: {
-        const [xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, R] = a;
-        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        const [xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, R, B, r] = a;
+        const [t0, t1] = rowChunk(c, T, R, B, r);
         k.gemm_q7!(xq + t0 * K, xo + t0 * O * 2, xm + t0 * RELAXED_XM_BYTES, W, Wo, ws, y + t0 * N * 4, t1 - t0, K, N, O, acc);
         return;
       }
@@ -158,8 +172,8 @@ export class ChunkRunner {
         return;
       }
       case Op.GemmQ4Rows: {
-        const [xq, xs, W, ws, y, G, T, K, N, acc, R] = a;
-        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        const [xq, xs, W, ws, y, G, T, K, N, acc, R, B, r] = a;
+        const [t0, t1] = rowChunk(c, T, R, B, r);
         k.gemm_q4!(xq + t0 * K * 2, xs + t0 * 4, W, ws, y + t0 * N * 4, t1 - t0, K, N, G, acc);
         return;
       }
@@ -171,8 +185,8 @@ export class ChunkRunner {
         return;
       }
       case Op.GemmF32Rows: {
-        const [x, W, y, T, K, N, acc, R] = a;
-        const t0 = c * R, t1 = Math.min(T, t0 + R);
+        const [x, W, y, T, K, N, acc, R, B, r] = a;
+        const [t0, t1] = rowChunk(c, T, R, B, r);
         k.gemm_f32(x + t0 * K * 4, W, y + t0 * N * 4, t1 - t0, K, N, acc);
         return;
       }

@@ -58,6 +58,8 @@ export interface ThreadedKernels {
   bindArena(arena: ScratchAllocator): void;
   /** Chunks of parallel calls run so far per thread (index 0: the calling thread). */
   chunkCounts(): number[];
+  /** Parallel calls so far, the calling thread's ms running chunks / waiting for the workers', every thread's ms running chunks (benchmarks). */
+  profile(): { parallelCalls: number; runMs: number; waitMs: number; busyMs: number[] };
   /** Stops the workers (idempotent); calls on `kernels` fail afterwards. */
   terminate(): void;
 }
@@ -87,6 +89,14 @@ export const tuning = {
    */
   rowChunksPerThread: 4,
   minChunkRows: 32,
+  /**
+   * Row chunks at the end are R / tailSplit rows, where there are at least tailMinChunksPerThread
+   * chunks per thread: a thread slowed by another process (this shared VM: the calling thread
+   * waited 57 ms per base passages forward at n = 4) then hands over less. 2 keeps them at 32+
+   * rows at T = 512 (gemm_q8's panel path); not measurably different on a quiet machine.
+   */
+  tailSplit: 2,
+  tailMinChunksPerThread: 3,
   /** Column blocks per thread (at least 16 weight rows each). */
   colChunksPerThread: 4,
   /** Elementwise / per-row kernels below this many elements run on the calling thread. */
@@ -242,6 +252,12 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
       : Math.max(tile, Math.ceil(T / n / tile) * tile);
     const R = Math.min(even, Math.max(upTo(tile, Math.ceil(T / (n * tuning.rowChunksPerThread))), tuning.minChunkRows));
     if (byRows && Math.ceil(T / R) < 2) return direct();
+    // with many chunks, the last n * R rows go in chunks of R / tailSplit: a thread that finishes
+    // its last big chunk early takes short ones, so the threads finish within a short chunk of each
+    // other instead of a long one (rowChunk in exec.ts)
+    const r = Math.ceil(T / R) >= tuning.tailMinChunksPerThread * n ? Math.max(tile, upTo(tile, Math.ceil(R / tuning.tailSplit))) : R;
+    const B = r < R ? Math.max(0, Math.floor((T - n * R) / R)) : Math.ceil(T / R);
+    const chunks = B + Math.ceil((T - B * R) / r);
     const mark = arena?.mark() ?? 0;
     try {
       let tail: number[] = [];
@@ -249,7 +265,7 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
         const stride = align64(cut.scratchBytes(K));
         tail = [scratch, arena === null ? 0 : arena.alloc(stride * (n - 1)), stride];
       }
-      if (byRows) return pool.run(cut.rowsOp, Math.ceil(T / R), [...head, T, K, N, acc, R, ...tail], tuning.callerRuns);
+      if (byRows) return pool.run(cut.rowsOp, chunks, [...head, T, K, N, acc, R, B, r, ...tail], tuning.callerRuns);
       const C = Math.max(16, upTo(cut.colTile, Math.ceil(N / (n * tuning.colChunksPerThread))));
       const tmp = arena!.alloc(T * N * 4);
       pool.run(cut.colsOp, Math.ceil(N / C), [...head, T, K, N, acc, C, tmp, ...tail], tuning.callerRuns);
@@ -323,6 +339,7 @@ export async function createThreadedKernels(options: ThreadedKernelsOptions): Pr
     threads,
     bindArena: (a) => { arena = a; },
     chunkCounts: () => pool.chunkCounts(),
+    profile: () => pool.profile(),
     terminate: () => pool.terminate(),
   };
 }

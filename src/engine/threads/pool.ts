@@ -6,7 +6,7 @@
 
 import { ChunkRunner, type RawKernels } from './exec.js';
 import {
-  CONTROL_BYTES, COUNT_MASK, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, ERROR, MAX_ARGS, NEXT, QUIT, SEQ, STATS, STATS_THREADS, TAG_MASK, TAG_SHIFT,
+  CONTROL_BYTES, COUNT_MASK, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, ERROR, MAX_ARGS, NEXT, QUIT, SEQ, STATS, STATS_STRIDE, STATS_THREADS, TAG_MASK, TAG_SHIFT,
   type WorkerInit, type WorkerReply,
 } from './protocol.js';
 
@@ -80,6 +80,10 @@ export class ThreadPool {
   private readonly block = canBlock();
   private gen = 0;
   private closed = false;
+  /** Since creation: parallel calls, and the calling thread's ms running chunks / waiting for the workers' (profile()). */
+  private calls = 0;
+  private runMs = 0;
+  private waitMs = 0;
 
   private constructor(
     private readonly workers: WorkerHandle[],
@@ -147,13 +151,18 @@ export class ThreadPool {
     Atomics.store(ctl, SEQ, gen);
     Atomics.notify(ctl, SEQ);
     this.runner.lastError = null;
+    const t0 = performance.now();
     if (callerRuns) this.runner.drain();
+    const t1 = performance.now();
     let d = Atomics.load(ctl, DONE);
     for (let i = 0; d < nChunks && i < SPIN; i++) d = Atomics.load(ctl, DONE);
     while (d < nChunks) {
       if (this.block) Atomics.wait(ctl, DONE, d, 100);
       d = Atomics.load(ctl, DONE);
     }
+    this.calls++;
+    this.runMs += t1 - t0;
+    this.waitMs += performance.now() - t1;
     if (Atomics.load(ctl, ERROR) !== 0) {
       Atomics.store(ctl, ERROR, 0);
       const e = this.runner.lastError;
@@ -162,9 +171,18 @@ export class ThreadPool {
     }
   }
 
+  /**
+   * Parallel calls so far, the calling thread's milliseconds running chunks and then waiting for
+   * the workers', and every thread's milliseconds running chunks (benchmarks; wraps after ~35 min).
+   */
+  profile(): { parallelCalls: number; runMs: number; waitMs: number; busyMs: number[] } {
+    const busyMs = Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => (Atomics.load(this.ctl, STATS + i * STATS_STRIDE + 1) >>> 0) / 1000);
+    return { parallelCalls: this.calls, runMs: this.runMs, waitMs: this.waitMs, busyMs };
+  }
+
   /** Chunks run so far per thread (index 0: the calling thread). */
   chunkCounts(): number[] {
-    return Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => Atomics.load(this.ctl, STATS + i));
+    return Array.from({ length: Math.min(this.threads, STATS_THREADS) }, (_, i) => Atomics.load(this.ctl, STATS + i * STATS_STRIDE));
   }
 
   /** Stops the workers (idempotent). The pool cannot run tasks afterwards. */

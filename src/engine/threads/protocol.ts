@@ -14,7 +14,8 @@
 //   NEXT    (tag << TAG_SHIFT) | next unclaimed chunk; tag = generation & TAG_MASK
 //   DONE    chunks finished of the current task; the finisher of the last one notifies
 //   DESC    the task: generation (a seqlock: -1 while being written), op, nChunks, args
-//   STATS   chunks run by thread i at STATS + i (each thread writes only its own word)
+//   STATS   thread i's line at STATS + 16 i: chunks it ran (+0) and microseconds it spent running
+//           them (+1, wrapping); each thread writes only its own line
 //
 // Claiming: c = Atomics.add(NEXT, 1), then the descriptor is read between two loads of its
 // generation. The claim is valid only if both loads agree, the generation's tag is the tag of
@@ -32,29 +33,30 @@ export const DESC_OP = 49;
 export const DESC_N = 50;
 export const DESC_ARGS = 51; // up to MAX_ARGS words
 export const MAX_ARGS = 16;
-/** Chunks run per thread index (statistics; threads >= 64 are not counted). */
+/** Per-thread statistics, one 64-byte line each (threads >= STATS_THREADS are not counted). */
 export const STATS = 128;
-export const STATS_THREADS = 128;
+export const STATS_STRIDE = 16;
+export const STATS_THREADS = 24;
 /** Bytes of the control block (a multiple of 64). */
-export const CONTROL_BYTES = 1024;
+export const CONTROL_BYTES = 2048;
 
 export const TAG_SHIFT = 20;
 export const TAG_MASK = 0x7ff;
 export const COUNT_MASK = (1 << TAG_SHIFT) - 1;
 
 export const Op = {
-  GemmQ8Rows: 1, // xq, xs, W, ws, y, T, K, N, acc, rowsPerChunk, scratch0, scratchExtra, scratchStride
+  GemmQ8Rows: 1, // xq, xs, W, ws, y, T, K, N, acc, rowsPerChunk, bigChunks, tailRowsPerChunk, scratch0, scratchExtra, scratchStride (exec.ts rowChunk)
   GemmQ8Cols: 2, // xq, xs, W, ws, y, T, K, N, acc, colsPerChunk (% 8 == 0), tmp, scratch0, scratchExtra, scratchStride
-  GemmF32Rows: 3, // x, W, y, T, K, N, acc, rowsPerChunk
+  GemmF32Rows: 3, // x, W, y, T, K, N, acc, rowsPerChunk, bigChunks, tailRowsPerChunk
   GemmF32Cols: 4, // x, W, y, T, K, N, acc, colsPerChunk, tmp
   Attention: 5, // q, k, v, out, T, Dk, ld, bias, scratch0, scratchExtra, scratchStride
   QuantizeRows: 6, // x, xq, xs, T, K, rowsPerChunk
   RmsNorm: 7, // x, w, y, T, D, epsBits, rowsPerChunk
   ReluInplace: 8, // x, n, perChunk
   GeluMul: 9, // g, u, n, perChunk
-  GemmQ4Rows: 10, // xq, xs, W, ws, y, G, T, K, N, acc, rowsPerChunk
+  GemmQ4Rows: 10, // xq, xs, W, ws, y, G, T, K, N, acc, rowsPerChunk, bigChunks, tailRowsPerChunk
   GemmQ4Cols: 11, // xq, xs, W, ws, y, G, T, K, N, acc, colsPerChunk, tmp
-  GemmQ7Rows: 12, // xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, rowsPerChunk
+  GemmQ7Rows: 12, // xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, rowsPerChunk, bigChunks, tailRowsPerChunk
   GemmQ7Cols: 13, // xq, xo, xm, W, Wo, ws, y, O, T, K, N, acc, colsPerChunk (% 8 == 0), tmp
   QuantizeRowsI8: 14, // x, xq, xo, xm, T, K, keep, oidx, O, rowsPerChunk
 } as const;
