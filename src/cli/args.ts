@@ -95,7 +95,7 @@ export function positiveIntOption(v: string | undefined, name: string, fallback:
 }
 
 /** Writes one line to stderr unless quiet (a closed stderr is ignored: see cli.ts). */
-/** --simd, or INSTRUCTOR_WASM_SIMD when it is not given (README "SIMD builds"); undefined: 'auto'. */
+/** --simd, or INSTRUCTOR_WASM_SIMD when it is not given (docs/simd-builds.md); undefined: 'auto'. */
 export function simdOption(v: string | undefined, command: string): SimdOption | undefined {
   const value = v ?? process.env.INSTRUCTOR_WASM_SIMD;
   if (value !== undefined && !(SIMD_OPTIONS as readonly string[]).includes(value)) {

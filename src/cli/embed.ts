@@ -46,7 +46,7 @@ Options:
   --batch-size N     items per batch (default 32)
   --threads N|auto   threads for the kernels (default 1; auto: one per core)
   --simd BUILD       the kernels build: auto (default: relaxed where this machine runs it faster),
-                     simd128 or relaxed (README "SIMD builds"); default INSTRUCTOR_WASM_SIMD
+                     simd128 or relaxed (docs/simd-builds.md); default INSTRUCTOR_WASM_SIMD
   --quiet            no progress on stderr (cut inputs are still reported)
   --redis URL        with --queue, instead of --model: the items are embedded by the workers
                      listening on that BullMQ queue ("instructor-wasm worker"), in jobs of

@@ -1,4 +1,4 @@
-// Which kernels build a loader uses (README "SIMD builds"): the `simd` option of every loader.
+// Which kernels build a loader uses (docs/simd-builds.md): the `simd` option of every loader.
 //   'simd128'  kernels.wasm, fixed-width SIMD: every runtime, the results of every release so far
 //   'relaxed'  kernels-relaxed.wasm: int8 matmuls on relaxed SIMD (7-bit weights x int8
 //              activations, assembly/gemm_q7.ts); NO_SIMD where the engine lacks it or gets it wrong

@@ -203,7 +203,7 @@ export function streamWeightsReader(stream: ReadableStream<Uint8Array>, size: nu
 export interface CreateInstructorOptions {
   /** The kernels; default: this runtime's build that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
-  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (docs/simd-builds.md). */
   simd?: SimdOption;
   /** Check every tensor's CRC-32 while loading. Default true. */
   verify?: boolean;
