@@ -23,7 +23,7 @@ export const embed: Command = {
   summary: 'embed JSON Lines with a weights file, a checkpoint folder or a hub model',
   help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                               [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
-                              [--threads N|auto] [--simd auto|simd128|relaxed] [--quiet]
+                              [--threads N|auto] [--simd simd128|relaxed] [--quiet]
        instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--input ...] [--output ...]
 
 Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
@@ -45,8 +45,10 @@ Options:
                      weights file, the dtype it must hold (it loads as it is stored)
   --batch-size N     items per batch (default 32)
   --threads N|auto   threads for the kernels (default 1; auto: one per core)
-  --simd BUILD       the kernels build: auto (default: relaxed where this machine runs it faster),
-                     simd128 or relaxed (docs/simd-builds.md); default INSTRUCTOR_WASM_SIMD
+  --simd BUILD       the kernels build: simd128 (default: the same vectors on every runtime and
+                     machine) or relaxed (faster int8 matmuls on CPUs with AVX-VNNI, other
+                     vectors: use it for a whole deployment; docs/simd-builds.md); default
+                     INSTRUCTOR_WASM_SIMD
   --quiet            no progress on stderr (cut inputs are still reported)
   --redis URL        with --queue, instead of --model: the items are embedded by the workers
                      listening on that BullMQ queue ("instructor-wasm worker"), in jobs of
@@ -108,6 +110,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
 
       const t0 = Date.now();
       let result: EmbedResult, dim: number, maxSeqLength: number | null;
+      let kernels: string | undefined; // the build that computed the vectors, in the report
       if (embedRedis) {
         result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet });
         dim = result.embeddings[0]?.length ?? 0;
@@ -115,7 +118,8 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       } else {
         const model = await loadInstructor(values.model!, { dtype, threads, simd, onProgress: loadProgress(quiet) });
         try {
-          say(quiet, `embed: kernels ${model.info.kernels}`);
+          kernels = model.info.kernels;
+          say(quiet, `embed: kernels ${kernels}`);
           const show = throttled(quiet);
           result = await model.embed(items, {
             batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
@@ -128,7 +132,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       }
       reportCuts(result, lines, maxSeqLength);
       const tokens = result.tokens.reduce((a, b) => a + b, 0);
-      say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}`);
+      say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}${kernels ? `, kernels ${kernels}` : ''}`);
       if (format === 'npy') {
         await out.write(npyBytes(result.embeddings, dim));
       } else {

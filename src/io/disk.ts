@@ -65,8 +65,7 @@ export async function openWeightsFile(path: string): Promise<WeightsReader & { c
 
 /** The build that `simd` picks (docs/simd-builds.md), instantiated from the package's build/ folder. */
 export async function loadKernelsForSimd(simd: SimdOption | undefined): Promise<KernelExports> {
-  const { build } = await chooseKernelBuild(parseSimdOption(simd), async () => compileKernels(await readFile(KERNELS_RELAXED_WASM_URL)));
-  return loadKernelsFromDisk(build);
+  return loadKernelsFromDisk(chooseKernelBuild(parseSimdOption(simd)));
 }
 
 /** Loads an InstructorModel (token ids in) from a weights file on disk; `simd` picks the kernels build unless `kernels` is given. */

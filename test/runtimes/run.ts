@@ -50,7 +50,7 @@ interface GoldenData {
   thresholds: Record<string, number>;
 }
 
-interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[] }
+interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[]; digest: string; kernels?: string }
 
 interface GoldenCheckModule {
   compareGolden(golden: GoldenData, dtype: string, embeddings: number[][], tokens?: number[], truncated?: number[]): CheckResult;
@@ -100,10 +100,23 @@ function prepare(): GoldenData {
 }
 
 // ------------------------------------------------------------------------------------ helpers
-function summarize(results: CheckResult[], expectDtypes: string[]): string {
+
+/**
+ * The default kernels build (docs/simd-builds.md): one whose vectors are the same bits on every
+ * runtime and machine. Every row loads with the defaults and must report it.
+ */
+const DEFAULT_KERNELS = 'simd128';
+
+/** Every row's digests of the same golden embeddings, by dtype and path: compared across rows at the end. */
+const digests: Array<{ row: string; key: string; digest: string }> = [];
+
+function summarize(row: string, results: CheckResult[], expectDtypes: string[]): string {
   const problems: string[] = [];
   for (const d of expectDtypes) if (!results.some((r) => r.dtype === d)) problems.push(`no ${d} result`);
   for (const r of results) for (const f of r.failures.slice(0, 5)) problems.push(`${r.dtype}: ${f}`);
+  // fp32-cached is the fp32 file again (from the Cache API): the same vectors
+  for (const r of results) if (r.digest) digests.push({ row, key: r.dtype.replace('fp32-cached', 'fp32'), digest: r.digest });
+  for (const r of results) if (r.kernels !== undefined && r.kernels !== DEFAULT_KERNELS) problems.push(`${r.dtype}: the default options loaded the ${r.kernels} build, expected ${DEFAULT_KERNELS}`);
   if (problems.length > 0) throw new Failure(problems.join('; '));
   const cases = Math.min(...results.filter((r) => !r.dtype.includes('/v1/')).map((r) => r.cases)); // /v1/embeddings leaves out the empty string
   return `pass ${cases} cases (${results.map((r) => `${r.dtype} min_cosine=${r.minCosine.toFixed(8)}`).join(', ')})`;
@@ -203,9 +216,9 @@ async function testCli(name: 'node' | 'deno' | 'bun', golden: GoldenData, check:
   if (!out.entry.endsWith('/dist/src/' + want)) throw new Failure(`${name} resolved instructor-wasm to ${out.entry}, expected .../dist/src/${want}`);
   if (out.kernelsIsModule !== true) throw new Failure(`${name}: loadKernels() did not give a WebAssembly.Module`);
   if (name === 'deno' && out.cacheHit !== true) throw new Failure('deno: fetchWeights did not store the weights in the Cache API');
-  if (name === 'node') return `${summarize(out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
+  if (name === 'node') return `${summarize(name, out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
   const served = await testServe(name, golden, check);
-  return `${summarize([...out.results, served], ['fp32', 'int8', 'fp32 /v1/embeddings'])} ${name} ${out.version}, ${name === 'deno' ? 'Deno.serve' : 'Bun.serve'} POST /v1/embeddings`;
+  return `${summarize(name, [...out.results, served], ['fp32', 'int8', 'fp32 /v1/embeddings'])} ${name} ${out.version}, ${name === 'deno' ? 'Deno.serve' : 'Bun.serve'} POST /v1/embeddings`;
 }
 
 // ------------------------------------------------------------------------------------ workerd
@@ -272,7 +285,7 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
       await new Promise((r) => child.once('close', r));
     }
   }
-  return `${summarize(results, ['fp32', 'int8', 'fp32 /v1/embeddings', 'int8 /v1/embeddings'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed and /v1/embeddings over HTTP`;
+  return `${summarize('workerd', results, ['fp32', 'int8', 'fp32 /v1/embeddings', 'int8 /v1/embeddings'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed and /v1/embeddings over HTTP`;
 }
 
 // ------------------------------------------------------------------------------------ chromium
@@ -321,7 +334,7 @@ async function testChromium(): Promise<string> {
     const out = await page.evaluate(() => (window as unknown as { __result: { results: CheckResult[]; cacheHit?: boolean; error?: string; userAgent: string } }).__result);
     if (out.error) throw new Failure(`golden page: ${out.error} ${errors.join(' | ')}`);
     if (out.cacheHit !== true) throw new Failure('golden page: the weights were not in the Cache API after fetchWeights');
-    const summary = summarize(out.results, ['fp32', 'fp32-cached', 'int8']);
+    const summary = summarize('chromium', out.results, ['fp32', 'fp32-cached', 'int8']);
 
     // 2. The example page: type a query, click Rank, read the ranking; compare with Node's.
     const weights = '/build/runtimes/data/tiny-fp32.iwt';
@@ -374,7 +387,7 @@ async function testNodeLine(major: number): Promise<string> {
   const probe = await run(bin, ['--input-type=module', '-e', "import { relaxedSimdStatus } from 'instructor-wasm'; console.log('RELAXED ' + relaxedSimdStatus());"], { cwd: APP });
   const relaxed = /^RELAXED (\w+)$/m.exec(probe.stdout)?.[1] ?? `? (${tail(probe.stderr)})`;
   if ((major >= 22) !== (relaxed === 'ok')) throw new Failure(`node-${major}: relaxed SIMD ${relaxed}, expected ${major >= 22 ? 'ok' : 'not ok'}`);
-  return `${summarize(out.results, ['fp32', 'int8'])} node ${out.version}, relaxed SIMD ${relaxed}`;
+  return `${summarize(`node-${major}`, out.results, ['fp32', 'int8'])} node ${out.version}, relaxed SIMD ${relaxed}`;
 }
 
 const NODE_LINE_ROWS: Array<[string, () => Promise<string>]> = NODE_LINES.map((l) => [`node-${l.major}`, () => testNodeLine(l.major)]);
@@ -401,6 +414,25 @@ for (const [name, fn] of tests) {
   } catch (e) {
     failed++;
     console.log(`runtime ${name} FAIL ${e instanceof Failure ? e.message : (e as Error).stack ?? e}`);
+  }
+}
+// One build per deployment: every row's default load gave the same bits (a digest per dtype and
+// path; the rows above already checked each against the float64 reference).
+{
+  const rows = [...new Set(digests.map((d) => d.row))];
+  const problems: string[] = [];
+  for (const key of [...new Set(digests.map((d) => d.key))]) {
+    const of = digests.filter((d) => d.key === key);
+    const distinct = [...new Set(of.map((d) => d.digest))];
+    if (distinct.length > 1) problems.push(`${key}: ${distinct.map((g) => `${g} (${of.filter((d) => d.digest === g).map((d) => d.row).join(', ')})`).join(' vs ')}`);
+  }
+  if (rows.length < 2) {
+    console.log(`runtime same-bits n/a: ${rows.length} row passed, nothing to compare it with`);
+  } else if (problems.length > 0) {
+    failed++;
+    console.log(`runtime same-bits FAIL the default build gave different vectors: ${problems.join('; ')}`);
+  } else {
+    console.log(`runtime same-bits pass ${rows.length} rows (${rows.join(', ')}) gave bit-identical vectors: ${[...new Set(digests.map((d) => d.key))].map((k) => `${k} ${digests.find((d) => d.key === k)!.digest}`).join(', ')}`);
   }
 }
 process.exit(failed > 0 ? 1 : 0);
