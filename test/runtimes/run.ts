@@ -23,6 +23,12 @@ import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readGz } from '../support/golden.js';
 import { synthTextWeights } from '../support/synth-text-model.js';
+import { synthModelMeta } from '../support/synth-files.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
+import { convertCheckpoint } from '../../src/format/convert-node.js';
+import { synthModel } from '../../src/format/synth.js';
+import { writeSynthCheckpoint } from '../../src/format/synth-folder.js';
+import { encodeWeightsFile } from '../../src/format/weights-file.js';
 import { createInstructor } from '../../src/runtimes/node.js';
 import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
@@ -62,11 +68,19 @@ const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : null;
 
 // ------------------------------------------------------------------------------------ data
 
-function prepare(): GoldenData {
+async function prepare(): Promise<GoldenData> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(DATA, { recursive: true });
   writeFileSync(join(DATA, 'tiny-fp32.iwt'), synthTextWeights('tiny', 'fp32'));
   writeFileSync(join(DATA, 'tiny-int8.iwt'), synthTextWeights('tiny', 'int8'));
+  // For the browser example's banner: weights made as docs/runtimes.md says (instructor-wasm synth,
+  // then convert: these are the functions those commands run), which must show "untrained", and
+  // the same tensors in a file whose source is a checkpoint folder, which must not.
+  await writeSynthCheckpoint('tiny', join(OUT, 'synth-tiny'));
+  await convertCheckpoint(join(OUT, 'synth-tiny'), join(DATA, 'example-synth-int8.iwt'), { dtype: 'int8' });
+  const c = SYNTH_CONFIGS.tiny;
+  const trained = { ...synthModelMeta('tiny', true, c), source: { kind: 'folder', name: 'a trained checkpoint' } };
+  writeFileSync(join(DATA, 'example-folder-fp32.iwt'), encodeWeightsFile({ config: toHfConfig(c), model: trained, dtype: 'fp32' }, synthModel(c, c.denseOut)));
   const golden = readGz<GoldenTextFile>('golden-text.json.gz');
   const inputs: unknown[] = [];
   const caseOf: number[] = [];
@@ -363,9 +377,25 @@ async function testChromium(): Promise<string> {
     const expected = hits.map((h) => h.index);
     if (JSON.stringify(shown) !== JSON.stringify(expected)) throw new Failure(`example page ranking ${JSON.stringify(shown)}, Node ranks ${JSON.stringify(expected)}`);
     const gap = Math.min(...hits.slice(1).map((h, i) => hits[i].score - h.score));
+
+    // 3. The example's "untrained weights" banner: shown for weights made by synth + convert (as
+    // docs/runtimes.md says), hidden for weights whose source is a checkpoint folder.
+    const banner: string[] = [];
+    for (const [file, untrained] of [['example-synth-int8.iwt', true], ['example-folder-fp32.iwt', false]] as const) {
+      await page.goto(`${origin}/examples/browser/index.html?weights=${encodeURIComponent(`/build/runtimes/data/${file}`)}`);
+      await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 }).catch(async () => {
+        throw new Failure(`example page did not load ${file}: ${await page.textContent('#status')} ${errors.join(' | ')}`);
+      });
+      const shown = await page.evaluate(() => {
+        const el = document.getElementById('untrained')!;
+        return !el.hidden && el.getBoundingClientRect().height > 0;
+      });
+      if (shown !== untrained) throw new Failure(`example page with ${file}: the untrained-weights banner is ${shown ? 'shown' : 'hidden'}, expected ${untrained ? 'shown' : 'hidden'}`);
+      banner.push(`${shown ? 'shown' : 'hidden'} for ${untrained ? 'synth' : 'folder'} weights`);
+    }
     if (errors.length > 0) throw new Failure(`page errors: ${errors.join(' | ')}`);
     const version = browser.version();
-    return `${summary} chromium ${version}; example page ranking ${JSON.stringify(shown)} = Node's (smallest score gap ${gap.toExponential(1)})`;
+    return `${summary} chromium ${version}; example page ranking ${JSON.stringify(shown)} = Node's (smallest score gap ${gap.toExponential(1)}), untrained banner ${banner.join(', ')}`;
   } finally {
     await browser.close();
     server.close();
@@ -394,7 +424,7 @@ const NODE_LINE_ROWS: Array<[string, () => Promise<string>]> = NODE_LINES.map((l
 
 // ------------------------------------------------------------------------------------ main
 
-const golden = prepare();
+const golden = await prepare();
 const check = await import(pathToFileURL(join(ROOT, 'test/runtimes/golden-check.mjs')).href) as GoldenCheckModule;
 const tests: Array<[string, () => Promise<string>]> = [
   ['node', () => testCli('node', golden, check)],
