@@ -69,7 +69,7 @@ test('relaxed build: golden int8 min cosine >= 0.999 on base and large (Node 24,
   const r = await run(nodeBinary(24), [join(ROOT, 'dist/bench/golden.js'), 'base,large', 'int8'], { cwd: ROOT, env: { INSTRUCTOR_WASM_SIMD: 'relaxed' }, timeoutMs: 900_000 });
   assert.is(r.code, 0, r.stderr.slice(-2000));
   for (const config of ['base', 'large']) {
-    const m = new RegExp(`^golden ${config} int8 min_cosine=([\\d.]+) .* kernels=relaxed outlier_channels=(\\d+) threshold=\\S+ max_rel=\\S+ PASS$`, 'm').exec(r.stdout);
+    const m = new RegExp(`^golden ${config} int8 min_cosine=([\\d.]+) .* kernels=relaxed outlier_channels=(\\d+) threshold=\\S+ max_len=\\S+ PASS$`, 'm').exec(r.stdout);
     assert.ok(m, `no relaxed golden line for ${config}: ${r.stdout}`);
     assert.ok(Number(m![1]) >= INT8_MIN_COSINE, `${config} relaxed int8 min cosine ${m![1]} < ${INT8_MIN_COSINE}`);
     assert.is(Number(m![2]), 32, `${config}: outlier channels`);
