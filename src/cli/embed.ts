@@ -134,7 +134,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
             rows = rowWriter(out, format as 'jsonl' | 'npy', n, model.dim);
             const show = throttled(quiet);
             // Batch by batch in input order, each written as soon as it is computed: a reader sees
-            // the first lines at once (\`| head -n 1\` ends the command after one batch), and a
+            // the first lines at once (`| head -n 1` ends the command after one batch), and a
             // command stopped or killed midway leaves every batch it finished.
             for (let start = 0; start < n; start += batchSize) {
               stop.check(start, n);
@@ -166,10 +166,13 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
 
 /** Appends one batch's per-input counts (its inputs start at `start`) to `into`. */
 function addStats(into: EmbedResult, batch: EmbedResult, start: number): void {
-  into.tokens.push(...batch.tokens);
-  into.truncated.push(...batch.truncated);
-  into.cutChars.push(...batch.cutChars);
-  into.emptyPool.push(...batch.emptyPool.map((i) => i + start));
+  // a loop, not push(...): a corpus from --redis comes back as one batch of any size
+  for (let i = 0; i < batch.tokens.length; i++) {
+    into.tokens.push(batch.tokens[i]);
+    into.truncated.push(batch.truncated[i]);
+    into.cutChars.push(batch.cutChars[i]);
+  }
+  for (const i of batch.emptyPool) into.emptyPool.push(i + start);
 }
 
 /** A batch's error names its input within the batch; the command's names it within the whole input. */
