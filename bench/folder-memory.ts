@@ -1,5 +1,5 @@
 // Peak resident memory of loading a checkpoint folder (loadInstructor(folder): converted into wasm
-// memory as its tensors stream) against the bound the README promises, weights file + 300 MB;
+// memory as its tensors stream) against the bound docs/memory.md promises, weights file + 300 MB;
 // beside it the same model converted to a file (convertCheckpoint) and loaded from that file.
 // Synth folders of the hkunlp shapes (float32 model.safetensors: base 0.4 GB, large 1.3 GB,
 // xl 5 GB) are written to a temporary folder and deleted after each model.

@@ -1,6 +1,6 @@
 // npm run golden: the model-level golden set through the real code path, one line per config and
 // dtype, `golden <config> <fp32|int8|int4> min_cosine=<x> max_abs_hidden=<y|-> max_rel_pooled=<p>
-// max_rel_dense=<d> threshold=<t> max_rel=<r> PASS|FAIL`, against the thresholds of
+// max_rel_dense=<d> max_len_pooled=<lp> max_len_dense=<ld> threshold=<t> max_rel=<r>|max_len=<l> PASS|FAIL`, against the thresholds of
 // test/support/tolerances.ts (goldenVerdict); exits 1 when any row fails.
 // Args: [configs, default tiny,tiny-gated,base,large] [dtypes, default fp32,int8,int4].
 // INSTRUCTOR_WASM_SIMD=relaxed runs the relaxed build (Node >= 22); default simd128.
@@ -15,9 +15,9 @@ for (const config of configs) {
     // the weights file streams to a temporary folder; threads change no bit of the result
     const build = process.env.INSTRUCTOR_WASM_SIMD === 'relaxed' ? 'relaxed' : 'simd128';
     const r = await runGolden(golden, config, dtype, { threads: config.startsWith('tiny') ? 1 : 'auto', build });
-    const { pass, threshold, maxRel } = goldenVerdict(r);
+    const { pass, threshold, bar } = goldenVerdict(r);
     if (!pass) failed++;
-    console.log(`${formatGoldenLine(r)} threshold=${threshold} max_rel=${maxRel.toExponential(3)} ${pass ? 'PASS' : 'FAIL'}`);
+    console.log(`${formatGoldenLine(r)} threshold=${threshold} ${bar} ${pass ? 'PASS' : 'FAIL'}`);
     console.error(`  per sequence (tokens:cosine): ${r.cosines.map((c, j) => `${golden.sequences[j].ids.length}:${c.toFixed(4)}`).join(' ')}`);
     console.error(`  (${r.tokens} tokens in ${r.seconds.toFixed(1)} s: ${(r.tokens / r.seconds).toFixed(1)} tokens/s)`);
   }

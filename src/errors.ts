@@ -16,7 +16,7 @@ export type InstructorErrorCode =
   | 'NETWORK' // an HTTP or transport failure talking to the Hugging Face hub (message names the URL and status)
   | 'NOT_FOUND' // a repo, revision or file that does not exist on the hub (404)
   | 'UNAUTHORIZED' // the hub refused access (401/403): a private or gated repo, HF_TOKEN may be needed
-  | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) and the file is not in the local cache
+  | 'OFFLINE' // the hub is not used (HF_HUB_OFFLINE) or cannot be reached (no DNS, no route, connection refused), and the file is not in the local cache
   | 'INTEGRITY' // a downloaded file whose checksum or size does not match what the hub announced
   | 'JOB_FAILED'; // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
 

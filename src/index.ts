@@ -5,7 +5,7 @@ export { parseT5Config, SYNTH_CONFIGS, toHfConfig, type T5Config } from './engin
 export { t5TensorShapes } from './engine/tensors.js';
 export { InstructorModel, type EmbedIdsOptions, type EmbedIdsResult, type ModelInfo, type TokenizedInput, type KernelSource } from './engine/model.js';
 export { instantiateKernels, hasWasmSimd, kernelBuildOf, relaxedSimdStatus, type KernelBuild, type KernelExports } from './engine/wasm.js';
-export { chooseKernelBuild, type SimdCalibration, type SimdOption } from './engine/simd.js';
+export { chooseKernelBuild, DEFAULT_SIMD, type SimdOption } from './engine/simd.js';
 export { l2normalize } from './engine/head.js';
 export { Instructor, type EncodeOptions, type EmbedResult, type InstructorLoadOptions, type EmbedInput } from './text/instructor.js';
 export * from './text/similarity.js';

@@ -2,6 +2,13 @@
 // AsyncCaller, @langchain/classic's MemoryVectorStore, on the tiny synth model and golden text.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Document } from '@langchain/core/documents';
 import { MemoryVectorStore } from '@langchain/classic/vectorstores/memory';
 import { Embeddings } from '@langchain/core/embeddings';
@@ -172,6 +179,49 @@ test('a failed load is forgotten: the next call loads again', async () => {
   sameBits(f32(await e.embedQuery('x')), await tiny.encodeOne([QUERY_INSTRUCTION, 'x']), 'second call');
   assert.is(reads, 2);
   e.dispose();
+});
+
+// A user without network (or with the hub unreachable) who names a hub id: a typed error at once,
+// not LangChain's six retries of a download that cannot start (about 90 s before). In a child
+// process with the environment a user would set; requests counted on the way out.
+test('offline, an uncached hub id fails at once with OFFLINE, one request, not retried: HF_ENDPOINT at a closed port, and HF_HUB_OFFLINE', async () => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r)); // nothing listens there now: connections are refused
+  const cache = mkdtempSync(join(tmpdir(), 'iw-langchain-offline-'));
+  const script = `
+    import { InstructorEmbeddings } from ${JSON.stringify(fileURLToPath(new URL('../src/adapters/langchain.js', import.meta.url)))};
+    import { getRetryable } from '@langchain/core/errors';
+    let requests = 0;
+    const counting = (input, init) => { requests++; return fetch(input, init); };
+    const e = new InstructorEmbeddings({ model: 'hkunlp/instructor-base', hub: { fetch: counting } });
+    try { await e.embedQuery('where is the food stored in a yam plant'); console.log(JSON.stringify({ ok: true })); }
+    catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message, retryable: getRetryable(err) ?? null, requests })); }
+  `;
+  const base: NodeJS.ProcessEnv = { ...process.env, HF_HOME: cache, HF_HUB_CACHE: join(cache, 'hub') };
+  delete base.HF_ENDPOINT;
+  delete base.HF_HUB_OFFLINE;
+  try {
+    for (const [how, env, requests] of [
+      ['HF_ENDPOINT at a closed port', { HF_ENDPOINT: `http://127.0.0.1:${port}` }, 1],
+      ['HF_HUB_OFFLINE=1', { HF_HUB_OFFLINE: '1' }, 0],
+    ] as const) {
+      // a generous watchdog only: the old adapter took about 90 s here
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8', timeout: 60_000,
+        env: { ...base, ...env },
+      });
+      assert.is(r.status, 0, `${how}: ${r.error ?? ''} ${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      assert.is(out.code, 'OFFLINE', `${how}: ${JSON.stringify(out)}`);
+      assert.match(out.message, /config\.json of hkunlp\/instructor-base@main is not in the cache/, how);
+      assert.is(out.retryable, false, `${how}: marked not retryable for LangChain's AsyncCaller`);
+      assert.is(out.requests, requests, `${how}: requests to the hub`);
+    }
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test('bad input: typed errors', async () => {

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -205,6 +205,83 @@ test('a closed pipe (embed ... | head -n 1) ends quietly with exit 0', () => {
   assert.is(r.stdout.split('\n').length, 2, 'one line and its newline');
   assert.is(JSON.parse(r.stdout).index, 0);
   assert.is(r.stderr, 'status=0\n'); // nothing else on stderr: no EPIPE trace
+});
+
+/** A corpus long enough that embedding all of it takes seconds (tiny int8: about 12 s for 20000 here). */
+function longInput(): string {
+  const file = join(dir, 'long.jsonl');
+  writeFileSync(file, Array.from({ length: 20000 }, (_, i) => JSON.stringify(['Represent the sentence:', `text number ${i}`])).join('\n') + '\n');
+  return file;
+}
+/** The report line embed prints once every input is embedded (and only then). */
+const SUMMARY = /^embed: \d+ inputs, \d+ tokens in /m;
+
+test('embed writes each batch as it completes, in input order: `| head -n 1` ends it after a batch, exit 0, the rest never computed', () => {
+  const input = longInput(), err = join(dir, 'head.err');
+  const cmd = `"${process.execPath}" "${BIN}" embed --model "${join(dir, 'tiny.int8.iwt')}" --input "${input}" 2>"${err}" | head -n 1; echo "status=\${PIPESTATUS[0]}" >&2`;
+  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.is(r.stdout.split('\n').length, 2, 'one line and its newline');
+  assert.is(JSON.parse(r.stdout).index, 0);
+  assert.is(r.stderr, 'status=0\n');
+  const log = readFileSync(err, 'utf8');
+  assert.match(log, /^embed: kernels simd128$/m, log);
+  // the output holds 7 MB that head never reads: the command can only have ended on the closed pipe
+  assert.not.match(log, SUMMARY, `embed went on to the end: ${log}`);
+  assert.not.match(log, /error/);
+});
+
+test('embed killed midway (SIGKILL) leaves every batch it finished on its pipe: whole lines, in input order, the bits of a full run', async () => {
+  const input = longInput();
+  const child = spawn(process.execPath, [BIN, 'embed', '--model', join(dir, 'tiny.int8.iwt'), '--input', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', log = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (log += d));
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await new Promise<void>((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (out.split('\n').length > 100 && child.exitCode === null && !child.killed) {
+        child.kill('SIGKILL'); // the pipe is full long before the end: it cannot have finished
+        resolve();
+      }
+    });
+    child.on('close', () => resolve());
+  });
+  await closed;
+  assert.is(child.signalCode, 'SIGKILL', `embed ended by itself: ${log}`);
+  assert.not.match(log, SUMMARY, `embed had embedded everything before its first line: ${log}`);
+  const lines = out.split('\n').slice(0, -1); // the last piece may be a line cut by the kill
+  assert.ok(lines.length >= 100, `${lines.length} lines`);
+  lines.forEach((l, i) => assert.is((JSON.parse(l) as { index: number }).index, i));
+  const first = readFileSync(input, 'utf8').split('\n').slice(0, lines.length).join('\n') + '\n';
+  const full = run(['embed', '--model', join(dir, 'tiny.int8.iwt'), '--quiet'], first);
+  assert.is(full.code, 0, full.stderr);
+  assert.is(out.slice(0, out.lastIndexOf('\n') + 1), full.stdout, 'the lines kept are the full run\'s, bit for bit');
+});
+
+test('embed stopped by SIGTERM with --output FILE keeps what it finished in FILE.partial (JSON Lines, and a valid .npy of the rows done)', async () => {
+  const input = longInput();
+  for (const ext of ['jsonl', 'npy']) {
+    const target = join(dir, `stopped.${ext}`);
+    const child = spawn(process.execPath, [BIN, 'embed', '--model', join(dir, 'tiny.int8.iwt'), '--input', input, '--output', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (d) => {
+        log += d;
+        if (/^embed: \d+ \/ 20000$/m.test(log) && !child.killed) child.kill('SIGTERM'); // after its first batch
+      });
+      child.on('close', (c) => resolve(c));
+    });
+    assert.is(code, 1, log);
+    const done = Number(/error ABORTED: interrupted by SIGTERM after (\d+) of 20000 inputs/.exec(log)?.[1]);
+    assert.ok(done > 0 && done < 20000, log);
+    assert.match(log, new RegExp(`the ${done} embeddings done \\(input lines 1-${done}\\) are in \\S+stopped\\.${ext}\\.partial`));
+    assert.not.ok(existsSync(target), 'nothing at the final name: the output is not complete');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');
+    const first = readFileSync(input, 'utf8').split('\n').slice(0, done).join('\n') + '\n';
+    const full = spawnSync(process.execPath, [BIN, 'embed', '--model', join(dir, 'tiny.int8.iwt'), '--quiet', '--format', ext, '--output', join(dir, `full.${ext}`)], { input: first });
+    assert.is(full.status, 0, String(full.stderr));
+    assert.ok(readFileSync(`${target}.partial`).toString('base64') === readFileSync(join(dir, `full.${ext}`)).toString('base64'), `${ext}: the partial file is the full run of its ${done} inputs, byte for byte`);
+  }
 });
 
 test('an unwritable --output / --out fails before any work, one line naming the path', () => {

@@ -2,8 +2,10 @@
 // the thresholds of `npm run golden` (goldenMinCosine, test/support/tolerances.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildSynthModel, formatGoldenLine, goldenVerdict, readGz, relativeError, runGolden, type GoldenDtype, type GoldenModelFile } from './support/golden.js';
-import { FP32_MAX_REL_ERROR, INT4_MIN_COSINE, maxRelErrorFor } from './support/tolerances.js';
+import {
+  buildSynthModel, formatGoldenLine, goldenMagnitudeBar, goldenVerdict, lengthError, readGz, relativeError, runGolden, type GoldenDtype, type GoldenModelFile,
+} from './support/golden.js';
+import { FP32_MAX_REL_ERROR, INT4_MIN_COSINE, maxLengthErrorFor } from './support/tolerances.js';
 
 const golden = readGz<GoldenModelFile>('golden-model.json.gz');
 
@@ -15,6 +17,8 @@ test('golden file is synth-v1 with the four configs', () => {
 const rows: Array<[string, GoldenDtype]> = [
   ...['tiny', 'tiny-gated', 'base', 'large'].flatMap((c) => [[c, 'fp32'], [c, 'int8']] as Array<[string, GoldenDtype]>),
   ['tiny', 'int4'], ['tiny-gated', 'int4'],
+  // every row of `npm run golden` but base int4 (below, per sequence) and the fp32 rows it shares
+  ['large', 'int4'],
 ];
 for (const [config, dtype] of rows) {
   test(`golden ${config} ${dtype}`, async () => {
@@ -24,7 +28,7 @@ for (const [config, dtype] of rows) {
     if (config.startsWith('tiny')) assert.ok(r.maxAbsHidden !== null, 'tiny configs compare every hidden state');
     // cosine, and pooled and Dense in magnitude too (a wrong pooling divisor keeps every cosine)
     const verdict = goldenVerdict(r);
-    assert.ok(verdict.pass, `${formatGoldenLine(r)} threshold=${verdict.threshold} max_rel=${verdict.maxRel}`);
+    assert.ok(verdict.pass, `${formatGoldenLine(r)} threshold=${verdict.threshold} ${verdict.bar}`);
   });
 }
 
@@ -38,7 +42,26 @@ test('golden base int4', async () => {
     const T = golden.sequences[j].ids.length;
     assert.ok(r.cosines[j] >= INT4_MIN_COSINE, `golden base int4 sequence ${j} (${T} tokens): cosine ${r.cosines[j]} < ${INT4_MIN_COSINE}`);
   }
-  assert.ok(r.maxRelPooled <= maxRelErrorFor(INT4_MIN_COSINE) && r.maxRelDense <= maxRelErrorFor(INT4_MIN_COSINE), formatGoldenLine(r));
+  assert.ok(r.maxLenPooled <= maxLengthErrorFor(INT4_MIN_COSINE) && r.maxLenDense <= maxLengthErrorFor(INT4_MIN_COSINE), formatGoldenLine(r));
+});
+
+// The magnitude bar is there for what a cosine cannot see; it must still see it. A pooling that
+// divides by every token instead of the ones after the instruction scales the pooled vector (and so
+// the Dense output) by (T - n_instr) / T and keeps every cosine.
+test('the magnitude bar of a quantized row catches a wrong pooling divisor that every cosine misses', async () => {
+  const model = await buildSynthModel('tiny', 'int8');
+  const { bound } = goldenMagnitudeBar('tiny', 'int8');
+  const caught: number[] = [];
+  golden.sequences.forEach((s, j) => {
+    const { pooled } = model.embedIds([{ ids: s.ids, nInstr: s.n_instr }], { intermediates: true });
+    const ref = golden.configs.tiny.float64[j].pooled;
+    assert.ok(lengthError(pooled![0], ref) <= bound, `sequence ${j} as computed`);
+    const wrong = Array.from(pooled![0], (x) => x * (s.ids.length - s.n_instr) / s.ids.length);
+    if (lengthError(wrong, ref) > bound) caught.push(j);
+  });
+  model.dispose();
+  // one sequence over the bar fails the row; the golden's instructions of 1 to 511 tokens give several
+  assert.ok(caught.length >= 5, `the wrong divisor passed the bar on all but sequences ${caught.join(', ')}`);
 });
 
 test('normalize: false returns the golden Dense output (tiny fp32, every sequence)', async () => {

@@ -375,6 +375,27 @@ test('hub unreachable (503 after retries): falls back to the cached revision, el
   await rejects(downloadFile(REPO, 'modules.json', o), 'NETWORK', /HTTP 503.*2 attempts/);
 });
 
+/** A loopback port nothing listens on (bound, then closed): connections to it are refused. */
+async function closedPort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('hub unreachable (connection refused): the cached revision, else OFFLINE at once, one request, no retries', async () => {
+  const o = await opts({ retries: 4 });
+  const p = await downloadFile(REPO, 'config.json', o);
+  let requests = 0;
+  const counting = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => { requests++; return fetch(input, init); }) as typeof fetch;
+  const refused = { ...o, endpoint: `http://127.0.0.1:${await closedPort()}`, fetch: counting };
+  assert.is(await downloadFile(REPO, 'config.json', refused), p, 'answered from the cache');
+  requests = 0;
+  await rejects(downloadFile(REPO, 'modules.json', refused), 'OFFLINE', /cannot reach http:\/\/127\.0\.0\.1:\d+\/.*ECONNREFUSED.*modules\.json of hkunlp\/instructor-tiny@main is not in the cache/);
+  assert.is(requests, 1, 'no retry of a refused connection');
+});
+
 test('resume after a cut connection: Range request, identical bytes (within one call)', async () => {
   const o = await opts();
   S.state.cutOnce = true;

@@ -75,7 +75,7 @@ test('relaxed build: golden int8 min cosine >= 0.999 on base and large (Node 24,
   const r = await run(nodeBinary(24), [join(ROOT, 'dist/bench/golden.js'), 'base,large', 'int8'], { cwd: ROOT, env: { INSTRUCTOR_WASM_SIMD: 'relaxed' }, timeoutMs: 900_000 });
   assert.is(r.code, 0, r.stderr.slice(-2000));
   for (const config of ['base', 'large']) {
-    const m = new RegExp(`^golden ${config} int8 min_cosine=([\\d.]+) .* kernels=relaxed outlier_channels=(\\d+) threshold=\\S+ max_rel=\\S+ PASS$`, 'm').exec(r.stdout);
+    const m = new RegExp(`^golden ${config} int8 min_cosine=([\\d.]+) .* kernels=relaxed outlier_channels=(\\d+) threshold=\\S+ max_len=\\S+ PASS$`, 'm').exec(r.stdout);
     assert.ok(m, `no relaxed golden line for ${config}: ${r.stdout}`);
     assert.ok(Number(m![1]) >= INT8_MIN_COSINE, `${config} relaxed int8 min cosine ${m![1]} < ${INT8_MIN_COSINE}`);
     assert.is(Number(m![2]), 32, `${config}: outlier channels`);
@@ -91,9 +91,10 @@ const LOADERS = `
   const file = process.argv[1];
   writeFileSync(file, synthTextWeights('tiny', 'int8'));
   const out = { status: relaxedSimdStatus() };
-  for (const simd of ['simd128', 'relaxed', 'auto', 'fast']) {
-    for (const [name, load] of [['createInstructor', () => createInstructor(new Uint8Array(readFileSync(file)), { simd })], ['loadInstructor', () => loadInstructor(file, { simd })], ['loadModelFile', () => loadModelFile(file, { simd })]]) {
-      try { const m = await load(); out[name + ' ' + simd] = m.info.kernels; m.dispose(); } catch (e) { out[name + ' ' + simd] = e.code; }
+  for (const simd of [undefined, 'simd128', 'relaxed', 'auto', 'fast']) {
+    const opts = simd === undefined ? {} : { simd };
+    for (const [name, load] of [['createInstructor', () => createInstructor(new Uint8Array(readFileSync(file)), opts)], ['loadInstructor', () => loadInstructor(file, opts)], ['loadModelFile', () => loadModelFile(file, opts)]]) {
+      try { const m = await load(); out[name + ' ' + (simd ?? 'default')] = m.info.kernels; m.dispose(); } catch (e) { out[name + ' ' + (simd ?? 'default')] = e.code + ': ' + e.message; }
     }
   }
   console.log('RESULT ' + JSON.stringify(out));
@@ -107,25 +108,27 @@ async function loaders(major: number, flags: string[] = []): Promise<Record<stri
   return JSON.parse(line!.slice(7));
 }
 
-const expectLoaders = (simd128: string, relaxed: string, auto: string[]) => (got: Record<string, string>, what: string) => {
+const expectLoaders = (relaxed: RegExp) => (got: Record<string, string>, what: string) => {
   for (const name of ['createInstructor', 'loadInstructor', 'loadModelFile']) {
-    assert.is(got[`${name} simd128`], simd128, `${what} ${name} simd128`);
-    assert.is(got[`${name} relaxed`], relaxed, `${what} ${name} relaxed`);
-    assert.ok(auto.includes(got[`${name} auto`]), `${what} ${name} auto: ${got[`${name} auto`]}`);
-    assert.is(got[`${name} fast`], 'BAD_INPUT', `${what} ${name} simd: 'fast'`);
+    // the default is simd128 wherever relaxed SIMD runs too: one build, the same vectors, everywhere
+    assert.is(got[`${name} default`], 'simd128', `${what} ${name} without simd`);
+    assert.is(got[`${name} simd128`], 'simd128', `${what} ${name} simd128`);
+    assert.match(got[`${name} relaxed`], relaxed, `${what} ${name} relaxed`);
+    assert.match(got[`${name} auto`], /^BAD_INPUT: simd: 'auto' is no longer a choice: .*Use 'simd128' \(the default: the same vectors everywhere\) or 'relaxed'/, `${what} ${name} simd: 'auto'`);
+    assert.match(got[`${name} fast`], /^BAD_INPUT: simd must be one of 'simd128', 'relaxed' \(default 'simd128'\), got "fast"/, `${what} ${name} simd: 'fast'`);
   }
 };
 
-test("simd option: Node 24 runs either build ('auto' picks one), Node 20 only simd128 (NO_SIMD for 'relaxed', with or without its flag)", async () => {
+test("simd option: the default is simd128 on Node 24 too (relaxed runs there, only when asked), Node 20 only simd128 (NO_SIMD for 'relaxed', with or without its flag); 'auto' is refused naming the choices", async () => {
   const n24 = await loaders(24);
   assert.is(n24.status, 'ok');
-  expectLoaders('simd128', 'relaxed', ['simd128', 'relaxed'])(n24, 'Node 24');
+  expectLoaders(/^relaxed$/)(n24, 'Node 24');
   const n20 = await loaders(20);
   assert.is(n20.status, 'unsupported');
-  expectLoaders('simd128', 'NO_SIMD', ['simd128'])(n20, 'Node 20');
+  expectLoaders(/^NO_SIMD: /)(n20, 'Node 20');
   const n20flag = await loaders(20, ['--experimental-wasm-relaxed-simd']);
   assert.is(n20flag.status, 'wrong');
-  expectLoaders('simd128', 'NO_SIMD', ['simd128'])(n20flag, 'Node 20 --experimental-wasm-relaxed-simd');
+  expectLoaders(/^NO_SIMD: /)(n20flag, 'Node 20 --experimental-wasm-relaxed-simd');
 });
 
 test('CLI: --simd and INSTRUCTOR_WASM_SIMD pick the build (stderr says which), a bad value is a usage error', async () => {
@@ -138,11 +141,20 @@ test('CLI: --simd and INSTRUCTOR_WASM_SIMD pick the build (stderr says which), a
   const simd128 = cli([], { INSTRUCTOR_WASM_SIMD: 'simd128' });
   assert.is(simd128.status, 0, simd128.stderr);
   assert.match(simd128.stderr, /embed: kernels simd128/);
+  // no --simd, INSTRUCTOR_WASM_SIMD empty (unset): simd128 on Node 24 as everywhere, and the report names it
+  const plain = cli([], { INSTRUCTOR_WASM_SIMD: '' });
+  assert.is(plain.status, 0, plain.stderr);
+  assert.match(plain.stderr, /^embed: 1 inputs, \d+ tokens in [\d.]+ s, kernels simd128$/m);
+  assert.is(plain.stdout, simd128.stdout);
   // the tiny model's matrices are below gemm_q7's K >= 256: both builds give the same bits
   assert.is(relaxed.stdout, simd128.stdout);
   const bad = cli(['--simd', 'fast']);
   assert.is(bad.status, 2, bad.stderr);
-  assert.match(bad.stderr, /--simd \(or INSTRUCTOR_WASM_SIMD\) must be auto, simd128 or relaxed, got "fast"/);
+  assert.match(bad.stderr, /--simd \(or INSTRUCTOR_WASM_SIMD\) must be simd128 \(the default\) or relaxed, got "fast"/);
+  for (const auto of [cli(['--simd', 'auto']), cli([], { INSTRUCTOR_WASM_SIMD: 'auto' })]) {
+    assert.is(auto.status, 2, auto.stderr);
+    assert.match(auto.stderr, /error USAGE: --simd \(or INSTRUCTOR_WASM_SIMD\): 'auto' is no longer a choice: .*Use 'simd128' \(the default: the same vectors everywhere\) or 'relaxed'/);
+  }
 });
 
 test.run();

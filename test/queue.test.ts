@@ -235,11 +235,11 @@ test('the queue commands: usage errors exit 2, a model that does not load exits 
   }
 });
 
-test('the README fleet example runs as written (a local weights file for the hub id)', () => {
+test('the fleet example of docs/fleet.md runs as written (a local weights file for the hub id)', () => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const readme = readFileSync(join(root, 'docs', 'fleet.md'), 'utf8');
   const code = /## Corpora: a BullMQ fleet[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(code, 'README has the fleet example');
+  assert.ok(code, 'docs/fleet.md has the fleet example');
   // Under the repository, so `bullmq` resolves from its node_modules.
   const dir = join(root, 'build', `readme-fleet-${process.pid}`);
   mkdirSync(dir, { recursive: true });

@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseT5Config, SYNTH_CONFIGS } from '../src/engine/config.js';
-import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
+import { DENSE_WEIGHT, FINAL_NORM, t5TensorShapes } from '../src/engine/tensors.js';
 import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import { dirFiles } from '../src/format/checkpoint/files-node.js';
 import { openCheckpointFolder, type CheckpointTensor } from '../src/format/checkpoint/folder.js';
@@ -12,6 +12,7 @@ import { openSafetensors } from '../src/format/checkpoint/safetensors.js';
 import { fileSource } from '../src/format/checkpoint/source-node.js';
 import { safetensorsHeader, writeSafetensors } from '../src/format/checkpoint/safetensors-write-node.js';
 import { convertCheckpointToBytes } from '../src/format/convert.js';
+import { parseWeightsHeader } from '../src/format/weights-file.js';
 import { InstructorModel } from '../src/engine/model.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
@@ -95,6 +96,30 @@ test('synth tiny-gated folder -> fp32 weights -> golden embeddings', async () =>
   }
   model.dispose();
   assert.ok(min >= FP32_MIN_COSINE, `min cosine ${min}`);
+});
+
+test("a synth folder says so: source.kind 'synth' in the folder's meta and the converted file's; one weight off by an ulp is a 'folder'", async () => {
+  const dir = join(work, 'tiny-kind');
+  await writeSynthCheckpoint('tiny', dir);
+  const kindOf = async (d: string) => {
+    const folder = await openCheckpointFolder(dirFiles(d));
+    await folder.close();
+    const { header } = parseWeightsHeader(await convertCheckpointToBytes(dirFiles(d), { dtype: 'int8' }));
+    return [folder.meta.source?.kind, (header.model as { source?: { kind?: string } }).source?.kind];
+  };
+  assert.equal(await kindOf(dir), ['synth', 'synth']);
+  // the same folder with the final norm's first weight one ulp up: real weights, as far as anyone knows
+  const other = join(work, 'tiny-kind-other');
+  cpSync(dir, other, { recursive: true });
+  const c = SYNTH_CONFIGS.tiny;
+  const tensors = [...synthModel(c, c.denseOut)].filter((t) => t.name !== DENSE_WEIGHT).map((t) => {
+    if (t.name !== FINAL_NORM) return t;
+    const data = t.data.slice();
+    new Uint32Array(data.buffer)[0] += 1;
+    return { ...t, data };
+  });
+  await writeSafetensors(join(other, 'model.safetensors'), tensors.map(({ name, shape }) => ({ name, shape })), tensors);
+  assert.equal(await kindOf(other), ['folder', 'folder']);
 });
 
 test('writeSynthCheckpoint: a custom config object', async () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fail } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
-import { SIMD_OPTIONS, type SimdOption } from '../engine/simd.js';
+import { SIMD_AUTO_REMOVED, SIMD_OPTIONS, type SimdOption } from '../engine/simd.js';
 
 export interface Command {
   /** The word after `instructor-wasm`. */
@@ -95,11 +95,12 @@ export function positiveIntOption(v: string | undefined, name: string, fallback:
 }
 
 /** Writes one line to stderr unless quiet (a closed stderr is ignored: see cli.ts). */
-/** --simd, or INSTRUCTOR_WASM_SIMD when it is not given (README "SIMD builds"); undefined: 'auto'. */
+/** --simd, or INSTRUCTOR_WASM_SIMD when it is not given (docs/simd-builds.md); undefined: the default, simd128. */
 export function simdOption(v: string | undefined, command: string): SimdOption | undefined {
-  const value = v ?? process.env.INSTRUCTOR_WASM_SIMD;
+  const value = v ?? (process.env.INSTRUCTOR_WASM_SIMD || undefined); // set but empty: unset
+  if (value === 'auto') throw new UsageError(`--simd (or INSTRUCTOR_WASM_SIMD): ${SIMD_AUTO_REMOVED}`, command);
   if (value !== undefined && !(SIMD_OPTIONS as readonly string[]).includes(value)) {
-    throw new UsageError(`--simd (or INSTRUCTOR_WASM_SIMD) must be auto, simd128 or relaxed, got "${value}"`, command);
+    throw new UsageError(`--simd (or INSTRUCTOR_WASM_SIMD) must be simd128 (the default) or relaxed, got "${value}"`, command);
   }
   return value as SimdOption | undefined;
 }

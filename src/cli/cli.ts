@@ -29,7 +29,7 @@ Options:
   --version       the version
 
 Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (the hub);
-INSTRUCTOR_WASM_SIMD (auto, simd128 or relaxed: the default of --simd).
+INSTRUCTOR_WASM_SIMD (simd128 or relaxed: the default of --simd; unset, simd128).
 
 Examples:
   echo '["Represent the Science title:", "3D ActionSLAM"]' | instructor-wasm embed --model hkunlp/instructor-base

@@ -7,7 +7,7 @@
 // model, then the embeddings, written and renamed into place.
 
 import { createWriteStream } from 'node:fs';
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { lstat, open as openFile, readFile, rename, stat } from 'node:fs/promises';
 import { fail, InstructorError } from '../errors.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
 import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
@@ -23,7 +23,7 @@ export const embed: Command = {
   summary: 'embed JSON Lines with a weights file, a checkpoint folder or a hub model',
   help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                               [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
-                              [--threads N|auto] [--simd auto|simd128|relaxed] [--quiet]
+                              [--threads N|auto] [--simd simd128|relaxed] [--quiet]
        instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--input ...] [--output ...]
 
 Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
@@ -45,8 +45,10 @@ Options:
                      weights file, the dtype it must hold (it loads as it is stored)
   --batch-size N     items per batch (default 32)
   --threads N|auto   threads for the kernels (default 1; auto: one per core)
-  --simd BUILD       the kernels build: auto (default: relaxed where this machine runs it faster),
-                     simd128 or relaxed (README "SIMD builds"); default INSTRUCTOR_WASM_SIMD
+  --simd BUILD       the kernels build: simd128 (default: the same vectors on every runtime and
+                     machine) or relaxed (faster int8 matmuls on CPUs with AVX-VNNI, other
+                     vectors: use it for a whole deployment; docs/simd-builds.md); default
+                     INSTRUCTOR_WASM_SIMD
   --quiet            no progress on stderr (cut inputs are still reported)
   --redis URL        with --queue, instead of --model: the items are embedded by the workers
                      listening on that BullMQ queue ("instructor-wasm worker"), in jobs of
@@ -96,6 +98,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
     const embedRedis = viaRedis ? (await importQueueModule(() => import('./embed-redis.js'), 'embed')).embedViaRedis : null;
     const out = await openOutput(output);
     let lines: number[] = [];
+    let rows: RowWriter | null = null;
     try {
       const input = values.input ?? '-';
       if (input === '-' && process.stdin.isTTY) {
@@ -107,42 +110,128 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       items.forEach((item, i) => checkInputForm(item, `input line ${lines[i]}`));
 
       const t0 = Date.now();
-      let result: EmbedResult, dim: number, maxSeqLength: number | null;
-      if (embedRedis) {
-        result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet });
-        dim = result.embeddings[0]?.length ?? 0;
-        maxSeqLength = null;
-      } else {
-        const model = await loadInstructor(values.model!, { dtype, threads, simd, onProgress: loadProgress(quiet) });
-        try {
-          say(quiet, `embed: kernels ${model.info.kernels}`);
-          const show = throttled(quiet);
-          result = await model.embed(items, {
-            batchSize, instruction: values.instruction, onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
-          });
-          dim = model.dim;
-          maxSeqLength = model.maxSeqLength;
-        } finally {
-          model.dispose();
+      const n = items.length;
+      // Per input: tokens and cuts, as the batches come (the vectors themselves go out batch by batch).
+      const stats: EmbedResult = { embeddings: [], tokens: [], truncated: [], cutChars: [], emptyPool: [] };
+      let maxSeqLength: number | null = null;
+      let kernels: string | undefined; // the build that computed the vectors, in the report
+      try {
+        if (embedRedis) {
+          const result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet });
+          rows = rowWriter(out, format as 'jsonl' | 'npy', n, result.embeddings[0]?.length ?? 0);
+          addStats(stats, result, 0);
+          await rows.write(result.embeddings);
+        } else {
+          const model = await loadInstructor(values.model!, { dtype, threads, simd, onProgress: loadProgress(quiet) });
+          const stop = interruption();
+          try {
+            kernels = model.info.kernels;
+            maxSeqLength = model.maxSeqLength;
+            say(quiet, `embed: kernels ${kernels}`);
+            if (model.info.model.source?.kind === 'synth') {
+              say(quiet, 'embed: synth-v1 weights are untrained: these embeddings mean nothing (use a real model, such as hkunlp/instructor-base)');
+            }
+            rows = rowWriter(out, format as 'jsonl' | 'npy', n, model.dim);
+            const show = throttled(quiet);
+            // Batch by batch in input order, each written as soon as it is computed: a reader sees
+            // the first lines at once (`| head -n 1` ends the command after one batch), and a
+            // command stopped or killed midway leaves every batch it finished.
+            for (let start = 0; start < n; start += batchSize) {
+              stop.check(start, n);
+              const batch = await model.embed(items.slice(start, start + batchSize), { batchSize, instruction: values.instruction })
+                .catch((e: unknown) => { throw offsetIndex(e, start); });
+              addStats(stats, batch, start);
+              await rows.write(batch.embeddings);
+              show(`embed: ${rows.done} / ${n}`, rows.done >= n);
+            }
+          } finally {
+            stop.release();
+            model.dispose();
+          }
         }
+      } finally {
+        reportCuts(stats, lines, maxSeqLength); // the inputs done, even when the rest failed
       }
-      reportCuts(result, lines, maxSeqLength);
-      const tokens = result.tokens.reduce((a, b) => a + b, 0);
-      say(quiet, `embed: ${items.length} inputs, ${tokens} tokens in ${seconds(t0)}`);
-      if (format === 'npy') {
-        await out.write(npyBytes(result.embeddings, dim));
-      } else {
-        for (let i = 0; i < result.embeddings.length; i++) {
-          await out.write(JSON.stringify({ index: i, embedding: Array.from(result.embeddings[i]) }) + '\n');
-        }
-      }
+      const tokens = stats.tokens.reduce((a, b) => a + b, 0);
+      say(quiet, `embed: ${n} inputs, ${tokens} tokens in ${seconds(t0)}${kernels ? `, kernels ${kernels}` : ''}`);
       await out.finish();
     } catch (e) {
-      await out.abort();
+      const kept = rows !== null && rows.done > 0 && !(e instanceof ClosedPipe) ? await out.keep(rows.partialHeader()) : null;
+      if (kept === null) await out.abort();
+      else process.stderr.write(`instructor-wasm: the ${rows!.done} embeddings done (input lines ${lines[0]}-${lines[rows!.done - 1]}) are in ${kept}\n`);
       throw byLine(e, lines);
     }
   },
 };
+
+/** Appends one batch's per-input counts (its inputs start at `start`) to `into`. */
+function addStats(into: EmbedResult, batch: EmbedResult, start: number): void {
+  // a loop, not push(...): a corpus from --redis comes back as one batch of any size
+  for (let i = 0; i < batch.tokens.length; i++) {
+    into.tokens.push(batch.tokens[i]);
+    into.truncated.push(batch.truncated[i]);
+    into.cutChars.push(batch.cutChars[i]);
+  }
+  for (const i of batch.emptyPool) into.emptyPool.push(i + start);
+}
+
+/** A batch's error names its input within the batch; the command's names it within the whole input. */
+function offsetIndex(e: unknown, start: number): unknown {
+  const m = e instanceof InstructorError ? /^input (\d+):/.exec(e.message) : null;
+  return m ? new InstructorError((e as InstructorError).code, `input ${start + Number(m[1])}:${(e as Error).message.slice(m[0].length)}`) : e;
+}
+
+/**
+ * SIGINT / SIGTERM while embedding: the batch in progress finishes, then the command stops with
+ * ABORTED and keeps what was written; a second signal exits at once.
+ */
+function interruption(): { check(done: number, total: number): void; release(): void } {
+  let got: NodeJS.Signals | null = null;
+  const on = (signal: NodeJS.Signals) => {
+    if (got !== null) process.exit(130);
+    got = signal;
+    process.stderr.write(`instructor-wasm: ${signal}: stopping after the batch in progress (again to stop at once)\n`);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    check(done, total) {
+      if (got !== null) fail('ABORTED', `interrupted by ${got} after ${done} of ${total} inputs`);
+    },
+    release() {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
+}
+
+interface RowWriter {
+  /** Rows written so far (each one's line complete in the output). */
+  readonly done: number;
+  /** Writes the next rows, in order, and hands them to the output before returning. */
+  write(embeddings: Float32Array[]): Promise<void>;
+  /** For a partial .npy: the header again, with the rows written, as long as the first (null for JSON Lines). */
+  partialHeader(): Uint8Array | null;
+}
+
+/** The rows of `n` embeddings of `dim` as JSON Lines or a float32 .npy (its header written first). */
+function rowWriter(out: Output, format: 'jsonl' | 'npy', n: number, dim: number): RowWriter {
+  let done = 0;
+  const header = format === 'npy' ? npyHeader(n, dim) : null;
+  if (header) void out.write(header); // queued: goes out with the first rows
+  return {
+    get done() { return done; },
+    async write(embeddings) {
+      for (const e of embeddings) {
+        if (format === 'npy') await out.write(new Uint8Array(e.buffer.slice(e.byteOffset, e.byteOffset + dim * 4)));
+        else await out.write(JSON.stringify({ index: done, embedding: Array.from(e) }) + '\n');
+        done++;
+      }
+      await out.flush();
+    },
+    partialHeader: () => (header ? npyHeader(done, dim, header.length) : null),
+  };
+}
 
 /** The library names an input by its index; the command names it by its input line. */
 function byLine(e: unknown, lines: number[]): unknown {
@@ -184,16 +273,29 @@ export function parseJsonLines(text: string): { items: EmbedInput[]; lines: numb
   return { items, lines };
 }
 
+/**
+ * The header of a float32 .npy (format 1.0) of `rows` vectors of length `dim`: magic, length, the
+ * dict padded with spaces so the data starts at a multiple of 64, or at `length` bytes when given
+ * (a partial file's header rewritten in place: the same length, fewer rows).
+ */
+export function npyHeader(rows: number, dim: number, length?: number): Uint8Array {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
+  const unpadded = 10 + dict.length + 1;
+  const total = length ?? unpadded + (64 - (unpadded % 64)) % 64;
+  const text = dict + ' '.repeat(total - unpadded) + '\n';
+  const out = new Uint8Array(total);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY v1.0
+  new DataView(out.buffer).setUint16(8, text.length, true);
+  out.set(new TextEncoder().encode(text), 10);
+  return out;
+}
+
 /** A float32 .npy (format 1.0) of `rows` vectors of length `dim`. */
 export function npyBytes(rows: Float32Array[], dim: number): Uint8Array {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows.length}, ${dim}), }`;
-  const unpadded = 10 + header.length + 1;
-  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + rows.length * dim * 4);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY v1.0
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  out.set(new TextEncoder().encode(header), 10);
-  const body = new Float32Array(out.buffer, 10 + header.length, rows.length * dim);
+  const header = npyHeader(rows.length, dim);
+  const out = new Uint8Array(header.length + rows.length * dim * 4);
+  out.set(header);
+  const body = new Float32Array(out.buffer, header.length, rows.length * dim);
   rows.forEach((r, i) => body.set(r, i * dim));
   return out;
 }
@@ -241,12 +343,20 @@ async function readInput(path: string): Promise<string> {
 }
 
 interface Output {
-  /** Queues `data`; written in chunks of about a megabyte. */
+  /** Queues `data`; written in chunks of about a megabyte, or at the next flush. */
   write(data: string | Uint8Array): Promise<void>;
+  /** Hands what is queued to the file or pipe now. */
+  flush(): Promise<void>;
   /** Writes what is queued, closes, and renames a file into place. */
   finish(): Promise<void>;
   /** Drops the output (after a failure): a temporary file is removed. */
   abort(): Promise<void>;
+  /**
+   * After a failure, keeps what was written (a file: renamed to `<path>.partial`, `header` written
+   * over its start first) and returns where; null when there is nothing to keep (stdout, a FIFO:
+   * what was written is already out).
+   */
+  keep(header: Uint8Array | null): Promise<string | null>;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -294,20 +404,42 @@ async function openOutput(path: string): Promise<Output> {
     if (s.errored) failed(s.errored);
     await new Promise<void>((resolve, reject) => s.write(chunk, (e) => (e ? reject(e) : resolve()))).catch(failed);
   };
+  const close = async () => {
+    const s = open();
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.end(() => resolve());
+    }).catch(failed);
+  };
   return {
     async write(data) {
       queued.push(data);
       queuedBytes += data.length;
       if (queuedBytes >= CHUNK_BYTES) await flush();
     },
+    flush,
+    async keep(header) {
+      if (reserved === null) return null;
+      const partial = `${path}.partial`;
+      try {
+        await flush();
+        await close();
+        if (header) {
+          const fh = await openFile(reserved.tmp, 'r+');
+          try { await fh.write(header, 0, header.length, 0); } finally { await fh.close(); }
+        }
+        const there = await lstat(partial).catch(() => null);
+        if (there !== null && !there.isFile()) return reserved.tmp; // never replace a link, FIFO or folder
+        await rename(reserved.tmp, partial);
+        return partial;
+      } catch {
+        return null;
+      }
+    },
     async finish() {
       await flush();
       if (path === '-') return;
-      const s = open();
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.end(() => resolve());
-      }).catch(failed);
+      await close();
       await reserved?.commit();
     },
     async abort() {

@@ -119,7 +119,7 @@ export interface ModelInfo {
   weightBytes: number;
   /**
    * The kernels build that runs: 'simd128' (kernels.wasm) or 'relaxed' (kernels-relaxed.wasm:
-   * int8 matmuls on relaxed SIMD, 7-bit weights times int8 activations; see README "SIMD builds").
+   * int8 matmuls on relaxed SIMD, 7-bit weights times int8 activations; see docs/simd-builds.md).
    */
   kernels: KernelBuild;
   /** Relaxed build, int8 weights: input channels carried in int16 beside the int8 codes (found at load). */

@@ -9,7 +9,7 @@ import { compileKernels, instantiateKernels, type KernelBuild, type KernelExport
 
 export const KERNELS_WASM_URL = new URL('../../../build/kernels.wasm', import.meta.url);
 
-/** The relaxed-SIMD build (README "SIMD builds"). */
+/** The relaxed-SIMD build (docs/simd-builds.md). */
 export const KERNELS_RELAXED_WASM_URL = new URL('../../../build/kernels-relaxed.wasm', import.meta.url);
 
 /** A kernels build from the package's build/ folder, instantiated (default kernels.wasm). */
@@ -63,10 +63,9 @@ export async function openWeightsFile(path: string): Promise<WeightsReader & { c
   };
 }
 
-/** The build that `simd` picks (README "SIMD builds"), instantiated from the package's build/ folder. */
+/** The build that `simd` picks (docs/simd-builds.md), instantiated from the package's build/ folder. */
 export async function loadKernelsForSimd(simd: SimdOption | undefined): Promise<KernelExports> {
-  const { build } = await chooseKernelBuild(parseSimdOption(simd), async () => compileKernels(await readFile(KERNELS_RELAXED_WASM_URL)));
-  return loadKernelsFromDisk(build);
+  return loadKernelsFromDisk(chooseKernelBuild(parseSimdOption(simd)));
 }
 
 /** Loads an InstructorModel (token ids in) from a weights file on disk; `simd` picks the kernels build unless `kernels` is given. */

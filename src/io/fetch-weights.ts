@@ -203,7 +203,7 @@ export function streamWeightsReader(stream: ReadableStream<Uint8Array>, size: nu
 export interface CreateInstructorOptions {
   /** The kernels; default: this runtime's build that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
-  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  /** Which kernels build: 'simd128' (default: the same vectors on every runtime) or 'relaxed' (docs/simd-builds.md). */
   simd?: SimdOption;
   /** Check every tensor's CRC-32 while loading. Default true. */
   verify?: boolean;
@@ -224,7 +224,7 @@ export function createInstructorWith(loadKernelBuild: (build: KernelBuild) => Pr
     const simd = parseSimdOption(options.simd);
     const kernelsPromise = options.kernels !== undefined
       ? Promise.resolve(options.kernels)
-      : chooseKernelBuild(simd, () => loadKernelBuild('relaxed')).then((c) => loadKernelBuild(c.build));
+      : loadKernelBuild(chooseKernelBuild(simd));
     const [source, kernels] = await Promise.all([weights, kernelsPromise]);
     const streamed = streamOf(source);
     if (!streamed) return Instructor.fromWeightsFile(await weightsBytes(source), { kernels, verify: options.verify });

@@ -374,7 +374,7 @@ async function fromCache(s: Session, revision: string, file: string): Promise<On
   return undefined;
 }
 
-const canFallBack = (e: unknown) => e instanceof InstructorError && (e.code === 'NETWORK' || e.code === 'UNAUTHORIZED');
+const canFallBack = (e: unknown) => e instanceof InstructorError && (e.code === 'NETWORK' || e.code === 'OFFLINE' || e.code === 'UNAUTHORIZED');
 
 /**
  * One file, huggingface_hub's hf_hub_download: a pinned commit already in the cache needs no
@@ -397,6 +397,9 @@ async function fetchOne(s: Session, revision: string, file: string, optional: bo
     if (canFallBack(e)) {
       const cached = await fromCache(s, revision, file);
       if (cached?.path || (cached?.missing && optional)) return cached;
+    }
+    if (e instanceof InstructorError && e.code === 'OFFLINE') {
+      throw new InstructorError('OFFLINE', `${e.message}; and ${file} of ${s.repo}@${revision} is not in the cache (${s.paths.root})`);
     }
     throw e;
   }

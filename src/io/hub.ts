@@ -267,7 +267,15 @@ export function throwIfAborted(ctx: { signal?: AbortSignal; file: string }): voi
 }
 
 /** Transport error codes that mean "no network / wrong host": retrying will not help. */
-const PERMANENT_CAUSES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_INVALID_URL']);
+/**
+ * Transport failures that mean the hub cannot be reached from here at all (no DNS, no route, nothing
+ * listening): retrying in a few seconds will not help, so they fail at once as OFFLINE, which the
+ * hub cache answers when it has the file (as huggingface_hub's LocalEntryNotFoundError), and which
+ * the LangChain adapter does not retry (it retried NETWORK for 90 s).
+ */
+const UNREACHABLE_CAUSES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH']);
+/** Transport failures that retrying will not mend either: a certificate or URL that is wrong. */
+const PERMANENT_CAUSES = new Set(['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_INVALID_URL']);
 
 function causeCode(e: unknown): string | undefined {
   for (let c: unknown = e, i = 0; c && i < 5; c = (c as { cause?: unknown }).cause, i++) {
@@ -285,17 +293,18 @@ function describe(e: unknown): string {
 }
 
 /**
- * Maps a thrown transport error (fetch rejection, body read error) to ABORTED, a TransientError or
- * a final NETWORK error.
+ * Maps a thrown transport error (fetch rejection, body read error) to ABORTED, a TransientError, a
+ * final OFFLINE error (the hub cannot be reached) or a final NETWORK error.
  */
 export function mapTransportError(e: unknown, url: string, ctx: { signal?: AbortSignal; file: string }, timedOut = false): Error {
   if (e instanceof InstructorError || e instanceof TransientError) return e;
   if (ctx.signal?.aborted) return abortedError(ctx);
   if (timedOut) return new TransientError(`no data from ${redactUrl(url)} for too long (timeout)`);
   const code = causeCode(e);
-  if (code && PERMANENT_CAUSES.has(code)) {
-    return new InstructorError('NETWORK', `cannot reach ${redactUrl(url)}: ${describe(e)} (no network? set HF_HUB_OFFLINE=1 to use the cache only)`);
+  if (code && UNREACHABLE_CAUSES.has(code)) {
+    return new InstructorError('OFFLINE', `cannot reach ${redactUrl(url)}: ${describe(e)} (no network? HF_HUB_OFFLINE=1 uses the cache only; HF_ENDPOINT names the hub)`);
   }
+  if (code && PERMANENT_CAUSES.has(code)) return new InstructorError('NETWORK', `cannot use ${redactUrl(url)}: ${describe(e)}`);
   return new TransientError(`request to ${redactUrl(url)} failed: ${describe(e)}`);
 }
 

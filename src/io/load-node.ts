@@ -38,7 +38,7 @@ export interface LoadInstructorOptions {
   threads?: number | 'auto';
   /** The wasm kernels; default the build of this package that `simd` picks. Given, `simd` is not used. */
   kernels?: KernelSource;
-  /** Which kernels build: 'auto' (default), 'simd128' or 'relaxed' (README "SIMD builds"). */
+  /** Which kernels build: 'simd128' (default: the same vectors on every runtime) or 'relaxed' (docs/simd-builds.md). */
   simd?: SimdOption;
   /** Replicas over one copy of the weights, for model threads (LoadOptions.replicas; startModelHost uses it). */
   replicas?: { count: number; maxPassTokens: number };

@@ -25,7 +25,7 @@ async function compileFile(path: string | URL): Promise<WasmModule> {
 /** The kernels as a compiled `WebAssembly.Module` (compiled once per isolate, then shared). */
 export const loadKernels: LoadKernels = compiledOnce(KERNELS_URL, compileFile);
 
-/** The relaxed-SIMD build (README "SIMD builds"), next to kernels.wasm. */
+/** The relaxed-SIMD build (docs/simd-builds.md), next to kernels.wasm. */
 export const KERNELS_RELAXED_URL = new URL('../../../build/kernels-relaxed.wasm', import.meta.url);
 
 /** Either build, compiled once per isolate: what the `simd` option of createInstructor picks from. */

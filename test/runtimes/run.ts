@@ -23,6 +23,12 @@ import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readGz } from '../support/golden.js';
 import { synthTextWeights } from '../support/synth-text-model.js';
+import { synthModelMeta } from '../support/synth-files.js';
+import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
+import { convertCheckpoint } from '../../src/format/convert-node.js';
+import { synthModel } from '../../src/format/synth.js';
+import { writeSynthCheckpoint } from '../../src/format/synth-folder.js';
+import { encodeWeightsFile } from '../../src/format/weights-file.js';
 import { createInstructor } from '../../src/runtimes/node.js';
 import { topK } from '../../src/text/similarity.js';
 import { Failure, findBinary, freePort, ROOT, run, tail, TIMEOUT_MS, waitHttp, writeWorkerdModules, type RunResult } from './workerd.js';
@@ -50,7 +56,7 @@ interface GoldenData {
   thresholds: Record<string, number>;
 }
 
-interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[]; embeddings?: number[][] }
+interface CheckResult { dtype: string; cases: number; inputs: number; minCosine: number; failures: string[]; digest: string; kernels?: string }
 
 interface GoldenCheckModule {
   compareGolden(golden: GoldenData, dtype: string, embeddings: number[][], tokens?: number[], truncated?: number[]): CheckResult;
@@ -62,11 +68,19 @@ const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : null;
 
 // ------------------------------------------------------------------------------------ data
 
-function prepare(): GoldenData {
+async function prepare(): Promise<GoldenData> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(DATA, { recursive: true });
   writeFileSync(join(DATA, 'tiny-fp32.iwt'), synthTextWeights('tiny', 'fp32'));
   writeFileSync(join(DATA, 'tiny-int8.iwt'), synthTextWeights('tiny', 'int8'));
+  // For the browser example's banner: weights made as docs/runtimes.md says (instructor-wasm synth,
+  // then convert: these are the functions those commands run), which must show "untrained", and
+  // the same tensors in a file whose source is a checkpoint folder, which must not.
+  await writeSynthCheckpoint('tiny', join(OUT, 'synth-tiny'));
+  await convertCheckpoint(join(OUT, 'synth-tiny'), join(DATA, 'example-synth-int8.iwt'), { dtype: 'int8' });
+  const c = SYNTH_CONFIGS.tiny;
+  const trained = { ...synthModelMeta('tiny', true, c), source: { kind: 'folder', name: 'a trained checkpoint' } };
+  writeFileSync(join(DATA, 'example-folder-fp32.iwt'), encodeWeightsFile({ config: toHfConfig(c), model: trained, dtype: 'fp32' }, synthModel(c, c.denseOut)));
   const golden = readGz<GoldenTextFile>('golden-text.json.gz');
   const inputs: unknown[] = [];
   const caseOf: number[] = [];
@@ -100,10 +114,23 @@ function prepare(): GoldenData {
 }
 
 // ------------------------------------------------------------------------------------ helpers
-function summarize(results: CheckResult[], expectDtypes: string[]): string {
+
+/**
+ * The default kernels build (docs/simd-builds.md): one whose vectors are the same bits on every
+ * runtime and machine. Every row loads with the defaults and must report it.
+ */
+const DEFAULT_KERNELS = 'simd128';
+
+/** Every row's digests of the same golden embeddings, by dtype and path: compared across rows at the end. */
+const digests: Array<{ row: string; key: string; digest: string }> = [];
+
+function summarize(row: string, results: CheckResult[], expectDtypes: string[]): string {
   const problems: string[] = [];
   for (const d of expectDtypes) if (!results.some((r) => r.dtype === d)) problems.push(`no ${d} result`);
   for (const r of results) for (const f of r.failures.slice(0, 5)) problems.push(`${r.dtype}: ${f}`);
+  // fp32-cached is the fp32 file again (from the Cache API): the same vectors
+  for (const r of results) if (r.digest) digests.push({ row, key: r.dtype.replace('fp32-cached', 'fp32'), digest: r.digest });
+  for (const r of results) if (r.kernels !== undefined && r.kernels !== DEFAULT_KERNELS) problems.push(`${r.dtype}: the default options loaded the ${r.kernels} build, expected ${DEFAULT_KERNELS}`);
   if (problems.length > 0) throw new Failure(problems.join('; '));
   const cases = Math.min(...results.filter((r) => !r.dtype.includes('/v1/')).map((r) => r.cases)); // /v1/embeddings leaves out the empty string
   return `pass ${cases} cases (${results.map((r) => `${r.dtype} min_cosine=${r.minCosine.toFixed(8)}`).join(', ')})`;
@@ -145,7 +172,7 @@ async function checkOpenAIRoute(
     if (!body.data.every((d, i) => d.index === i)) throw new Failure('POST /v1/embeddings: data out of order');
     embeddings.push(...body.data.map((d) => d.embedding));
   }
-  return { ...check.compareGolden(g, dtype, embeddings), dtype: `${dtype} /v1/embeddings`, embeddings };
+  return { ...check.compareGolden(g, dtype, embeddings), dtype: `${dtype} /v1/embeddings` };
 }
 
 /** serve-check.mjs under Deno or Bun: the server's handler on the runtime's own HTTP server. */
@@ -171,7 +198,7 @@ async function testServe(name: 'deno' | 'bun', golden: GoldenData, check: Golden
     const inline = await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32', golden, check, 'fp32', () => log);
     // the same inputs on two model threads (the runtime's Web Workers): the same bits
     const threads = await checkOpenAIRoute(`http://127.0.0.1:${port}`, 'tiny-fp32-threads', golden, check, 'fp32', () => log);
-    if (JSON.stringify(threads.embeddings) !== JSON.stringify(inline.embeddings)) throw new Failure(`${name}: the model threads' embeddings differ from the inline model's`);
+    if (threads.digest !== inline.digest) throw new Failure(`${name}: the model threads' embeddings (${threads.digest}) differ from the inline model's (${inline.digest})`);
     return inline;
   } finally {
     child.kill('SIGTERM');
@@ -207,9 +234,9 @@ async function testCli(name: 'node' | 'deno' | 'bun', golden: GoldenData, check:
   if (!out.entry.endsWith('/dist/src/' + want)) throw new Failure(`${name} resolved instructor-wasm to ${out.entry}, expected .../dist/src/${want}`);
   if (out.kernelsIsModule !== true) throw new Failure(`${name}: loadKernels() did not give a WebAssembly.Module`);
   if (name === 'deno' && out.cacheHit !== true) throw new Failure('deno: fetchWeights did not store the weights in the Cache API');
-  if (name === 'node') return `${summarize(out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
+  if (name === 'node') return `${summarize(name, out.results, ['fp32', 'int8'])} ${name} ${out.version}`;
   const served = await testServe(name, golden, check);
-  return `${summarize([...out.results, served], ['fp32', 'int8', 'fp32 /v1/embeddings'])} ${name} ${out.version}, ${name === 'deno' ? 'Deno.serve' : 'Bun.serve'} POST /v1/embeddings`;
+  return `${summarize(name, [...out.results, served], ['fp32', 'int8', 'fp32 /v1/embeddings'])} ${name} ${out.version}, ${name === 'deno' ? 'Deno.serve' : 'Bun.serve'} POST /v1/embeddings`;
 }
 
 // ------------------------------------------------------------------------------------ workerd
@@ -276,7 +303,7 @@ async function testWorkerd(golden: GoldenData, check: GoldenCheckModule): Promis
       await new Promise((r) => child.once('close', r));
     }
   }
-  return `${summarize(results, ['fp32', 'int8', 'fp32 /v1/embeddings', 'int8 /v1/embeddings'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed and /v1/embeddings over HTTP`;
+  return `${summarize('workerd', results, ['fp32', 'int8', 'fp32 /v1/embeddings', 'int8 /v1/embeddings'])} workerd ${version.replace(/^workerd\s*/, '')}, ${count} modules, POST /embed and /v1/embeddings over HTTP`;
 }
 
 // ------------------------------------------------------------------------------------ chromium
@@ -325,7 +352,7 @@ async function testChromium(): Promise<string> {
     const out = await page.evaluate(() => (window as unknown as { __result: { results: CheckResult[]; cacheHit?: boolean; error?: string; userAgent: string } }).__result);
     if (out.error) throw new Failure(`golden page: ${out.error} ${errors.join(' | ')}`);
     if (out.cacheHit !== true) throw new Failure('golden page: the weights were not in the Cache API after fetchWeights');
-    const summary = summarize(out.results, ['fp32', 'fp32-cached', 'int8']);
+    const summary = summarize('chromium', out.results, ['fp32', 'fp32-cached', 'int8']);
 
     // 2. The example page: type a query, click Rank, read the ranking; compare with Node's.
     const weights = '/build/runtimes/data/tiny-fp32.iwt';
@@ -354,9 +381,25 @@ async function testChromium(): Promise<string> {
     const expected = hits.map((h) => h.index);
     if (JSON.stringify(shown) !== JSON.stringify(expected)) throw new Failure(`example page ranking ${JSON.stringify(shown)}, Node ranks ${JSON.stringify(expected)}`);
     const gap = Math.min(...hits.slice(1).map((h, i) => hits[i].score - h.score));
+
+    // 3. The example's "untrained weights" banner: shown for weights made by synth + convert (as
+    // docs/runtimes.md says), hidden for weights whose source is a checkpoint folder.
+    const banner: string[] = [];
+    for (const [file, untrained] of [['example-synth-int8.iwt', true], ['example-folder-fp32.iwt', false]] as const) {
+      await page.goto(`${origin}/examples/browser/index.html?weights=${encodeURIComponent(`/build/runtimes/data/${file}`)}`);
+      await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 }).catch(async () => {
+        throw new Failure(`example page did not load ${file}: ${await page.textContent('#status')} ${errors.join(' | ')}`);
+      });
+      const shown = await page.evaluate(() => {
+        const el = document.getElementById('untrained')!;
+        return !el.hidden && el.getBoundingClientRect().height > 0;
+      });
+      if (shown !== untrained) throw new Failure(`example page with ${file}: the untrained-weights banner is ${shown ? 'shown' : 'hidden'}, expected ${untrained ? 'shown' : 'hidden'}`);
+      banner.push(`${shown ? 'shown' : 'hidden'} for ${untrained ? 'synth' : 'folder'} weights`);
+    }
     if (errors.length > 0) throw new Failure(`page errors: ${errors.join(' | ')}`);
     const version = browser.version();
-    return `${summary} chromium ${version}; example page ranking ${JSON.stringify(shown)} = Node's (smallest score gap ${gap.toExponential(1)})`;
+    return `${summary} chromium ${version}; example page ranking ${JSON.stringify(shown)} = Node's (smallest score gap ${gap.toExponential(1)}), untrained banner ${banner.join(', ')}`;
   } finally {
     await browser.close();
     server.close();
@@ -378,14 +421,14 @@ async function testNodeLine(major: number): Promise<string> {
   const probe = await run(bin, ['--input-type=module', '-e', "import { relaxedSimdStatus } from 'instructor-wasm'; console.log('RELAXED ' + relaxedSimdStatus());"], { cwd: APP });
   const relaxed = /^RELAXED (\w+)$/m.exec(probe.stdout)?.[1] ?? `? (${tail(probe.stderr)})`;
   if ((major >= 22) !== (relaxed === 'ok')) throw new Failure(`node-${major}: relaxed SIMD ${relaxed}, expected ${major >= 22 ? 'ok' : 'not ok'}`);
-  return `${summarize(out.results, ['fp32', 'int8'])} node ${out.version}, relaxed SIMD ${relaxed}`;
+  return `${summarize(`node-${major}`, out.results, ['fp32', 'int8'])} node ${out.version}, relaxed SIMD ${relaxed}`;
 }
 
 const NODE_LINE_ROWS: Array<[string, () => Promise<string>]> = NODE_LINES.map((l) => [`node-${l.major}`, () => testNodeLine(l.major)]);
 
 // ------------------------------------------------------------------------------------ main
 
-const golden = prepare();
+const golden = await prepare();
 const check = await import(pathToFileURL(join(ROOT, 'test/runtimes/golden-check.mjs')).href) as GoldenCheckModule;
 const tests: Array<[string, () => Promise<string>]> = [
   ['node', () => testCli('node', golden, check)],
@@ -405,6 +448,25 @@ for (const [name, fn] of tests) {
   } catch (e) {
     failed++;
     console.log(`runtime ${name} FAIL ${e instanceof Failure ? e.message : (e as Error).stack ?? e}`);
+  }
+}
+// One build per deployment: every row's default load gave the same bits (a digest per dtype and
+// path; the rows above already checked each against the float64 reference).
+{
+  const rows = [...new Set(digests.map((d) => d.row))];
+  const problems: string[] = [];
+  for (const key of [...new Set(digests.map((d) => d.key))]) {
+    const of = digests.filter((d) => d.key === key);
+    const distinct = [...new Set(of.map((d) => d.digest))];
+    if (distinct.length > 1) problems.push(`${key}: ${distinct.map((g) => `${g} (${of.filter((d) => d.digest === g).map((d) => d.row).join(', ')})`).join(' vs ')}`);
+  }
+  if (rows.length < 2) {
+    console.log(`runtime same-bits n/a: ${rows.length} row passed, nothing to compare it with`);
+  } else if (problems.length > 0) {
+    failed++;
+    console.log(`runtime same-bits FAIL the default build gave different vectors: ${problems.join('; ')}`);
+  } else {
+    console.log(`runtime same-bits pass ${rows.length} rows (${rows.join(', ')}) gave bit-identical vectors: ${[...new Set(digests.map((d) => d.key))].map((k) => `${k} ${digests.find((d) => d.key === k)!.digest}`).join(', ')}`);
   }
 }
 process.exit(failed > 0 ? 1 : 0);

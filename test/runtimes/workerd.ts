@@ -27,11 +27,20 @@ export function isBinary(path: string): boolean {
 }
 
 /**
- * A runtime's binary from node_modules: the wrapper package's copy when its postinstall placed one,
- * else the platform package's own (npm packages that carry the binary in the registry tarball).
+ * Where the runtimes' npm packages are installed: a package of their own (test/runtimes/tools/), not
+ * devDependencies, so that a git install of instructor-wasm (which installs the devDependencies to
+ * build) does not download them (141 MB of tarballs). `npm run test:runtimes` and `bench:workerd`
+ * install it first (`npm run runtime-tools`).
+ */
+export const RUNTIME_TOOLS = join(ROOT, 'test/runtimes/tools');
+
+/**
+ * A runtime's binary from RUNTIME_TOOLS' node_modules: the wrapper package's copy when its
+ * postinstall placed one, else the platform package's own (npm packages that carry the binary in
+ * the registry tarball; installed with --ignore-scripts, so this is the one found).
  */
 export function findBinary(name: 'deno' | 'bun' | 'workerd'): string {
-  const nm = join(ROOT, 'node_modules');
+  const nm = join(RUNTIME_TOOLS, 'node_modules');
   const { platform, arch } = process;
   const cands: Record<string, string[]> = {
     deno: ['deno/deno', `@deno/${platform}-${arch}-glibc/deno`, `@deno/${platform}-${arch}/deno`],
@@ -39,7 +48,7 @@ export function findBinary(name: 'deno' | 'bun' | 'workerd'): string {
     workerd: [`@cloudflare/workerd-${platform}-${arch === 'x64' ? '64' : arch}/bin/workerd`, 'workerd/bin/workerd'],
   };
   for (const c of cands[name]) if (isBinary(join(nm, c))) return join(nm, c);
-  throw new Error(`no ${name} binary in node_modules (tried ${cands[name].join(', ')}); run npm ci`);
+  throw new Error(`no ${name} binary in ${nm} (tried ${cands[name].join(', ')}); run npm run runtime-tools`);
 }
 
 export interface RunResult { code: number | null; stdout: string; stderr: string }

@@ -9,7 +9,7 @@ import type { InstructorModel } from '../../src/engine/model.js';
 import { loadModelFile } from '../../src/io/disk.js';
 import { synthWeightsFile } from './synth-files.js';
 import {
-  FP32_MAX_ABS_HIDDEN, FP32_MAX_REL_ERROR, FP32_MIN_COSINE, INT4_MIN_COSINE, maxRelErrorFor, TINY_GATED_INT4_MAX_REL_ERROR, TINY_INT4_MAX_REL_ERROR, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
+  FP32_MAX_ABS_HIDDEN, FP32_MAX_REL_ERROR, FP32_MIN_COSINE, INT4_MIN_COSINE, maxLengthErrorFor, INT8_MIN_COSINE, TINY_GATED_INT4_MIN_COSINE, TINY_INT4_MIN_COSINE, TINY_INT8_MIN_COSINE,
 } from './tolerances.js';
 import type { KernelBuild } from '../../src/engine/wasm.js';
 
@@ -83,6 +83,10 @@ export interface GoldenResult {
   maxRelPooled: number;
   /** The same for the Dense output (the embedding before L2). */
   maxRelDense: number;
+  /** Max over the sequences of | ||ours|| / ||reference|| - 1 | of the pooled vector: its length alone. */
+  maxLenPooled: number;
+  /** The same for the Dense output. */
+  maxLenDense: number;
   seconds: number;
   tokens: number;
   kernels: KernelBuild;
@@ -96,7 +100,7 @@ export async function runGolden(
   if (!ref) throw new Error(`golden has no config ${config}`);
   const model = await buildSynthModel(config, dtype, options);
   const t0 = performance.now();
-  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0, maxRelPooled = 0, maxRelDense = 0;
+  let minCosine = Infinity, maxAbsHidden: number | null = null, tokens = 0, maxRelPooled = 0, maxRelDense = 0, maxLenPooled = 0, maxLenDense = 0;
   const cosines: number[] = [];
   // One sequence per call, so the hidden-state hook sees exactly that sequence.
   for (let j = 0; j < golden.sequences.length; j++) {
@@ -116,12 +120,14 @@ export async function runGolden(
     cosines.push(cosine(embeddings[0], ref.float64[j].embedding));
     maxRelPooled = Math.max(maxRelPooled, relativeError(pooled![0], ref.float64[j].pooled));
     maxRelDense = Math.max(maxRelDense, relativeError(dense![0], ref.float64[j].dense));
+    maxLenPooled = Math.max(maxLenPooled, lengthError(pooled![0], ref.float64[j].pooled));
+    maxLenDense = Math.max(maxLenDense, lengthError(dense![0], ref.float64[j].dense));
     minCosine = Math.min(minCosine, cosines[j]);
   }
   const seconds = (performance.now() - t0) / 1000;
   const kernels = model.info.kernels, outlierChannels = model.info.outlierChannels;
   model.dispose();
-  return { config, dtype, minCosine, cosines, maxAbsHidden, maxRelPooled, maxRelDense, seconds, tokens, kernels, outlierChannels };
+  return { config, dtype, minCosine, cosines, maxAbsHidden, maxRelPooled, maxRelDense, maxLenPooled, maxLenDense, seconds, tokens, kernels, outlierChannels };
 }
 
 export function formatGoldenLine(r: GoldenResult): string {
@@ -129,7 +135,8 @@ export function formatGoldenLine(r: GoldenResult): string {
   // the simd128 line is what it always was; the relaxed build says so
   const build = r.kernels === 'relaxed' ? ` kernels=relaxed outlier_channels=${r.outlierChannels}` : '';
   return `golden ${r.config} ${r.dtype} min_cosine=${r.minCosine.toFixed(10)} max_abs_hidden=${hidden}`
-    + ` max_rel_pooled=${r.maxRelPooled.toExponential(3)} max_rel_dense=${r.maxRelDense.toExponential(3)}${build}`;
+    + ` max_rel_pooled=${r.maxRelPooled.toExponential(3)} max_rel_dense=${r.maxRelDense.toExponential(3)}`
+    + ` max_len_pooled=${r.maxLenPooled.toExponential(3)} max_len_dense=${r.maxLenDense.toExponential(3)}${build}`;
 }
 
 
@@ -141,22 +148,32 @@ export function goldenMinCosine(config: string, dtype: GoldenDtype): number {
   return config === 'tiny-gated' ? TINY_GATED_INT4_MIN_COSINE : tiny ? TINY_INT4_MIN_COSINE : INT4_MIN_COSINE;
 }
 
-/** The largest pooled / Dense relative error a golden row may have (tolerances.ts says why). */
-export function goldenMaxRelError(config: string, dtype: GoldenDtype): number {
-  if (dtype === 'fp32') return FP32_MAX_REL_ERROR;
-  if (dtype === 'int4' && config === 'tiny') return TINY_INT4_MAX_REL_ERROR;
-  if (dtype === 'int4' && config === 'tiny-gated') return TINY_GATED_INT4_MAX_REL_ERROR;
-  return maxRelErrorFor(goldenMinCosine(config, dtype));
+/** | ||a|| / ||b|| - 1 |: how far a's length is from b's, relatively. */
+export function lengthError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengthError: lengths ${a.length} and ${b.length} differ`);
+  let aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return Math.abs(Math.sqrt(aa / bb) - 1);
 }
 
 /**
- * Whether a golden row passes: its min cosine; the pooled and Dense outputs in magnitude (a wrong
- * pooling divisor keeps every cosine): goldenMaxRelError; and for tiny fp32 every hidden state within FP32_MAX_ABS_HIDDEN.
+ * A golden row's magnitude bar (a wrong pooling divisor keeps every cosine): fp32, the pooled and
+ * Dense outputs within FP32_MAX_REL_ERROR of the reference (`max_rel`); quantized, their lengths
+ * within maxLengthErrorFor(threshold) (`max_len`; tolerances.ts says why not the relative error).
  */
-export function goldenVerdict(r: GoldenResult): { pass: boolean; threshold: number; maxRel: number } {
+export function goldenMagnitudeBar(config: string, dtype: GoldenDtype): { name: 'max_rel' | 'max_len'; bound: number } {
+  return dtype === 'fp32' ? { name: 'max_rel', bound: FP32_MAX_REL_ERROR } : { name: 'max_len', bound: maxLengthErrorFor(goldenMinCosine(config, dtype)) };
+}
+
+/**
+ * Whether a golden row passes: its min cosine; the pooled and Dense outputs in magnitude
+ * (goldenMagnitudeBar); and for tiny fp32 every hidden state within FP32_MAX_ABS_HIDDEN. `bar` is
+ * `max_rel=<b>` or `max_len=<b>`, for the row's line.
+ */
+export function goldenVerdict(r: GoldenResult): { pass: boolean; threshold: number; bar: string } {
   const threshold = goldenMinCosine(r.config, r.dtype);
-  const maxRel = goldenMaxRelError(r.config, r.dtype);
+  const { name, bound } = goldenMagnitudeBar(r.config, r.dtype);
   const hiddenOk = r.dtype !== 'fp32' || r.maxAbsHidden === null || r.maxAbsHidden <= FP32_MAX_ABS_HIDDEN;
-  const pass = r.minCosine >= threshold && r.maxRelPooled <= maxRel && r.maxRelDense <= maxRel && hiddenOk;
-  return { pass, threshold, maxRel };
+  const magnitudeOk = name === 'max_rel' ? r.maxRelPooled <= bound && r.maxRelDense <= bound : r.maxLenPooled <= bound && r.maxLenDense <= bound;
+  return { pass: r.minCosine >= threshold && magnitudeOk && hiddenOk, threshold, bar: `${name}=${bound.toExponential(3)}` };
 }

@@ -15,7 +15,8 @@
 // dtype), before a single tensor is read; `tensors()` then reads them one at a time.
 
 import { configValue, parseT5Config, type T5Config } from '../../engine/config.js';
-import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, encoderBlocks, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
+import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, RELATIVE_BIAS, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
+import { synthTensor } from '../synth.js';
 import { describeValue, fail, InstructorError } from '../../errors.js';
 import { MAX_SEQ_LENGTH, type ModelMeta } from '../../engine/model-meta.js';
 import { checkRelativePath, type CheckpointFiles } from './files.js';
@@ -313,13 +314,17 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       if (!isFloatDtype(t.info.dtype)) fail('BAD_FILE', `${where(t.file)}: tensor "${t.name}" has dtype ${t.info.dtype}; only F32, F16 and BF16 weights can be converted`);
     }
 
+    // synth-v1 weights (`instructor-wasm synth`) are untrained: the weights' source says so, where
+    // people, `embed` and the browser example read it. Told by the values, not by a marker that a
+    // copy could lose or carry to other weights: two small tensors equal to synth-v1's, bit for bit.
+    const synth = await isSynthV1([sources.get(FINAL_NORM)!, sources.get(RELATIVE_BIAS)!], config, where);
     const meta: ModelMeta = {
       dense_out: out,
       max_seq_length: maxSeq,
       normalize,
       tokenizer,
       ...(tokenizerConfig !== undefined ? { tokenizer_config: tokenizerConfig } : {}),
-      source: { kind: 'folder', name: files.describe },
+      source: { kind: synth ? 'synth' : 'folder', name: files.describe },
     };
 
     return {
@@ -349,4 +354,20 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     await closeAll();
     throw e;
   }
+}
+
+/** Whether each of `tensors` (shape-checked against `config`) holds exactly the synth-v1 values of its name. */
+async function isSynthV1(tensors: Located[], config: T5Config, where: (file: string) => string): Promise<boolean> {
+  for (const t of tensors) {
+    let data: Float32Array;
+    try {
+      data = await t.reader.read(t.name);
+    } catch (e) {
+      if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
+      throw e;
+    }
+    const synth = synthTensor(t.name, t.info.shape, config);
+    if (data.length !== synth.length || !data.every((x, i) => Object.is(x, synth[i]))) return false;
+  }
+  return true;
 }
