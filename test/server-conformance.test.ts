@@ -242,7 +242,7 @@ test('2. TEI: /tokenize gives the ids the model embeds (with offsets into the in
   assert.equal(d.body, ['Hello world, caf\u00e9 !', 'second input'], 'the emoji is <unk>, a special token: skipped');
   assert.equal((await call(main, 'POST', '/decode', { ids: [1], skip_special_tokens: false })).body, ['</s>']);
   for (const [path, body, status] of [['/tokenize', { inputs: [] }, 400], ['/decode', { ids: [] }, 400], ['/tokenize', { inputs: [1] }, 422],
-    ['/decode', { ids: [[5, 99999]] }, 422], ['/tokenize', { inputs: Array(MAX_INPUTS + 1).fill('a') }, 413], ['/decode', { ids: Array(MAX_INPUTS + 1).fill([5]) }, 413]] as const) {
+    ['/decode', { ids: [[5, 99999]] }, 422], ['/tokenize', { inputs: ['ok', 'word '.repeat(512 * 64 / 5 + 1)] }, 422], ['/tokenize', { inputs: Array(MAX_INPUTS + 1).fill('a') }, 413], ['/decode', { ids: Array(MAX_INPUTS + 1).fill([5]) }, 413]] as const) {
     assert.is((await call(main, 'POST', path, body)).status, status, `${path} ${JSON.stringify(body).slice(0, 40)}`);
   }
 });

@@ -23,7 +23,7 @@ import { cors } from 'hono/cors';
 import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import { Instructor, prepareInputs } from '../text/instructor.js';
-import type { T5Tokenizer } from '../text/tokenizer.js';
+import { CHARS_PER_TOKEN, type T5Tokenizer } from '../text/tokenizer.js';
 import { pyStrip } from '../text/inputs.js';
 import { isHostedModel, type HostedModel } from '../text/hosted.js';
 import { nextMacrotask, passOf } from '../engine/backend.js';
@@ -528,6 +528,13 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       c.env.release = admit();
       const req = parseTokenize(await body(c), maxInputs);
       const model = tokenizerOf(req.model);
+      // the work per input is bounded as the embedding routes bound it: what they would tokenize of it
+      const most = model.maxSeqLength * CHARS_PER_TOKEN;
+      req.inputs.forEach((text, i) => {
+        if (text.length > most) {
+          throw new ApiError('invalid', `inputs[${i}] has ${text.length} characters, more than the ${most} this server tokenizes per input (${model.maxSeqLength} tokens x ${CHARS_PER_TOKEN}): send it in parts`, 'inputs');
+        }
+      });
       const out: string[] = [];
       let since = now();
       for (let i = 0; i < req.inputs.length; i++) {

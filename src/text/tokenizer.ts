@@ -588,11 +588,17 @@ export class T5Tokenizer {
     const spans: TokenSpan[] = ids.map((id, k) => ({ id, token: tokens[k], start: null, end: null }));
     const normalizer = this.tok.normalizer as { normalize?: (s: string) => string } | null;
     const normalize = (s: string) => (typeof normalizer?.normalize === 'function' ? normalizer.normalize(s) : s);
+    const seen = new Map<string, string>(); // graphemes repeat: each is normalized once
+    const normalizeGrapheme = (g: string) => {
+      let n = seen.get(g);
+      if (n === undefined) seen.set(g, (n = normalize(g)));
+      return n;
+    };
     // the normalized text as code points, each with the span of the grapheme it came from
     const chars: string[] = [], from: number[] = [], to: number[] = [];
     let at = 0;
     for (const g of this.graphemes(cleaned)) {
-      for (const c of normalize(g)) {
+      for (const c of normalizeGrapheme(g)) {
         if (c === ' ' && chars.length > 0 && chars[chars.length - 1] === ' ') {
           to[to.length - 1] = at + g.length; // a run of spaces is one space
         } else {
