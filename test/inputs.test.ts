@@ -82,6 +82,23 @@ test('truncation at 512 keeps </s> and reports the count', () => {
   assert.is(r.emptyPool, false);
 });
 
+test('cut "start" (TEI\'s truncation_direction "left"): the instruction\'s tokens stay, the text keeps its last tokens', () => {
+  const text = Array.from({ length: 700 }, (_, i) => `word${i}`).join(' ');
+  const instr = 'Represent the Science title:';
+  const plain = prepareInput(tok, text, 0, MAX, 'start');
+  const all = tok.encodeNoSpecial(text);
+  assert.equal(Array.from(plain.ids), [...all.slice(all.length - (MAX - 1)), 1]);
+  assert.is(plain.nInstr, 0);
+  assert.is(plain.truncated, all.length - (MAX - 1));
+  const pair = prepareInput(tok, [instr, text], 0, MAX, 'start');
+  const joined = tok.encodeNoSpecial(instr + text);
+  const nInstr = tok.encodeNoSpecial(instr).length;
+  assert.is(pair.nInstr, nInstr);
+  assert.equal(Array.from(pair.ids), [...joined.slice(0, nInstr), ...joined.slice(joined.length - (MAX - 1 - nInstr)), 1]);
+  assert.is(pair.truncated, joined.length - (MAX - 1));
+  assert.equal(prepareInput(tok, [instr, 'short'], 0, MAX, 'start'), prepareInput(tok, [instr, 'short'], 0, MAX), 'nothing to cut: as the end cut');
+});
+
 test('pyStrip strips exactly the characters of Python str.isspace()', () => {
   assert.equal([...PY_WHITESPACE], PYTHON_ISSPACE);
   const scanned: number[] = [];

@@ -82,7 +82,7 @@ test('usage errors exit 2, a model that cannot load exits 1 with its reason; --h
   assert.match(r.stdout, /^ {2}serve +an OpenAI- and TEI-compatible embedding server/m);
   r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
   assert.is(r.status, 0);
-  assert.match(r.stdout, /^Usage: instructor-wasm serve --model SRC/);
+  assert.match(r.stdout, /^Usage: instructor-wasm serve --model \[NAME=\]SRC/);
   r = spawnSync(process.execPath, [BIN, 'serve', '--model', INT8, '--bogus'], { encoding: 'utf8' });
   assert.match(r.stderr, /^instructor-wasm: error USAGE: .*--bogus.* \(see instructor-wasm serve --help\)\n$/, 'one line');
 });
@@ -120,6 +120,62 @@ test('two models (file stem and --model-name), --instruction, --api-key from the
     assert.not.match(log, /sk-serve-test/);
   } finally {
     assert.is(await stop(s), 0);
+  }
+});
+
+test('--model NAME=SRC and --alias ID=NAME:INSTRUCTION: one model under several ids, each with its own instruction; --accept-token-ids', async () => {
+  const c = parseServeArgs(['--model', `large=${INT8}`, '--alias', 'large-query=large:Represent the question: with a colon', '--alias', 'large-plain=large'], {});
+  assert.equal(c.sources, [INT8]);
+  assert.equal(c.names, ['large']);
+  assert.equal(c.aliases, [{ id: 'large-query', target: 'large', instruction: 'Represent the question: with a colon' }, { id: 'large-plain', target: 'large', instruction: undefined }]);
+  assert.is(c.acceptTokenIds, false);
+  assert.is(c.listenAfterLoad, false);
+  assert.equal(parseServeArgs(['--model', 'org/name', '--alias', 'q=org/name:Q: '], {}).aliases, [{ id: 'q', target: 'org/name', instruction: 'Q: ' }], 'a hub id as the target');
+  assert.throws(() => parseServeArgs(['--model', INT8, '--alias', 'q=nope:x'], {}), /--alias q: "nope" is not a served model; served: "tiny-int8"/);
+  assert.throws(() => parseServeArgs(['--model', INT8, '--alias', 'tiny-int8=tiny-int8:x'], {}), /already served/);
+  assert.throws(() => parseServeArgs(['--model', INT8, '--alias', 'noequals'], {}), /--alias must be ID=MODEL/);
+  assert.throws(() => parseServeArgs(['--model', `a=${INT8}`, '--model-name', 'b'], {}), /named twice/);
+  assert.throws(() => parseServeArgs(['--model', INT8, '--model', INT8], {}), /two models have the id "tiny-int8"/);
+  const instruction = 'Represent the question for retrieving supporting documents: ';
+  const s = await serve(['--model', `large=${INT8}`, '--alias', `large-query=large:${instruction}`, '--accept-token-ids']);
+  try {
+    const client = new OpenAI({ apiKey: 'x', baseURL: `${s.url}/v1`, maxRetries: 0 });
+    assert.equal((await client.models.list()).data.map((m) => m.id), ['large', 'large-query']);
+    const texts = ['where is the Eiffel tower?', 'Paris'];
+    const plain = await client.embeddings.create({ model: 'large', input: texts });
+    const query = await client.embeddings.create({ model: 'large-query', input: texts });
+    const want = await ref8.encode(texts), wantQuery = await ref8.encode(texts, { instruction });
+    plain.data.forEach((d, i) => sameBits(Float32Array.from(d.embedding), want[i], `large ${i}`));
+    query.data.forEach((d, i) => sameBits(Float32Array.from(d.embedding), wantQuery[i], `large-query ${i}`));
+    const ids = await client.embeddings.create({ model: 'large', input: texts.map((t) => ref8.tokenizer.encodeNoSpecial(t)) });
+    ids.data.forEach((d, i) => sameBits(Float32Array.from(d.embedding), want[i], `token ids ${i}`));
+    const info = await (await fetch(`${s.url}/info`)).json() as any;
+    assert.is(info.models.length, 1);
+    assert.equal(info.models[0].aliases, [{ id: 'large-query', instruction }]);
+    assert.match(s.stderr(), /listening on \S+ \(large, large-query = large\)/);
+  } finally {
+    assert.is(await stop(s), 0);
+  }
+});
+
+test('--listen-after-load: the port opens once every model is loaded (as TEI); a port already taken still ends it before any load', async () => {
+  assert.is(parseServeArgs(['--model', INT8, '--listen-after-load'], {}).listenAfterLoad, true);
+  const before = await serve(['--model', INT8]);
+  const after = await serve(['--model', INT8, '--listen-after-load']);
+  try {
+    const order = (log: string) => [log.indexOf('serve: listening on'), log.indexOf('tiny-int8: loaded')];
+    const [listenFirst, loadedFirst] = [order(before.stderr()), order(after.stderr())];
+    assert.ok(listenFirst[0] >= 0 && listenFirst[0] < listenFirst[1], `by default it listens, then loads: ${before.stderr()}`);
+    assert.ok(loadedFirst[1] >= 0 && loadedFirst[1] < loadedFirst[0], `--listen-after-load loads, then listens: ${after.stderr()}`);
+    assert.is((await fetch(`${after.url}/health`)).status, 200);
+    const port = new URL(before.url).port;
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--port', port, '--model', INT8, '--listen-after-load'], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    assert.not.match(r.stderr, /load /, 'no model was loaded');
+  } finally {
+    assert.is(await stop(before), 0);
+    assert.is(await stop(after), 0);
   }
 });
 
@@ -185,7 +241,7 @@ test('--help describes every flag; a port already taken exits 1 before any model
   const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' }).stdout;
   for (const flag of ['--model', '--model-name', '--dtype', '--simd', '--threads', '--replicas', '--max-batch-tokens', '--max-concurrent-requests',
     '--max-queued-tokens', '--max-inputs', '--max-body-bytes', '--body-timeout-ms', '--instruction', '--no-truncate', '--no-batching',
-    '--api-key', '--cors', '--host', '--port', '--drain-timeout-ms', '--quiet']) {
+    '--api-key', '--cors', '--host', '--port', '--drain-timeout-ms', '--quiet', '--alias', '--accept-token-ids', '--listen-after-load']) {
     assert.match(help, new RegExp(`^  ${flag}\\b.*\\S`, 'm'), `${flag} is described`);
   }
   const s = await serve(['--model', INT8]);

@@ -113,6 +113,56 @@ test('long inputs: the work is bounded by maxLength, the ids are those of the wh
   }
 });
 
+test('encodeEnd (TEI\'s truncation_direction "left"): the last maxLength - 1 ids of the whole text, then </s>; bounded work from the start', () => {
+  const text = Array.from({ length: 700 }, (_, i) => `word${i}`).join(' '); // distinct tokens: start and end differ
+  const all = tok.encodeNoSpecial(text);
+  const end = tok.encodeEnd(text, 512);
+  assert.equal(end.ids, [...all.slice(all.length - 511), 1]);
+  assert.is(end.truncated, all.length - 511);
+  assert.is(end.cutChars, 0);
+  assert.equal(tok.encodeEnd('short text', 512), tok.encode('short text', 512), 'nothing to cut: as encode');
+  // past maxLength * CHARS_PER_TOKEN characters the start is never tokenized, and the ids are still the whole text's last ones
+  const long = Array.from({ length: 9000 }, (_, i) => `w${i}`).join(' ');
+  assert.ok(long.length > 512 * CHARS_PER_TOKEN);
+  const whole = tok.encodeNoSpecial(long);
+  const cut = tok.encodeEnd(long, 512);
+  assert.ok(cut.cutChars > 0 && cut.cutChars < long.length - 512 * CHARS_PER_TOKEN + 64, `cutChars ${cut.cutChars}`);
+  assert.equal(cut.ids, [...whole.slice(whole.length - 511), 1]);
+  assert.ok(cut.truncated > 0 && cut.truncated < whole.length - 511, 'a lower bound: only the tokenized part is counted');
+  throwsCode(() => tok.encodeEnd('x', 0), 'BAD_INPUT', /maxLength/);
+});
+
+test('tokenSpans: the ids of encodeNoSpecial, each token with the span of the text it came from', () => {
+  const texts = ['Hello world', '  leading and trailing  ', 'a  b   c', 'Caf\u00e9 na\u00efve \ufb01ne', 'full\uff37idth \uff21\uff22', 'non\u00a0breaking',
+    'emoji \ud83d\ude00 here', 'CJK \u7684\u4e00\u662f mixed', 'line\r\nbreak\ttab', '</s> written', '', ' ', 'x'];
+  for (const text of texts) {
+    const spans = tok.tokenSpans(text);
+    assert.equal(spans.map((t) => t.id), tok.encodeNoSpecial(text), `ids of ${JSON.stringify(text)}`);
+    assert.equal(spans.map((t) => t.token), tok.tokenize(text), `tokens of ${JSON.stringify(text)}`);
+    assert.ok(spans.every((t) => t.start !== null), `every span known for ${JSON.stringify(text)}: ${JSON.stringify(spans)}`);
+    let last = 0;
+    for (const t of spans) {
+      assert.ok(t.start! >= Math.min(last, t.start!) && t.end! > t.start! && t.end! <= text.length && t.end! >= last, `${JSON.stringify(text)}: ${JSON.stringify(t)} after ${last}`);
+      last = t.end!;
+      // the span, tokenized alone, is the token (a word-initial token with its metaspace), unless unknown characters
+      const alone = tok.tokenize(text.slice(t.start!, t.end!)).join('');
+      if (t.id !== tok.unkId && t.token !== '\u2581') assert.ok(alone === t.token || alone === '\u2581' + t.token, `${JSON.stringify(text)}: ${JSON.stringify(t)} alone is ${alone}`);
+    }
+  }
+  const [hello, world] = tok.tokenSpans('Hello world');
+  assert.equal([hello.start, hello.end, world.start, world.end], [0, 5, 5, 11], 'a word\'s token spans its space (as Rust\'s offsets)');
+});
+
+test('decode: ids back to text as Rust decodes them (metaspace as space, the first dropped), special tokens skipped when asked', () => {
+  const ids = tok.encode('Hello world, this is a test.', 512).ids;
+  assert.is(tok.decode(ids, { skipSpecialTokens: true }), 'Hello world, this is a test.');
+  assert.is(tok.decode(ids), 'Hello world, this is a test.</s>');
+  assert.is(tok.decode([]), '');
+  assert.is(tok.decode([1], { skipSpecialTokens: true }), '');
+  throwsCode(() => tok.decode([5, 32100]), 'BAD_INPUT', /token 1 is 32100, expected an integer id in \[0, 32100\)/);
+  throwsCode(() => tok.decode([5, 1.5]), 'BAD_INPUT', /token 1/);
+});
+
 test('precompiled charsmap: the Rust algorithm, not NFKC', () => {
   const cfg = tokenizerJson.normalizer.normalizers[0];
   assert.is(cfg.type, 'Precompiled');

@@ -14,7 +14,7 @@
 // Either way it streams straight into wasm memory: the file is never held in the JS heap.
 // The model loads on the first request of an isolate and then serves every request after it.
 import { createInstructor } from 'instructor-wasm';
-import { createEmbeddingServer, SERVER_PATHS } from 'instructor-wasm/server';
+import { createEmbeddingServer, isServerPath, SERVER_PATHS } from 'instructor-wasm/server';
 
 // Tokens per forward pass. Activations cost about 39 KiB per token on base and wasm memory never
 // shrinks, so 512 (one full-length input) keeps base int4 within a Worker's 128 MB; the server's
@@ -60,9 +60,9 @@ function serverFor(env) {
 
 export default {
   async fetch(request, env) {
-    if (!SERVER_PATHS.includes(new URL(request.url).pathname)) {
+    if (!isServerPath(new URL(request.url).pathname)) {
       // not a route of the server: answered without loading the model
-      return new Response(JSON.stringify({ error: `not found: ${SERVER_PATHS.join(', ')}` }), { status: 404, headers: { 'Content-Type': 'application/json' } });
+      return new Response(JSON.stringify({ error: `not found: ${SERVER_PATHS.join(', ')}, /v1/models/{id}` }), { status: 404, headers: { 'Content-Type': 'application/json' } });
     }
     const s = serverFor(env);
     // Workers cancel the I/O of a request once it is answered, so the request that started the

@@ -2,7 +2,8 @@
 // (src/runtimes/node-http.ts), each model on model threads of its own (src/runtimes/model-host.ts).
 //
 // It listens first, then loads the models (GET /health is 503 until they are in; a port already
-// taken ends it before any load), logs one line per request to stderr (method, route, status,
+// taken ends it before any load), or with --listen-after-load, as TEI, loads them first and only
+// then listens (clients meet a refused connection, not 503s, while it loads); it logs one line per request to stderr (method, route, status,
 // inputs, tokens, ms: nothing the client sent), and on SIGTERM / SIGINT drains: new requests get
 // 503, every request already accepted is answered, then the listener closes and the process exits
 // 0 (1 if the drain deadline passed first; a second signal exits at once).
@@ -25,14 +26,18 @@ import { createEmbeddingServer, type EmbeddingServer, type RequestLog } from '..
 
 export { nodeListener, type ListenerHooks } from '../runtimes/node-http.js';
 
-const SERVE_USAGE = `Usage: instructor-wasm serve --model SRC [--model SRC2 ...] [options]
-      An OpenAI- and TEI-compatible embedding server: POST /v1/embeddings, POST /embed,
-      GET /v1/models, /health, /info, /metrics. One log line per request on stderr (never what
+const SERVE_USAGE = `Usage: instructor-wasm serve --model [NAME=]SRC [--model ...] [--alias ID=NAME[:INSTRUCTION] ...] [options]
+      An OpenAI- and TEI-compatible embedding server: POST /v1/embeddings, POST /embed (and /),
+      /tokenize, /decode, GET /v1/models[/ID], /health, /info, /metrics. One log line per request on stderr (never what
       the client sent); SIGTERM / SIGINT drain (every request accepted is answered) and exit 0.`;
 
 const SERVE_OPTIONS = `Models:
-  --model SRC               a weights file, a checkpoint folder or a hub id (org/name[@rev]); repeat for more
-  --model-name NAME         the id of the --model in the same position (default: hub id or file stem)
+  --model [NAME=]SRC        a weights file, a checkpoint folder or a hub id (org/name[@rev]); repeat for more;
+                            NAME= gives its id (default: hub id or file stem)
+  --model-name NAME         the id of the --model in the same position (as NAME=)
+  --alias ID=NAME[:INSTR]   serve model NAME also as ID, with INSTR as its default instruction (repeatable):
+                            one copy of the weights, one queue; clients that send only model and input
+                            (AI SDK, LangChain, LlamaIndex) pick the instruction by picking the id
   --dtype int8|int4|fp32    precision a checkpoint is converted to (default int8; a weights file loads as stored)
   --simd simd128|relaxed    kernels build (default: INSTRUCTOR_WASM_SIMD, else the loader's default)
 Compute (per model):
@@ -49,7 +54,9 @@ Admission (429 with Retry-After past these, before any work is done):
   --body-timeout-ms MS      headers and body must arrive within this (default 30000; 408 past it)
   --max-connections N       open connections at most; more are closed as they arrive (default 1024)
 Requests:
-  --instruction TEXT        instruction for plain-string inputs of requests that give none
+  --instruction TEXT        instruction for plain-string inputs of requests that give none (an --alias's own wins)
+  --accept-token-ids        embed token-id input as ids of the model's own tokenizer (default: refused with 400,
+                            since ids of another tokenizer, e.g. tiktoken's, would embed as unrelated tokens)
   --no-truncate             refuse inputs longer than the model's max_seq_length instead of cutting them
   --no-batching             every request in passes of its own (for comparison)
   --api-key KEY             require Authorization: Bearer KEY (or the INSTRUCTOR_API_KEY variable)
@@ -57,6 +64,8 @@ Requests:
 Listening:
   --host ADDR               address to listen on (default 127.0.0.1)
   --port N                  port (default 8080; 0: any free port)
+  --listen-after-load       accept connections only once every model is loaded, as TEI (default: listen at once,
+                            503 with Retry-After while loading); a port already taken still ends it before loading
   --drain-timeout-ms MS     on SIGTERM, exit 1 if requests are still unanswered after this (default 30000);
                             the work accepted at any time is bounded to what a drain finishes in it
   -h, --help                this text
@@ -79,7 +88,10 @@ class ServeUsageError extends UsageError {
 
 export interface ServeConfig {
   sources: string[];
-  names: string[];
+  /** The id of each source (given with NAME= or --model-name, else undefined: modelId). */
+  names: Array<string | undefined>;
+  /** Further ids of loaded models, each with its own default instruction (--alias). */
+  aliases: Array<{ id: string; target: string; instruction: string | undefined }>;
   /** Undefined: a weights file as it is stored, a folder or hub model in int8 (loadInstructor's default). */
   dtype: 'int8' | 'int4' | 'fp32' | undefined;
   /** The kernels build (--simd, or INSTRUCTOR_WASM_SIMD); undefined: the loader's default. */
@@ -101,8 +113,11 @@ export interface ServeConfig {
   apiKey: string | undefined;
   cors: string[] | undefined;
   instruction: string | undefined;
+  acceptTokenIds: boolean;
   truncate: boolean;
   drainTimeoutMs: number;
+  /** Listen only once every model is loaded. */
+  listenAfterLoad: boolean;
   quiet: boolean;
   /** Flags given that no longer do anything (said once on stderr). */
   obsolete: string[];
@@ -137,14 +152,28 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
       'max-body-bytes': { type: 'string' }, 'body-timeout-ms': { type: 'string' }, 'api-key': { type: 'string' },
       cors: { type: 'string', multiple: true }, instruction: { type: 'string' }, 'no-truncate': { type: 'boolean' },
       'batch-wait-ms': { type: 'string' }, 'no-batching': { type: 'boolean' }, 'drain-timeout-ms': { type: 'string' },
-      'max-connections': { type: 'string' },
+      'max-connections': { type: 'string' }, alias: { type: 'string', multiple: true }, 'accept-token-ids': { type: 'boolean' },
+      'listen-after-load': { type: 'boolean' },
       simd: { type: 'string' }, quiet: { type: 'boolean' },
     },
   });
-  const sources = values.model ?? [];
-  if (sources.length === 0) throw new ServeUsageError('serve needs --model SRC (a weights file, a checkpoint folder or a hub id)');
-  const names = values['model-name'] ?? [];
-  if (names.length > sources.length) throw new ServeUsageError(`${names.length} --model-name for ${sources.length} --model: give at most one name per model, in the same order`);
+  const models = values.model ?? [];
+  if (models.length === 0) throw new ServeUsageError('serve needs --model SRC (a weights file, a checkpoint folder or a hub id)');
+  const given = values['model-name'] ?? [];
+  if (given.length > models.length) throw new ServeUsageError(`${given.length} --model-name for ${models.length} --model: give at most one name per model, in the same order`);
+  const sources: string[] = [], names: Array<string | undefined> = [];
+  models.forEach((m, i) => {
+    const named = modelAndName(m);
+    if (named.name !== undefined && given[i] !== undefined) throw new ServeUsageError(`--model ${m} is named twice (NAME= and --model-name ${given[i]}): give one`);
+    sources.push(named.source);
+    names.push(named.name ?? given[i]);
+  });
+  const ids = sources.map((src, i) => names[i] ?? modelId(src));
+  for (let i = 0; i < ids.length; i++) if (ids.indexOf(ids[i]) !== i) throw new ServeUsageError(`two models have the id "${ids[i]}": give one a NAME= (or --model-name)`);
+  const aliases = (values.alias ?? []).map((a) => parseAlias(a, ids));
+  aliases.forEach((a, i) => {
+    if (ids.includes(a.id) || aliases.findIndex((b) => b.id === a.id) !== i) throw new ServeUsageError(`--alias ${a.id}: the id "${a.id}" is already served`);
+  });
   const dtype = values.dtype;
   if (dtype !== undefined && dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') throw new ServeUsageError(`--dtype must be int8, int4 or fp32, got "${dtype}"`);
   const threads = values.threads === 'auto' ? availableParallelism() : int(values.threads, '--threads', 1);
@@ -155,7 +184,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
   }
   const maxBatchTokens = int(values['max-batch-tokens'], '--max-batch-tokens', 8192);
   return {
-    sources, names, dtype, simd: simdOption(values.simd, 'serve'),
+    sources, names, aliases, dtype, simd: simdOption(values.simd, 'serve'),
     host: values.host ?? '127.0.0.1',
     port: int(values.port, '--port', 8080, 0),
     threads, replicas,
@@ -170,11 +199,37 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
     apiKey: values['api-key'] ?? (env.INSTRUCTOR_API_KEY || undefined),
     cors: values.cors,
     instruction: values.instruction,
+    acceptTokenIds: values['accept-token-ids'] ?? false,
     truncate: !values['no-truncate'],
     drainTimeoutMs: int(values['drain-timeout-ms'], '--drain-timeout-ms', 30_000),
+    listenAfterLoad: values['listen-after-load'] ?? false,
     quiet: values.quiet ?? false,
     obsolete: values['batch-wait-ms'] !== undefined ? ['--batch-wait-ms (passes form when a model thread is free; there is no wait)'] : [],
   };
+}
+
+/**
+ * `--model [NAME=]SRC`: NAME= when the text before the first "=" holds no path separator and the
+ * whole value is not an existing path (a file named "a=b.iwt" stays a file).
+ */
+function modelAndName(value: string): { source: string; name: string | undefined } {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || /[\\/]/.test(value.slice(0, eq)) || existsSync(value)) return { source: value, name: undefined };
+  const source = value.slice(eq + 1);
+  if (source.length === 0) throw new ServeUsageError(`--model ${value}: no source after "="`);
+  return { source, name: value.slice(0, eq) };
+}
+
+/** `--alias ID=NAME[:INSTRUCTION]`: NAME is the longest served id that the text after "=" starts with (ids may hold ":"). */
+export function parseAlias(value: string, ids: readonly string[]): { id: string; target: string; instruction: string | undefined } {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new ServeUsageError(`--alias must be ID=MODEL[:INSTRUCTION], got "${value}"`);
+  const id = value.slice(0, eq), rest = value.slice(eq + 1);
+  const target = ids.filter((t) => rest === t || rest.startsWith(t + ':')).sort((a, b) => b.length - a.length)[0];
+  if (target === undefined) {
+    throw new ServeUsageError(`--alias ${id}: "${rest.split(':')[0]}" is not a served model; served: ${ids.map((t) => JSON.stringify(t)).join(', ')}`);
+  }
+  return { id, target, instruction: rest.length > target.length ? rest.slice(target.length + 1) : undefined };
 }
 
 /** A model's id: the hub id (without @revision) for a hub source, else the file or folder name without its extension. */
@@ -246,7 +301,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   for (const flag of config.obsolete) say(`${flag} no longer does anything`);
   const ids = config.sources.map((s, i) => config.names[i] ?? modelId(s));
 
-  // Listen first: a port already taken ends the command before any model is loaded.
+  // Listen first (or, with --listen-after-load, make sure the port is free): a port already taken
+  // ends the command before any model is loaded.
   let stopping = false;
   let lastArrival = 0;
   let app: EmbeddingServer | null = null;
@@ -276,13 +332,24 @@ export async function serveCommand(args: string[]): Promise<number> {
   // Longer than a load balancer's idle timeout (nginx's upstream keepalive 60 s), so the server is
   // never the side that closes a connection a request is being sent on.
   server.keepAliveTimeout = 65_000;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
-  } catch (e) {
-    process.stderr.write(`instructor-wasm: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}\n`);
+  const listen = async (on: Server): Promise<boolean> => {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        on.once('error', reject);
+        on.listen(config.port, config.host, () => resolve());
+      });
+      return true;
+    } catch (e) {
+      process.stderr.write(`instructor-wasm: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}\n`);
+      return false;
+    }
+  };
+  if (config.listenAfterLoad) {
+    // the port is taken and given back at once: one already taken ends the command before any load
+    const probe = createServer();
+    if (!(await listen(probe))) return 1;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+  } else if (!(await listen(server))) {
     return 1;
   }
 
@@ -311,7 +378,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   app = createEmbeddingServer({
-    models: ids.map((id, i) => ({ id, model: loads[i] })),
+    models: [
+      ...ids.map((id, i) => ({ id, model: loads[i] })),
+      ...config.aliases.map((a) => ({ id: a.id, aliasOf: a.target, instruction: a.instruction })),
+    ],
+    acceptTokenIds: config.acceptTokenIds,
     maxBatchTokens: config.maxBatchTokens, maxQueuedTokens: config.maxQueuedTokens, maxConcurrentRequests: config.maxConcurrentRequests,
     maxQueueSeconds: (DRAIN_SHARE * config.drainTimeoutMs) / 1000,
     maxInputs: config.maxInputs, maxBodyBytes: config.maxBodyBytes, bodyTimeoutMs: config.bodyTimeoutMs,
@@ -322,10 +393,32 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   const served = app;
   for (const r of pending.splice(0)) r(served);
+  if (config.listenAfterLoad) {
+    // Nothing listens yet: a signal stops the loads, a failed load ends the command; then listen.
+    const onSignal: Array<[NodeJS.Signals, () => void]> = [];
+    const signalled = new Promise<string>((resolve) => {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) onSignal.push([signal, () => resolve(signal)]);
+      for (const [signal, fn] of onSignal) process.once(signal, fn);
+    });
+    const loaded = await Promise.race([served.ready.then(() => null, (e: Error) => e), signalled]);
+    for (const [signal, fn] of onSignal) process.off(signal, fn);
+    if (loaded !== null) {
+      stopLoads.abort();
+      if (typeof loaded === 'string') process.stderr.write(`serve: ${loaded} while loading: stopping\n`);
+      else process.stderr.write(`instructor-wasm: a model failed to load: ${loaded instanceof InstructorError ? `error ${loaded.code}: ${loaded.message}` : loaded.message}\n`);
+      await served.dispose();
+      process.stderr.write('serve: stopped\n');
+      return typeof loaded === 'string' ? 0 : 1;
+    }
+    if (!(await listen(server))) {
+      await served.dispose();
+      return 1;
+    }
+  }
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const hostText = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stderr.write(`serve: listening on http://${hostText}:${port} (${ids.join(', ')})\n`);
+  process.stderr.write(`serve: listening on http://${hostText}:${port} (${[...ids, ...config.aliases.map((a) => `${a.id} = ${a.target}`)].join(', ')})\n`);
 
   return new Promise<number>((resolve) => {
     const stop = (why: string, code: number) => {

@@ -1,6 +1,6 @@
 // The embedding server as one runtime-neutral handler, `(Request) => Promise<Response>`, built
-// with Hono: POST /v1/embeddings (OpenAI), POST /embed (TEI), GET /v1/models, /health, /info,
-// /metrics. Node serves it with `instructor-wasm serve` (src/cli/serve.ts); Deno.serve, Bun.serve
+// with Hono: POST /v1/embeddings and /embeddings, GET /v1/models and /v1/models/{id} (OpenAI);
+// POST /embed and /, /tokenize, /decode, GET /info (TEI); /health, /metrics. Node serves it with `instructor-wasm serve` (src/cli/serve.ts); Deno.serve, Bun.serve
 // and a Worker's `fetch` take `server.fetch` as it is. No Node built-ins here.
 //
 // A request's way, in stages (text-embeddings-inference's router, for a CPU backend):
@@ -23,14 +23,16 @@ import { cors } from 'hono/cors';
 import { fail, InstructorError } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import { Instructor, prepareInputs } from '../text/instructor.js';
+import { CHARS_PER_TOKEN, type T5Tokenizer } from '../text/tokenizer.js';
+import { pyStrip } from '../text/inputs.js';
 import { isHostedModel, type HostedModel } from '../text/hosted.js';
-import { passOf } from '../engine/backend.js';
+import { nextMacrotask, passOf } from '../engine/backend.js';
 import { calibrationIds } from '../engine/model.js';
 import { CancelledError, OverloadedError, Scheduler, TooLongError } from './scheduler.js';
 import { ApiError, bearerToken, checkJsonContentType, clip, parseJson, readBody, sameSecret } from './http.js';
 import { Metrics } from './metrics.js';
 import {
-  openaiError, openaiResponse, parseOpenAI, parseTei, teiError, teiResponse, type EmbedOutcome, type EmbedRequest,
+  openaiError, openaiResponse, parseDecode, parseOpenAI, parseTei, parseTokenize, teiError, teiResponse, type EmbedOutcome, type EmbedRequest,
 } from './schema.js';
 
 export interface ServedModel {
@@ -40,8 +42,21 @@ export interface ServedModel {
    * The model, or a promise of it (the server answers 503 until it resolves): a HostedModel runs
    * its passes on its own threads (startModelHost, from instructor-wasm/node); an Instructor runs
    * them on the server's thread, in slices (runtimes without workers: a Worker, a page).
+   * Omitted for an alias (`aliasOf`).
    */
-  model: Instructor | HostedModel | Promise<Instructor | HostedModel>;
+  model?: Instructor | HostedModel | Promise<Instructor | HostedModel>;
+  /**
+   * The id of another entry (one with a `model`) that this id serves under another name: the same
+   * weights in memory, the same threads and queue; only the default instruction differs. Clients
+   * that send nothing but `model` and `input` (the AI SDK, LangChain, LlamaIndex) pick an
+   * instruction by picking the id.
+   */
+  aliasOf?: string;
+  /**
+   * The instruction for plain-string inputs of requests to this id that give none (a request's
+   * `instruction` and [instruction, text] items still win). Default: the server's `instruction`.
+   */
+  instruction?: string;
 }
 
 /** One line of the request log: nothing the client sent beyond the method and the route. */
@@ -97,8 +112,15 @@ export interface EmbeddingServerOptions {
   apiKey?: string;
   /** Allowed CORS origin(s); no CORS headers at all when absent. */
   cors?: string | string[];
-  /** Instruction for plain-string inputs when a request gives none. */
+  /** Instruction for plain-string inputs when a request gives none (an id's own `instruction` wins). */
   instruction?: string;
+  /**
+   * Accept token-id input (`input: number[] | number[][]`) as ids of the served model's tokenizer.
+   * Default false: a 400 says why. Ids from another tokenizer (tiktoken's, which Python LangChain's
+   * OpenAIEmbeddings sends by default) cannot be told apart from the model's own, and would embed
+   * as unrelated tokens; turn this on only when every client sends this model's T5 ids.
+   */
+  acceptTokenIds?: boolean;
   /** Cut inputs longer than max_seq_length (counted in `x-truncated-inputs`). Default true. */
   truncate?: boolean;
   /** Reported by GET /info. */
@@ -152,6 +174,15 @@ interface Slot {
   error: Error | null;
 }
 
+/** An id requests name: its model (shared by every alias of it) and its default instruction. */
+interface Named {
+  id: string;
+  slot: Slot;
+  instruction: string | undefined;
+  /** Served under another id's weights (ServedModel.aliasOf). */
+  alias: boolean;
+}
+
 /** What a request did, filled in by its handler (Hono's `c.env`), for the log and the metrics. */
 type Stats = {
   route: string; inputs: number; tokens: number;
@@ -162,11 +193,29 @@ type Stats = {
 };
 type Env = { Bindings: Stats };
 
-/** Every route and its method. */
-const ROUTES = [['/v1/embeddings', 'POST'], ['/embed', 'POST'], ['/v1/models', 'GET'], ['/health', 'GET'], ['/info', 'GET'], ['/metrics', 'GET']] as const;
+/** GET /v1/models/{id}: the id may hold slashes (hub ids), sent as they are or percent-encoded. */
+const MODEL_ROUTE = '/v1/models/:id{.+}';
+const MODEL_LABEL = '/v1/models/{id}';
 
-/** The paths the server answers (anything else is a 404). */
-export const SERVER_PATHS: readonly string[] = ROUTES.map(([path]) => path);
+/** Every route and its method(s). */
+const ROUTES = [
+  ['/v1/embeddings', 'POST'], ['/embeddings', 'POST'], ['/embed', 'POST'], ['/', 'GET, POST'], ['/tokenize', 'POST'], ['/decode', 'POST'],
+  ['/v1/models', 'GET'], [MODEL_ROUTE, 'GET'], ['/health', 'GET'], ['/info', 'GET'], ['/metrics', 'GET'],
+] as const;
+
+/** The paths the server answers (anything else is a 404), but for GET /v1/models/{id}: see isServerPath. */
+export const SERVER_PATHS: readonly string[] = ROUTES.map(([path]) => path).filter((p) => p !== MODEL_ROUTE);
+
+/** True for a path the server answers: one of SERVER_PATHS, or /v1/models/{id}. */
+export function isServerPath(path: string): boolean {
+  return SERVER_PATHS.includes(path) || (path.startsWith('/v1/models/') && path.length > '/v1/models/'.length);
+}
+
+/** The routes answered in TEI's error envelope ({error, error_type}); every other in OpenAI's. */
+const TEI_ROUTES: ReadonlySet<string> = new Set(['/', '/embed', '/tokenize', '/decode', '/info', '/health']);
+const envelopeOf = (path: string) => (TEI_ROUTES.has(path) ? teiError : openaiError);
+/** The POST routes that take an admission permit before reading their body (see admit). */
+const ADMITTING_ROUTES: ReadonlySet<string> = new Set(['/v1/embeddings', '/embeddings', '/embed', '/', '/tokenize', '/decode']);
 
 const JSON_TYPE = { 'Content-Type': 'application/json; charset=utf-8' };
 
@@ -178,6 +227,19 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     if (typeof m.id !== 'string' || m.id.length === 0) fail('BAD_INPUT', 'createEmbeddingServer: every model needs a non-empty id');
     if (ids.has(m.id)) fail('BAD_INPUT', `createEmbeddingServer: two models have the id "${m.id}" (give one a --model-name)`);
     ids.add(m.id);
+    if (m.instruction !== undefined && typeof m.instruction !== 'string') fail('BAD_INPUT', `createEmbeddingServer: model ${m.id}'s instruction must be a string, got ${typeof m.instruction}`);
+  }
+  // the entries that bring a model (one copy of its weights each); the others are aliases of one of them
+  const loaded = models.filter((m) => m.aliasOf === undefined);
+  for (const m of models) {
+    if (m.aliasOf === undefined) {
+      if (m.model === undefined) fail('BAD_INPUT', `createEmbeddingServer: model ${m.id} has neither a model nor aliasOf`);
+    } else {
+      if (m.model !== undefined) fail('BAD_INPUT', `createEmbeddingServer: model ${m.id} has both a model and aliasOf "${m.aliasOf}": an alias serves the model of another id`);
+      if (!loaded.some((h) => h.id === m.aliasOf)) {
+        fail('BAD_INPUT', `createEmbeddingServer: alias ${m.id} names "${m.aliasOf}", which is not a served model with weights of its own; models: ${loaded.map((h) => JSON.stringify(h.id)).join(', ')}`);
+      }
+    }
   }
   const maxBatchTokens = positive(options.maxBatchTokens ?? 8192, 'maxBatchTokens');
   const maxQueuedTokens = positive(options.maxQueuedTokens ?? 4 * maxBatchTokens, 'maxQueuedTokens');
@@ -200,8 +262,13 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   let admitted = 0;
   let drained: (() => void) | null = null;
 
-  const slots: Slot[] = models.map((m) => ({ id: m.id, model: null, scheduler: null, error: null }));
-  const ready = Promise.all(models.map(async (m, k) => {
+  const slots: Slot[] = loaded.map((m) => ({ id: m.id, model: null, scheduler: null, error: null }));
+  /** Every id served, in the order given: its model's slot and its default instruction. */
+  const names = new Map<string, Named>(models.map((m) => [m.id, {
+    id: m.id, slot: slots[loaded.findIndex((h) => h.id === (m.aliasOf ?? m.id))], instruction: m.instruction ?? options.instruction, alias: m.aliasOf !== undefined,
+  }]));
+  const acceptTokenIds = options.acceptTokenIds ?? false;
+  const ready = Promise.all(loaded.map(async (m, k) => {
     const slot = slots[k];
     try {
       const given = await m.model;
@@ -268,6 +335,17 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
   const state = (): 'ok' | 'loading' | 'failed' | 'draining' =>
     draining ? 'draining' : slots.some((s) => s.error) ? 'failed' : slots.every((s) => s.scheduler) ? 'ok' : 'loading';
 
+  /** GET /health (and GET /): 200 once every model serves, else 503 in TEI's error envelope with what is not ready. */
+  function healthAnswer(): { status: 200 | 503; body: unknown } {
+    const status = state();
+    if (status === 'ok') return { status: 200, body: { status } };
+    const failed = slots.filter((s) => s.error).map((s) => ({ model: s.id, error: s.error!.message }));
+    const error = status === 'draining' ? 'the server is shutting down'
+      : status === 'failed' ? failed.map((f) => `model ${f.model} failed to load: ${f.error}`).join('; ')
+        : `model ${slots.filter((s) => !s.scheduler).map((s) => s.id).join(', ')} is loading`;
+    return { status: 503, body: { error, error_type: 'Unhealthy', status, ...(failed.length > 0 ? { failed } : {}) } };
+  }
+
   /** 503 unless `targets` (every model, or the one a request names) can take work now; 429 when each one that can is full. */
   function unavailable(targets: Slot[]): ApiError | null {
     if (draining) return new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
@@ -319,31 +397,41 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     };
   }
 
-  function slotFor(id: string | undefined): Slot {
-    if (id === undefined) return slots[0];
-    const slot = slots.find((s) => s.id === id);
-    if (!slot) throw new ApiError('model_not_found', `model ${clip(id)} is not served here; served: ${slots.map((s) => JSON.stringify(s.id)).join(', ')}`, 'model');
-    return slot;
+  /** The id a request names; undefined, or (`lenient`: TEI's routes, where TEI ignores `model`) an id not served, is the first. */
+  function named(id: string | undefined, lenient = false): Named {
+    const first = names.values().next().value!;
+    if (id === undefined) return first;
+    const n = names.get(id);
+    if (n) return n;
+    if (lenient) return first;
+    throw new ApiError('model_not_found', `model ${clip(id)} is not served here; served: ${[...names.keys()].map((k) => JSON.stringify(k)).join(', ')}`, 'model');
   }
 
   /** The shared embedding path of both APIs: tokenize, queue, embed; with where the time went. */
   async function embed(c: Context<Env>, req: EmbedRequest): Promise<{ outcome: EmbedOutcome; truncated: number; timing: Timing }> {
-    const slot = slotFor(req.model);
+    const tei = TEI_ROUTES.has(c.req.path);
+    const name = named(req.model, tei);
+    const slot = name.slot;
     checkAvailable([slot]);
     const model = slot.model!, scheduler = slot.scheduler!;
     const dim = model.info.dim;
     if (req.dimensions !== undefined && req.dimensions !== dim) {
-      throw new ApiError('invalid', `dimensions: ${req.dimensions} is not served; model ${slot.id} gives ${dim}-dimensional embeddings (give ${dim} or leave dimensions out)`, 'dimensions');
+      throw new ApiError('invalid', `dimensions: ${req.dimensions} is not served; model ${name.id} gives ${dim}-dimensional embeddings (give ${dim} or leave dimensions out)`, 'dimensions');
     }
     const signal = c.req.raw.signal;
-    const field = c.req.path === '/embed' ? 'inputs' : 'input';
+    const field = tei ? 'inputs' : 'input';
+    if (req.input.kind === 'ids' && !acceptTokenIds) {
+      throw new ApiError('token_ids', `${field}: token ids are not accepted here: they cannot be told apart from another tokenizer's ids, which would embed as unrelated tokens. `
+        + 'Send the text instead (Python LangChain\'s OpenAIEmbeddings sends tiktoken ids unless given check_embedding_ctx_length=False); '
+        + `if every client sends ids of this model's own tokenizer (T5), start the server with --accept-token-ids`, field);
+    }
     const t0 = now();
     let prepared: PreparedInput[];
     try {
       if (req.input.kind === 'ids') {
-        prepared = req.input.items.map((ids, i) => prepareTokenIds(model.tokenizer, ids, i, model.maxSeqLength));
+        prepared = req.input.items.map((ids, i) => prepareTokenIds(model.tokenizer, ids, i, model.maxSeqLength, req.cut));
       } else {
-        prepared = await prepareInputs(model.tokenizer, model.maxSeqLength, req.input.items, { instruction: req.instruction ?? options.instruction, signal });
+        prepared = await prepareInputs(model.tokenizer, model.maxSeqLength, req.input.items, { instruction: req.instruction ?? name.instruction, signal, cut: req.cut });
       }
     } catch (e) {
       if (e instanceof InstructorError && e.code === 'ABORTED') throw new ApiError('cancelled', 'the client went away');
@@ -360,7 +448,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       if (!truncate) {
         // cutChars: a text so long that only its start was tokenized (the token count is then a lower bound)
         const size = cutChars > 0 ? `more than ${ids.length + cutTokens} tokens (${cutChars} characters past what the tokenizer reads)` : `${ids.length + cutTokens} tokens`;
-        throw new ApiError('invalid', `${field}: input ${i} has ${size}, more than model ${slot.id}'s ${model.maxSeqLength}, and truncation is off (${c.req.path === '/embed' ? 'truncate: false' : '--no-truncate'})`, field);
+        throw new ApiError('invalid', `${field}: input ${i} has ${size}, more than model ${name.id}'s ${model.maxSeqLength}, and truncation is off (${tei ? 'truncate: false' : '--no-truncate'})`, field);
       }
       truncated++;
     }
@@ -385,7 +473,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     metrics.tokens.inc({ model: slot.id }, tokens);
     if (truncated > 0) metrics.truncated.inc({ model: slot.id }, truncated);
     return {
-      outcome: { model: slot.id, embeddings: done.embeddings, tokens, truncatedInputs: truncated }, truncated,
+      outcome: { model: name.id, embeddings: done.embeddings, tokens, truncatedInputs: truncated }, truncated,
       timing: { tokenizeMs, queueMs: done.queueMs, inferenceMs: done.inferenceMs, tokens },
     };
   }
@@ -425,19 +513,19 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     }));
   }
   app.use('*', async (c, next) => {
-    if (options.apiKey !== undefined && c.req.path !== '/health') {
+    if (options.apiKey !== undefined && c.req.path !== '/health' && !(c.req.path === '/' && c.req.method === 'GET')) {
       const key = bearerToken(c.req.raw);
       if (key === null || !(await sameSecret(key, options.apiKey))) {
         c.env.route = knownRoute(c.req.path);
         const e = new ApiError('unauthorized', key === null ? 'no API key: send Authorization: Bearer <key>' : 'the API key is not valid');
-        return render(e, c.req.path === '/embed' ? teiError : openaiError);
+        return render(e, envelopeOf(c.req.path));
       }
     }
     await next();
   });
 
-  app.post('/v1/embeddings', async (c) => {
-    c.env.route = '/v1/embeddings';
+  const openaiEmbeddings = async (c: Context<Env>) => {
+    c.env.route = c.req.path;
     const started = now();
     try {
       checkJsonContentType(c.req.raw);
@@ -448,10 +536,12 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     } catch (e) {
       return render(e, openaiError);
     }
-  });
+  };
+  app.post('/v1/embeddings', openaiEmbeddings);
+  app.post('/embeddings', openaiEmbeddings); // TEI serves OpenAI's route without /v1 too
 
-  app.post('/embed', async (c) => {
-    c.env.route = '/embed';
+  const teiEmbed = async (c: Context<Env>) => {
+    c.env.route = c.req.path;
     const started = now();
     try {
       checkJsonContentType(c.req.raw);
@@ -462,45 +552,123 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     } catch (e) {
       return render(e, teiError);
     }
+  };
+  app.post('/embed', teiEmbed);
+  app.post('/', teiEmbed); // TEI's route for an embedding model: what HF clients given an endpoint URL post to
+
+  /** A TEI request's model, which must be loaded: 503 while it loads (or failed). */
+  function tokenizerOf(id: string | undefined): HostedModel {
+    const { slot } = named(id, true);
+    checkAvailable([slot]);
+    return slot.model!;
+  }
+
+  app.post('/tokenize', async (c) => {
+    c.env.route = '/tokenize';
+    try {
+      checkJsonContentType(c.req.raw);
+      c.env.release = admit();
+      const req = parseTokenize(await body(c), maxInputs);
+      const model = tokenizerOf(req.model);
+      // the work per input is bounded as the embedding routes bound it: what they would tokenize of it
+      const most = model.maxSeqLength * CHARS_PER_TOKEN;
+      req.inputs.forEach((text, i) => {
+        if (text.length > most) {
+          throw new ApiError('invalid', `inputs[${i}] has ${text.length} characters, more than the ${most} this server tokenizes per input (${model.maxSeqLength} tokens x ${CHARS_PER_TOKEN}): send it in parts`, 'inputs');
+        }
+      });
+      const out: string[] = [];
+      let since = now();
+      for (let i = 0; i < req.inputs.length; i++) {
+        if (now() - since > TOKENIZE_SLICE_MS) {
+          await nextMacrotask(); // other requests (and /health) are served between inputs
+          if (c.req.raw.signal.aborted) throw new ApiError('cancelled', 'the client went away');
+          since = now();
+        }
+        out.push(simpleTokens(model.tokenizer, req.inputs[i], req.addSpecialTokens));
+      }
+      c.env.inputs = req.inputs.length;
+      return releasingResponse(`[${out.join(',')}]`, { headers: JSON_TYPE }, c.env);
+    } catch (e) {
+      return render(e, teiError);
+    }
   });
+
+  app.post('/decode', async (c) => {
+    c.env.route = '/decode';
+    try {
+      checkJsonContentType(c.req.raw);
+      c.env.release = admit();
+      const req = parseDecode(await body(c), maxInputs);
+      const model = tokenizerOf(req.model);
+      const texts = req.ids.map((ids, i) => {
+        try {
+          return model.tokenizer.decode(ids as number[], { skipSpecialTokens: req.skipSpecialTokens });
+        } catch (e) {
+          if (e instanceof InstructorError && e.code === 'BAD_INPUT') throw new ApiError('invalid', `ids: sequence ${i}: ${e.message}`, 'ids');
+          throw e;
+        }
+      });
+      c.env.inputs = texts.length;
+      return releasingResponse(JSON.stringify(texts), { headers: JSON_TYPE }, c.env);
+    } catch (e) {
+      return render(e, teiError);
+    }
+  });
+
+  /** OpenAI's model object of an id. */
+  const modelObject = (n: Named) => ({ id: n.id, object: 'model', created: 0, owned_by: 'instructor-wasm' });
 
   app.get('/v1/models', (c) => {
     c.env.route = '/v1/models';
-    return c.json({ object: 'list', data: slots.map((s) => ({ id: s.id, object: 'model', created: 0, owned_by: 'instructor-wasm' })) });
+    return c.json({ object: 'list', data: [...names.values()].map(modelObject) });
   });
 
-  /** GET /health: 200 once every model serves, else 503 with why. */
-  function health(): { status: 200 | 503; body: unknown } {
-    const status = state();
-    const failed = slots.filter((s) => s.error).map((s) => ({ model: s.id, error: s.error!.message }));
-    return { status: status === 'ok' ? 200 : 503, body: { status, ...(failed.length > 0 ? { failed } : {}) } };
-  }
+  app.get(MODEL_ROUTE, (c) => {
+    c.env.route = MODEL_LABEL;
+    const n = names.get(c.req.param('id'));
+    if (!n) return render(new ApiError('model_not_found', `model ${clip(c.req.param('id'))} is not served here; served: ${[...names.keys()].map((k) => JSON.stringify(k)).join(', ')}`, 'model'), openaiError);
+    return c.json(modelObject(n));
+  });
 
-  app.get('/health', (c) => {
-    c.env.route = '/health';
-    const { status, body } = health();
+  const health = (c: Context<Env>) => {
+    c.env.route = c.req.path;
+    const { status, body } = healthAnswer();
     return c.json(body, status);
-  });
+  };
+  app.get('/health', health);
+  app.get('/', health); // TEI's health route for HF Inference Endpoints
 
   app.get('/info', (c) => {
     c.env.route = '/info';
-    const first = slots[0].model;
+    const head = named(undefined);
+    if (!head.slot.model) {
+      // TEI's /info describes a loaded model (TEI listens only once it is): 503 until then
+      const e = head.slot.error ? new ApiError('unavailable', `model ${head.slot.id} failed to load: ${head.slot.error.message}`)
+        : new ApiError('unavailable', `model ${head.slot.id} is loading`, null, { 'Retry-After': '1' });
+      return render(e, teiError);
+    }
+    const first = head.slot.model;
     return c.json({
-      // TEI's /info fields, for the first model
-      model_id: slots[0].id,
-      model_dtype: first?.info.dtype ?? null,
+      // TEI's /info fields, for the first id
+      model_id: head.slot.id,
+      model_dtype: first.info.dtype,
+      served_model_name: head.id,
       model_type: { embedding: { pooling: 'mean' } },
       max_concurrent_requests: maxConcurrentRequests,
-      max_input_length: first?.maxSeqLength ?? null,
+      max_input_length: first.maxSeqLength,
       max_batch_tokens: maxBatchTokens,
       max_client_batch_size: maxInputs,
       auto_truncate: truncateDefault,
-      version: options.version ?? null,
+      tokenization_workers: 1, // inputs are tokenized on the serving thread
+      version: options.version ?? 'unknown',
       // every model and every limit
       status: state(),
       kernels: options.kernels ?? null,
       models: slots.map((s) => ({
         id: s.id,
+        instruction: names.get(s.id)!.instruction ?? null,
+        aliases: [...names.values()].filter((n) => n.alias && n.slot === s).map((n) => ({ id: n.id, instruction: n.instruction ?? null })),
         loaded: s.model !== null,
         dim: s.model?.info.dim ?? null,
         max_tokens: s.model?.maxSeqLength ?? null,
@@ -516,7 +684,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       limits: {
         max_batch_tokens: maxBatchTokens, max_queued_tokens: maxQueuedTokens, max_queue_seconds: maxQueueSeconds ?? null, max_concurrent_requests: maxConcurrentRequests,
         max_inputs: maxInputs, max_body_bytes: maxBodyBytes, body_timeout_ms: bodyTimeoutMs,
-        batching, truncate: truncateDefault, instruction: options.instruction ?? null,
+        batching, truncate: truncateDefault, instruction: options.instruction ?? null, accept_token_ids: acceptTokenIds,
       },
     });
   });
@@ -528,12 +696,12 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
 
   for (const [path, allow] of ROUTES) {
     app.all(path, (c) => {
-      c.env.route = path;
-      return render(new ApiError('method', `${path} takes ${allow}`, null, { Allow: allow }), path === '/embed' ? teiError : openaiError);
+      c.env.route = knownRoute(c.req.path);
+      return render(new ApiError('method', `${c.env.route} takes ${allow}`, null, { Allow: allow }), envelopeOf(c.req.path));
     });
   }
-  app.notFound((c) => render(new ApiError('not_found', 'no such route: POST /v1/embeddings, POST /embed, GET /v1/models, /health, /info or /metrics'), openaiError));
-  app.onError((e, c) => render(e, c.req.path === '/embed' ? teiError : openaiError));
+  app.notFound((c) => render(new ApiError('not_found', `no such route: ${ROUTES.map(([p, m]) => `${m} ${p === MODEL_ROUTE ? MODEL_LABEL : p}`).join(', ')}`), openaiError));
+  app.onError((e, c) => render(e, envelopeOf(c.req.path)));
 
   return {
     async fetch(request: Request): Promise<Response> {
@@ -546,7 +714,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
         if (draining && path !== '/metrics' && path !== '/health') {
           route = knownRoute(path);
           const e = new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' });
-          const { status: s, body } = path === '/embed' ? teiError(e) : openaiError(e);
+          const { status: s, body } = envelopeOf(path)(e);
           status = s;
           return new Response(body, { status: s, headers: { ...JSON_TYPE, ...e.headers, Connection: 'close' } });
         }
@@ -570,10 +738,10 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
     },
     answerAtOnce(method: string, path: string, contentType: string | null, authorization: boolean): DoorAnswer | null {
       if (options.cors !== undefined) return null; // CORS headers come from the handler's middleware
-      if (method === 'GET' && path === '/health') {
-        // what the /health route answers (it takes no API key), without building a Request
+      if (method === 'GET' && (path === '/health' || path === '/')) {
+        // what the health routes answer (they take no API key), without building a Request
         const t0 = Date.now();
-        const { status, body } = health();
+        const { status, body } = healthAnswer();
         metrics.requests.inc({ route: path, status: String(status) });
         metrics.latency.observe((Date.now() - t0) / 1000, { route: path });
         options.onRequest?.({ method, route: path, status, inputs: 0, tokens: 0, ms: Date.now() - t0 });
@@ -582,7 +750,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       // The same refusal the handler gives before reading a body (see admit), without building a
       // Request: under a flood of clients told 429, this is most of what the serving thread does.
       // Only where nothing comes first: no API key to check, a JSON or absent Content-Type.
-      if (method !== 'POST' || (path !== '/v1/embeddings' && path !== '/embed')) return null;
+      if (method !== 'POST' || !ADMITTING_ROUTES.has(path)) return null;
       if (options.apiKey !== undefined || authorization) return null;
       if (contentType !== null) {
         const essence = contentType.split(';')[0].trim().toLowerCase();
@@ -591,7 +759,7 @@ export function createEmbeddingServer(options: EmbeddingServerOptions): Embeddin
       const t0 = Date.now();
       const e = draining ? new ApiError('unavailable', 'the server is shutting down', null, { 'Retry-After': '1' }) : doorRefusal();
       if (e === null) return null;
-      const { status, body } = path === '/embed' ? teiError(e) : openaiError(e);
+      const { status, body } = envelopeOf(path)(e);
       metrics.requests.inc({ route: path, status: String(status) });
       metrics.latency.observe((Date.now() - t0) / 1000, { route: path });
       options.onRequest?.({ method, route: path, status, inputs: 0, tokens: 0, ms: Date.now() - t0 });
@@ -630,6 +798,42 @@ function calibrationPass(vocabSize: number) {
   return passOf(Array.from({ length: CALIBRATION_SEQUENCES }, () => ({ ids: seq, nInstr: 0 })));
 }
 
+/** POST /tokenize gives the thread back between inputs once this many ms of tokenizing have passed. */
+const TOKENIZE_SLICE_MS = 8;
+
+/**
+ * TEI's SimpleToken array of one input, as JSON: the tokens the model embeds for it as a plain
+ * string (Python-stripped, as `encode` does; never cut: all of them), then `</s>` (special) when
+ * `addSpecialTokens`; `start`/`stop` are UTF-8 byte offsets into the input as sent (as TEI's)
+ * and `text` that part of it, or null offsets and the token string where the span is not known.
+ */
+function simpleTokens(tokenizer: T5Tokenizer, input: string, addSpecialTokens: boolean): string {
+  const stripped = pyStrip(input);
+  const lead = stripped.length === 0 ? 0 : input.indexOf(stripped);
+  const bytes = utf8Offsets(input);
+  const out = tokenizer.tokenSpans(stripped).map((t) => (t.start === null || t.end === null
+    ? { id: t.id, text: t.token, special: false, start: null, stop: null }
+    : { id: t.id, text: input.slice(lead + t.start, lead + t.end), special: false, start: bytes[lead + t.start], stop: bytes[lead + t.end] }));
+  if (addSpecialTokens) out.push({ id: tokenizer.eosId, text: tokenizer.idToToken(tokenizer.eosId) ?? '</s>', special: true, start: null, stop: null });
+  return JSON.stringify(out);
+}
+
+/** UTF-8 byte offset of every UTF-16 position of `s` (and of its end). */
+function utf8Offsets(s: string): Uint32Array {
+  const at = new Uint32Array(s.length + 1);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    at[i] = n;
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if ((c & 0xfc00) === 0xd800 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { at[++i] = n; n += 4; } // the low surrogate shares its pair's offset
+    else n += 3;
+  }
+  at[s.length] = n;
+  return at;
+}
+
 interface Timing {
   tokenizeMs: number;
   queueMs: number;
@@ -666,8 +870,9 @@ function releasingResponse(text: string, init: { status?: number; headers: Recor
   return new Response(stream, { status: init.status ?? 200, headers: { ...init.headers, 'Content-Length': String(bytes.byteLength) } });
 }
 
+/** The route label of a path, for the log and the metrics (never a client's value): the path, /v1/models/{id}, or "-". */
 function knownRoute(path: string): string {
-  return ROUTES.some(([p]) => p === path) ? path : '-';
+  return SERVER_PATHS.includes(path) ? path : isServerPath(path) ? MODEL_LABEL : '-';
 }
 
 function positive(v: number, name: string): number {

@@ -5,12 +5,14 @@
 /** What went wrong, independent of the envelope (OpenAI's or TEI's) that reports it. */
 export type ApiErrorKind =
   | 'invalid' // the request is malformed or a value is wrong (OpenAI 400, TEI 422)
+  | 'empty' // no input at all: an empty array (400 in both; TEI's "Empty")
+  | 'token_ids' // token-id input, which this server was not told to accept (OpenAI 400, TEI 422)
   | 'unauthorized' // missing or wrong API key (401)
   | 'model_not_found' // no served model has that id (404)
   | 'not_found' // no such route (404)
   | 'method' // the route exists, the method does not (405)
   | 'timeout' // the body did not arrive in time (408)
-  | 'too_large' // the body, or the number of inputs, is over the limit (413)
+  | 'too_large' // the body, or the number of inputs on TEI's routes, is over the limit (413)
   | 'media_type' // a body that is not JSON (415)
   | 'overloaded' // the queue is full (429, Retry-After)
   | 'unavailable' // loading, failed to load, or draining (503)

@@ -29,6 +29,13 @@ export type EmbedInput = string | [string, string] | [string, string, 0] | { ins
 
 export type InputMode = 'plain' | 'pair' | 'legacy';
 
+/**
+ * Which end of a text too long for max_seq_length is cut: its end (INSTRUCTOR's, the
+ * reference's), or its start (TEI's `truncation_direction: "left"`: the instruction's tokens
+ * stay, the text keeps its last tokens).
+ */
+export type TruncationSide = 'end' | 'start';
+
 export interface PreparedInput {
   /** Token ids ending with `</s>`, at most maxSeqLength of them. */
   ids: Int32Array;
@@ -150,21 +157,31 @@ function readInputForm(input: unknown, where: string): InputForm {
  * @param index position of the input in the caller's batch (named in error messages)
  * @param maxSeqLength the model's max_seq_length (512 for the hkunlp models)
  */
-export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number): PreparedInput {
+export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number, cut: TruncationSide = 'end'): PreparedInput {
   if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
     fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
   }
   const form = checkInputForm(input, `input ${index}`);
   if (form.mode === 'plain') {
-    const { ids, truncated, cutChars } = tok.encode(pyStrip(form.text), maxSeqLength);
+    const text = pyStrip(form.text);
+    let encoded = tok.encode(text, maxSeqLength);
+    if (cut === 'start' && (encoded.truncated > 0 || encoded.cutChars > 0)) encoded = tok.encodeEnd(text, maxSeqLength);
+    const { ids, truncated, cutChars } = encoded;
     return { ids: Int32Array.from(ids), nInstr: 0, truncated, cutChars, emptyPool: false, mode: 'plain' };
   }
   const { mode, instruction, text } = form;
   const instr = pyStrip(instruction);
   const joined = mode === 'pair' ? pyStrip(instr + pyStrip(text)) : pyStrip(instruction + pyStrip(text));
-  const { ids, truncated, cutChars } = tok.encode(joined, maxSeqLength);
+  let { ids, truncated, cutChars } = tok.encode(joined, maxSeqLength);
   let nInstr = tok.encode(instr, maxSeqLength).ids.length - 1;
   if (mode === 'legacy' && nInstr <= 1) nInstr = 0;
+  if (cut === 'start' && (truncated > 0 || cutChars > 0)) {
+    // the instruction's tokens stay (the pooling skips them), the text loses its start instead of its end
+    const end = tok.encodeEnd(joined, maxSeqLength - nInstr);
+    ids = [...ids.slice(0, nInstr), ...end.ids];
+    truncated = Math.max(0, end.truncated - nInstr);
+    cutChars = end.cutChars;
+  }
   const emptyPool = nInstr >= ids.length;
   if (emptyPool) nInstr = ids.length;
   return { ids: Int32Array.from(ids), nInstr, truncated, cutChars, emptyPool, mode };
@@ -176,16 +193,17 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
  * of a text embed exactly as the text. No instruction (nInstr 0). Each id must be an integer in
  * [0, vocabSize); a bad one is a `BAD_INPUT` naming the input and position.
  */
-export function prepareTokenIds(tok: Pick<T5Tokenizer, 'eosId' | 'vocabSize'>, ids: readonly unknown[], index: number, maxSeqLength: number): PreparedInput {
+export function prepareTokenIds(tok: Pick<T5Tokenizer, 'eosId' | 'vocabSize'>, ids: readonly unknown[], index: number, maxSeqLength: number, cut: TruncationSide = 'end'): PreparedInput {
   if (!Array.isArray(ids)) fail('BAD_INPUT', `input ${index}: got ${describe(ids)}, expected an array of token ids`);
   const keep = Math.min(ids.length, maxSeqLength - 1);
+  const first = cut === 'start' ? ids.length - keep : 0; // the ids kept: [first, first + keep)
   const out = new Int32Array(keep + 1);
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tok.vocabSize) {
       fail('BAD_INPUT', `input ${index}: token ${t} is ${describe(id)}, expected an integer id in [0, ${tok.vocabSize})`);
     }
-    if (t < keep) out[t] = id;
+    if (t >= first && t < first + keep) out[t - first] = id;
   }
   out[keep] = tok.eosId;
   return { ids: out, nInstr: 0, truncated: ids.length - keep, cutChars: 0, emptyPool: false, mode: 'plain' };

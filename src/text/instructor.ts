@@ -25,7 +25,7 @@
  * then returns a zero vector, and so do we).
  */
 import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
-import { prepareInput, type EmbedInput, type PreparedInput } from './inputs.js';
+import { prepareInput, type EmbedInput, type PreparedInput, type TruncationSide } from './inputs.js';
 import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
 import { InlineBackend, nextMacrotask } from '../engine/backend.js';
 import type { HostedModel } from './hosted.js';
@@ -304,14 +304,15 @@ export class Instructor {
 
 /**
  * Validates and tokenizes `inputs` as `encode` does (a bad input is BAD_INPUT naming its index;
- * `instruction` applies to the plain strings), yielding to the event loop every PREPARE_SLICE_MS
- * of work; `signal` is checked there, and `alive` (which throws when the model is gone).
+ * `instruction` applies to the plain strings; `cut: 'start'` cuts a text too long at its start, as
+ * TEI's `truncation_direction: "left"`), yielding to the event loop every PREPARE_SLICE_MS of work;
+ * `signal` is checked there, and `alive` (which throws when the model is gone).
  */
 export async function prepareInputs(
   tokenizer: T5Tokenizer, maxSeqLength: number, inputs: readonly unknown[],
-  options: { instruction?: string; signal?: AbortSignal; alive?: () => void } = {},
+  options: { instruction?: string; signal?: AbortSignal; alive?: () => void; cut?: TruncationSide } = {},
 ): Promise<PreparedInput[]> {
-  const { instruction, signal, alive } = options;
+  const { instruction, signal, alive, cut } = options;
   const n = inputs.length;
   const prepared: PreparedInput[] = new Array(n);
   let since = clock();
@@ -323,7 +324,7 @@ export async function prepareInputs(
       since = clock();
     }
     const input = typeof inputs[i] === 'string' && instruction !== undefined ? [instruction, inputs[i]] : inputs[i];
-    prepared[i] = prepareInput(tokenizer, input, i, maxSeqLength);
+    prepared[i] = prepareInput(tokenizer, input, i, maxSeqLength, cut);
   }
   return prepared;
 }

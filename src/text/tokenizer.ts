@@ -50,6 +50,8 @@ interface HfTokenizer {
   pre_tokenizer: HfPreTokenizer | null;
   model: { scores: number[] };
   encode(text: string, options: { add_special_tokens: boolean }): HfEncoding;
+  decode(ids: number[], options: { skip_special_tokens?: boolean; clean_up_tokenization_spaces?: boolean }): string;
+  special_tokens: string[];
   token_to_id(token: string): number | undefined;
   id_to_token(id: number): string | undefined;
 }
@@ -410,6 +412,34 @@ function cutPoint(text: string, limit: number): number {
   return at;
 }
 
+/**
+ * Where to start the end of a text kept by `encodeEnd` (the mirror of `cutPoint`): at the start of
+ * a word (after a space that follows a printable ASCII character) in the first half of
+ * [from, text.length), else at `from` moved forward off a surrogate pair or a combining mark.
+ */
+function startPoint(text: string, from: number): number {
+  const stop = from + (text.length - from) / 2;
+  for (let i = from; i < stop; i++) {
+    const before = text.charCodeAt(i - 1);
+    if (text.charCodeAt(i) === 0x20 && before > 0x20 && before < 0x7f) return i + 1;
+  }
+  let at = from;
+  for (let ahead = 0; ahead < 32 && at < text.length - 1; ahead++) {
+    const c = text.charCodeAt(at);
+    if ((c & 0xfc00) === 0xdc00 || GRAPHEME_EXTEND.test(text.slice(at, at + 2))) at++;
+    else break;
+  }
+  return at;
+}
+
+/** A token of `T5Tokenizer.tokenSpans`: its id and string, and the span of the text it came from (UTF-16 code units, end exclusive), or nulls. */
+export interface TokenSpan {
+  id: number;
+  token: string;
+  start: number | null;
+  end: number | null;
+}
+
 export class T5Tokenizer {
   /** Id of `</s>`, appended to every sequence. */
   readonly eosId: number;
@@ -422,6 +452,7 @@ export class T5Tokenizer {
   /** The parsed `tokenizer_config.json` it was built with (special tokens, model_max_length...), if any. */
   readonly config: Readonly<Record<string, unknown>> | undefined;
   private readonly tok: HfTokenizer;
+  private readonly graphemes: GraphemeSplitter = makeGraphemeSplitter();
 
   /**
    * @param tokenizerJson parsed `tokenizer.json` (a SentencePiece Unigram tokenizer, as T5's)
@@ -511,6 +542,123 @@ export class T5Tokenizer {
     if (truncated > 0) ids.length = keep;
     ids.push(this.eosId);
     return { ids, truncated, cutChars };
+  }
+
+  /**
+   * Ids of the end of `text`: the reference's `tok(s)` cut on the left instead (its last
+   * `maxLength - 1` ids without special tokens, then `</s>`), with `truncated` as in `encode`.
+   * The work is bounded as in `encode`, from the other end: a text longer than
+   * `maxLength * CHARS_PER_TOKEN` characters loses its start (at a word start where there is
+   * one, so the words kept tokenize as in the whole text: the pre-tokenizer splits at spaces)
+   * and `cutChars` counts the characters at the start never tokenized.
+   */
+  encodeEnd(text: string, maxLength: number): EncodeResult {
+    if (!Number.isInteger(maxLength) || maxLength < 1) {
+      fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
+    }
+    if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
+    const limit = maxLength * CHARS_PER_TOKEN;
+    let cutChars = 0;
+    if (text.length > limit) {
+      cutChars = startPoint(text, text.length - limit);
+      text = text.slice(cutChars);
+    }
+    let ids = this.encodeNoSpecial(text);
+    const keep = maxLength - 1;
+    const truncated = Math.max(0, ids.length - keep);
+    if (truncated > 0) ids = ids.slice(truncated);
+    ids.push(this.eosId);
+    return { ids, truncated, cutChars };
+  }
+
+  /**
+   * `text` as tokens (without special tokens), each with the span of `text` it came from in
+   * UTF-16 code units (Rust's `Encoding.offsets`, which count bytes), or null spans throughout
+   * when the spans cannot be told for certain.
+   *
+   * The spans come from walking the normalized text (each grapheme normalized on its own, as
+   * the Precompiled normalizer does, then runs of spaces as one) along the token strings, a
+   * space matching a "▁" and the prepended "▁" the first character; an `<unk>` covers the characters
+   * up to where the next token starts. If that walk does not reproduce the normalizer's output
+   * and every token exactly (a tokenizer whose normalizer does more), no span is given.
+   */
+  tokenSpans(text: string): TokenSpan[] {
+    const cleaned = clean(text);
+    const { ids, tokens } = this.tok.encode(cleaned, { add_special_tokens: false });
+    const spans: TokenSpan[] = ids.map((id, k) => ({ id, token: tokens[k], start: null, end: null }));
+    const normalizer = this.tok.normalizer as { normalize?: (s: string) => string } | null;
+    const normalize = (s: string) => (typeof normalizer?.normalize === 'function' ? normalizer.normalize(s) : s);
+    const seen = new Map<string, string>(); // graphemes repeat: each is normalized once
+    const normalizeGrapheme = (g: string) => {
+      let n = seen.get(g);
+      if (n === undefined) seen.set(g, (n = normalize(g)));
+      return n;
+    };
+    // the normalized text as code points, each with the span of the grapheme it came from
+    const chars: string[] = [], from: number[] = [], to: number[] = [];
+    let at = 0;
+    for (const g of this.graphemes(cleaned)) {
+      for (const c of normalizeGrapheme(g)) {
+        if (c === ' ' && chars.length > 0 && chars[chars.length - 1] === ' ') {
+          to[to.length - 1] = at + g.length; // a run of spaces is one space
+        } else {
+          chars.push(c);
+          from.push(at);
+          to.push(at + g.length);
+        }
+      }
+      at += g.length;
+    }
+    if (chars.join('') !== normalize(cleaned)) return spans;
+    const found: Array<[number, number] | null> = [];
+    const META = '\u2581';
+    let p = 0;
+    for (let k = 0; k < tokens.length; k++) {
+      let start = -1, end = -1;
+      const take = () => {
+        if (start < 0) start = from[p];
+        end = to[p];
+        p++;
+      };
+      if (ids[k] === this.unkId && tokens[k] !== chars.slice(p, p + [...tokens[k]].length).join('')) {
+        // unknown characters, fused: up to the next token's first character (or the next word)
+        const next = k + 1 < tokens.length ? [...tokens[k + 1]].find((c) => c !== META) : undefined;
+        if (p < chars.length && chars[p] === ' ' && tokens[k].startsWith(META)) take();
+        if (p >= chars.length) return spans;
+        do take(); while (p < chars.length && chars[p] !== ' ' && chars[p] !== next);
+      } else {
+        for (const c of tokens[k]) {
+          if (p < chars.length && (chars[p] === c || (c === META && chars[p] === ' '))) take();
+          else if (c !== META || k > 0 || start >= 0) return spans; // only the first token's leading "▁" is prepended
+          else if (p < chars.length) [start, end] = [from[p], to[p]]; // which Rust aligns with the first character
+        }
+      }
+      found.push(start < 0 ? null : [start, end]);
+    }
+    if (p !== chars.length) return spans;
+    for (let k = 0; k < spans.length; k++) {
+      const f = found[k];
+      if (f) [spans[k].start, spans[k].end] = f;
+    }
+    return spans;
+  }
+
+  /**
+   * Text of token ids as Rust `tokenizers` decodes it (Metaspace: "▁" is a space, the first
+   * one dropped; no clean-up of spaces around punctuation). `skipSpecialTokens` leaves out
+   * `</s>`, `<pad>`, `<unk>` and the other special tokens. Ids must be in [0, vocabSize).
+   */
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        fail('BAD_INPUT', `token ${t} is ${describeValue(id)}, expected an integer id in [0, ${this.vocabSize})`);
+      }
+    }
+    const skip = options.skipSpecialTokens ?? false;
+    const kept = skip ? ids.filter((id) => !this.tok.special_tokens.includes(this.tok.id_to_token(id) ?? '')) : [...ids];
+    if (kept.length === 0) return '';
+    return this.tok.decode(kept, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 
   /** Id to token string (for debugging), or undefined. */
