@@ -4,10 +4,12 @@
 // to it (one copy of the weights, N passes at once: data parallelism). With `threads` > 1 (one
 // replica) the model thread runs each pass on kernel threads of its own (see src/engine/threads).
 //
-// Each pass goes to an idle model thread as ids in, vectors out, both transferred (no copy).
-// Whole passes, never sliced: the thread that serves requests never computes. A model thread that
-// dies fails the pass it held (its requests get an error, never a hang) and is started again:
-// attached to the shared weights again, or (one replica with kernel threads) loaded again.
+// Each pass goes to an idle model thread as ids in, vectors out, both transferred. Whole passes,
+// never sliced: the thread that serves requests never computes. A model thread that dies is started
+// again (attached to the shared weights again, or, one replica with kernel threads, loaded again),
+// and the pass it held is run once more on the next free thread: a pass is a pure function of its
+// ids, so a thread killed under it loses nothing; a pass that kills its thread twice fails (its
+// requests get an error, never a hang).
 //
 // Threads: node:worker_threads on Node, Web Workers where the runtime has them (Deno, Bun).
 import { fail, InstructorError, type InstructorErrorCode } from '../errors.js';
@@ -102,6 +104,12 @@ function toError(m: { code?: string; message: string }): Error {
 
 type Ready = Extract<ThreadToHost, { type: 'ready' }>;
 
+/** The thread running a pass died (or was gone when it was handed over): the pass may run again elsewhere. */
+class ThreadDied extends Error {}
+
+/** Times a pass is run before its thread's death fails it: once more, since a pass is a pure function of its ids. */
+const PASS_ATTEMPTS = 2;
+
 /** One model thread: starts it, waits for its model, runs one pass at a time. */
 class Lane {
   private thread: ThreadHandle | null = null;
@@ -157,7 +165,7 @@ class Lane {
         this.thread = null;
         const p = this.pending;
         this.pending = null;
-        p?.reject(new Error(`the model thread ${why} during a forward pass`));
+        p?.reject(new ThreadDied(`the model thread ${why} during a forward pass`));
         this.onDeath?.(this, why);
       });
     });
@@ -166,13 +174,15 @@ class Lane {
   run(pass: Pass): Promise<Float32Array> {
     this.reserved = false;
     const thread = this.thread;
-    if (!thread || this.pending) return Promise.reject(new Error('the model thread is not available'));
+    if (!thread || this.pending) return Promise.reject(new ThreadDied('the model thread is not available'));
     const id = this.nextId++;
     let resolve!: (v: Float32Array) => void, reject!: (e: Error) => void;
     const result = new Promise<Float32Array>((res, rej) => { resolve = res; reject = rej; });
     this.pending = { id, resolve, reject, settled: result.catch(() => {}) };
     thread.ref(); // a pass in flight keeps the process alive
-    thread.post({ type: 'pass', id, ...pass }, [pass.ids.buffer as ArrayBuffer, pass.lengths.buffer as ArrayBuffer, pass.nInstr.buffer as ArrayBuffer]);
+    // copies are transferred: the caller keeps the pass, to run it again should this thread die
+    const sent = { ids: pass.ids.slice(), lengths: pass.lengths.slice(), nInstr: pass.nInstr.slice() };
+    thread.post({ type: 'pass', id, ...sent }, [sent.ids.buffer as ArrayBuffer, sent.lengths.buffer as ArrayBuffer, sent.nInstr.buffer as ArrayBuffer]);
     return result;
   }
 
@@ -245,11 +255,15 @@ class ThreadBackend implements ModelBackend {
     let S = 0;
     for (let b = 0; b < pass.lengths.length; b++) S += pass.lengths[b];
     if (S > this.maxPassTokens) fail('BAD_INPUT', `a pass of ${S} tokens, more than the ${this.maxPassTokens} a model thread's pass holds`);
-    const lane = await this.acquire();
-    try {
-      return await lane.run(pass);
-    } finally {
-      queueMicrotask(() => this.wake());
+    for (let attempt = 1; ; attempt++) {
+      const lane = await this.acquire();
+      try {
+        return await lane.run(pass);
+      } catch (e) {
+        if (!(e instanceof ThreadDied) || attempt >= PASS_ATTEMPTS) throw e;
+      } finally {
+        queueMicrotask(() => this.wake());
+      }
     }
   }
 
