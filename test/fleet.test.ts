@@ -15,6 +15,7 @@ import type { Instructor } from '../src/text/instructor.js';
 import { sameBits } from './support/assert.js';
 import { cli, completedJobs, corpus, readNpy, startWorker, tinyWeightsFile, type Proc } from './support/fleet.js';
 import { startRedis, type RedisServer } from './support/redis.js';
+import { setup } from './support/system.js';
 
 // Short locks so a dead worker's jobs come back within seconds (production keeps BullMQ's 30 s).
 const FAST_STALL = ['--lock-duration', '1500', '--stalled-interval', '500'];
@@ -74,7 +75,7 @@ function assertSameEmbeddings(got: ArrayLike<Float32Array | null | undefined>, w
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-test.before(async () => {
+setup(test, async () => {
   redis = await startRedis();
   modelFile = tinyWeightsFile(dir);
   inputs = corpus(3000, 1);

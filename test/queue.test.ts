@@ -18,16 +18,22 @@ import type { EmbedInput } from '../src/text/inputs.js';
 import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { BIN, corpus } from './support/fleet.js';
 import { startRedis, type RedisServer } from './support/redis.js';
+import { setup } from './support/system.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
 
-const redis: RedisServer = await startRedis();
 const weights = synthTextWeights('tiny', 'int8');
 const reference = await synthInstructor('tiny', 'int8');
 const inputs = corpus(300, 7) as EmbedInput[];
 const want = await reference.encode(inputs);
-const connection = { url: redis.url, maxRetriesPerRequest: null };
+let redis: RedisServer;
+let connection: { url: string; maxRetriesPerRequest: null };
 const open: Array<{ close(): Promise<void> }> = [];
 let queues = 0;
+
+setup(test, async () => {
+  redis = await startRedis();
+  connection = { url: redis.url, maxRetriesPerRequest: null };
+});
 
 function newQueue(): Queue {
   const q = new Queue(`q-${++queues}`, { connection });
@@ -56,7 +62,7 @@ function same(got: ArrayLike<Float32Array | null>, expect: Float32Array[], what:
 test.after(async () => {
   for (const o of open) await o.close().catch(() => {});
   reference.dispose();
-  await redis.dispose();
+  await redis?.dispose();
 });
 
 test('base64 float32 is little-endian and round-trips every bit pattern; wrong sizes are BAD_INPUT', () => {

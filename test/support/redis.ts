@@ -1,6 +1,6 @@
 // A real redis-server for a test file: its own loopback port and data folder, stopped at the end
 // (and killed if the test process exits first). Debian's redis-server package; REDIS_SERVER
-// overrides the binary.
+// overrides the binary; without either, MissingSystemDependency says how to install it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 
 export async function startRedis(): Promise<RedisServer> {
-  const bin = findBinary('redis-server', 'REDIS_SERVER', 'apt-get install -y redis-server');
+  const bin = findBinary('redis-server', 'REDIS_SERVER', 'redis-server', 'the queue and fleet tests (test/queue.test.ts, test/fleet.test.ts)');
   const dir = mkdtempSync(join(tmpdir(), 'iw-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
