@@ -1,19 +1,21 @@
 // The BullMQ fleet as it runs in production: a real redis-server, `instructor-wasm worker`
 // processes and the `embed --redis` producer (or embedCorpus), checked bit for bit against one
 // process's `encode`, through a worker killed with SIGKILL mid-job, a worker that joins late, a
-// Redis restart, and a forward pass much longer than the job lock.
+// Redis restart, and a forward pass much longer than the job lock; and a job whose data is not
+// JSON, which must end in a clear error instead.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { loadInstructor } from '../src/io/load-node.js';
 import { embedCorpus } from '../src/queue/producer.js';
 import { chunkJobId, compactInputs } from '../src/queue/protocol.js';
 import type { Instructor } from '../src/text/instructor.js';
 import { sameBits } from './support/assert.js';
-import { cli, completedJobs, corpus, readNpy, startWorker, tinyWeightsFile, type Proc } from './support/fleet.js';
+import { cli, completedJobs, corpus, readNpy, startWorker, tinyWeightsFile, within, type Proc } from './support/fleet.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { setup } from './support/system.js';
 
@@ -101,6 +103,8 @@ test('3 worker processes embed 2,100 inputs through embed --redis: the .npy equa
   assert.is(await producer.exited, 0, producer.stderr());
   assertSameEmbeddings(readNpy(new Uint8Array(readFileSync(out))), want.slice(0, n), '3 workers');
   assert.match(producer.stderr(), /embed: 2100 \/ 2100/);
+  assert.match(producer.stderr(), /embed: kernels simd128 \(the workers'\)/);
+  for (const w of ws) assert.match(w.stderr(), /worker: ready \S+ queue \S+ dim 24 dtype int8 kernels simd128 /);
   assert.match(producer.stderr(), /input\(s\) cut to the model's maximum tokens: line \(tokens dropped\) 14 \(-/, 'the cut item (index 13) named by its input line');
   const jobs = ws.map(completedJobs);
   for (const [i, j] of jobs.entries()) assert.ok(j.size > 0, `worker ${i} took no job:\n${ws[i].stderr()}`);
@@ -188,6 +192,39 @@ test('a forward pass several times longer than the job lock: the busy worker kee
   assert.is(job.attemptsStarted, 1, 'the job started once');
   const ms = job.finishedOn! - job.processedOn!;
   assert.ok(ms > 3 * lockMs, `the chunk must outlast the lock several times to prove anything: ${ms} ms`);
+});
+
+test('a job whose data is not JSON fails for good at its first attempt; embed --redis names its input lines', async () => {
+  const { name, queue } = newQueue();
+  const part = inputs.slice(0, 60);
+  const producer = cli('producer', ['embed', '--redis', redis.url, '--queue', name, '--input', writeJsonl('poison.jsonl', part),
+    '--output', join(dir, 'poison.out.jsonl'), '--chunk-size', '20']);
+  // No worker yet: the 3 jobs wait. Then one job's data is overwritten as in the issue: HSET data "\x7b\xff\xfe".
+  for (let t = 0; (await queue.getJobCounts('waiting')).waiting < 3; t++) {
+    assert.ok(t < 1000, `the producer enqueued nothing:\n${producer.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const id = chunkJobId(compactInputs(part.slice(20, 40)), undefined);
+  const raw = new Redis(redis.url);
+  try {
+    await raw.hset(`bull:${name}:${id}`, 'data', Buffer.from([0x7b, 0xff, 0xfe]));
+    const w = await worker(name, 'poisoned');
+    // It used to stay active for ever, with no attempt made, and the producer waited for ever.
+    assert.is(await within(producer.exited, 60_000, 'embed --redis to end'), 1, producer.stderr());
+    const reason = /job data is not JSON \(SyntaxError: [^)]*\): "\{\uFFFD\uFFFD" was written by something other than embedCorpus/;
+    assert.match(producer.stderr(), new RegExp(`failed chunk ${id}: input lines 21-40: ${reason.source}`));
+    assert.match(producer.stderr(), /instructor-wasm: error JOB_FAILED: 1 chunk\(s\) of 3 failed: inputs 20-39: job data is not JSON/);
+    assert.match(w.stderr(), new RegExp(`worker: job ${id} failed \\(attempt 1\\): ${reason.source}`), w.stderr());
+    assert.not.match(w.stderr(), /worker: redis:/, 'not reported as a Redis problem');
+    assert.is(completedJobs(w).size, 2, 'the other chunks completed');
+    const [state, attempts, failedReason] = [await queue.getJobState(id), await raw.hget(`bull:${name}:${id}`, 'atm'), await raw.hget(`bull:${name}:${id}`, 'failedReason')];
+    assert.is(state, 'failed');
+    assert.is(attempts, '1', 'failed for good at the first of 3 attempts');
+    assert.match(failedReason!, reason);
+    assert.equal([...(await raw.hgetBuffer(`bull:${name}:${id}`, 'data'))!], [0x7b, 0xff, 0xfe], 'the data is left as written, for inspection');
+  } finally {
+    raw.disconnect();
+  }
 });
 
 test.run();

@@ -25,7 +25,7 @@ export async function embedViaRedis(o: {
   try {
     say(o.quiet, `embed: ${o.items.length} inputs to queue ${o.queue}`);
     const show = throttled(o.quiet);
-    return await embedCorpus(queue, o.items, {
+    const result = await embedCorpus(queue, o.items, {
       chunkSize: o.chunkSize, instruction: o.instruction, signal: abort.signal,
       onProgress: (done, total) => show(`embed: ${done} / ${total}`, done >= total),
     }).catch((e: unknown) => {
@@ -36,6 +36,8 @@ export async function embedViaRedis(o: {
       }
       throw e;
     });
+    say(o.quiet, `embed: kernels ${result.kernels} (the workers')`);
+    return result;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

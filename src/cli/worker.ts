@@ -59,7 +59,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   });
   worker.on('failed', (job, e) => process.stderr.write(`worker: job ${job?.id} failed (attempt ${job?.attemptsMade}): ${e.message}\n`));
   await worker.waitUntilReady();
-  say(false, `worker: ready ${name} queue ${values.queue} dim ${model.dim} dtype ${model.dtype} threads ${threads ?? 1}`);
+  say(false, `worker: ready ${name} queue ${values.queue} dim ${model.dim} dtype ${model.dtype} kernels ${model.kernels} threads ${threads ?? 1}`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

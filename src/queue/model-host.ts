@@ -4,6 +4,7 @@
  * held rejects, so BullMQ fails (and retries) those jobs; the next chunk starts a fresh thread.
  */
 import { Worker } from 'node:worker_threads';
+import type { KernelBuild } from '../engine/wasm.js';
 import { InstructorError, fail, type InstructorErrorCode } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
 import type { EmbedInput } from '../text/inputs.js';
@@ -21,7 +22,7 @@ export type HostToThread =
 export type ThreadToHost =
   | { type: 'load'; event: LoadEvent }
   | { type: 'load-error'; code?: string; message: string }
-  | { type: 'ready'; dim: number; dtype: 'int8' | 'int4' | 'fp32'; maxSeqLength: number }
+  | { type: 'ready'; dim: number; dtype: 'int8' | 'int4' | 'fp32'; maxSeqLength: number; kernels: KernelBuild }
   | { type: 'result'; id: number; flat: Float32Array; tokens: number[]; truncated: number[]; cutChars: number[]; emptyPool: number[] }
   | { type: 'error'; id: number; code?: string; message: string };
 
@@ -29,6 +30,8 @@ export interface ModelInfoLite {
   dim: number;
   dtype: 'int8' | 'int4' | 'fp32';
   maxSeqLength: number;
+  /** The kernels build the model runs on (recorded in each job result). */
+  kernels: KernelBuild;
 }
 
 export interface ChunkEmbedding {
@@ -71,7 +74,7 @@ export class ModelHost {
             reject(new InstructorError('BAD_FILE', `model reloaded with dim ${m.dim}, was ${this.info.dim}`));
             return;
           }
-          this.info = { dim: m.dim, dtype: m.dtype, maxSeqLength: m.maxSeqLength };
+          this.info = { dim: m.dim, dtype: m.dtype, maxSeqLength: m.maxSeqLength, kernels: m.kernels };
           resolve(this.info);
         } else {
           const p = this.pending.get(m.id);

@@ -58,4 +58,4 @@ port.on('message', (m: HostToThread) => {
   });
 });
 
-send({ type: 'ready', dim: model.dim, dtype: model.info.dtype, maxSeqLength: model.maxSeqLength });
+send({ type: 'ready', dim: model.dim, dtype: model.info.dtype, maxSeqLength: model.maxSeqLength, kernels: model.info.kernels });

@@ -11,10 +11,11 @@
  * the queue.
  */
 import { Job, QueueEvents, type Queue, type QueueOptions, type JobsOptions } from 'bullmq';
+import type { KernelBuild } from '../engine/wasm.js';
 import { fail, InstructorError } from '../errors.js';
 import type { EmbedResult } from '../text/instructor.js';
 import {
-  base64ToFloat32, checkJobResult, chunkJobId, compactInputs, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
+  base64ToFloat32, checkJobResult, checkKernels, chunkJobId, compactInputs, DEFAULT_KERNELS, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
   type EmbeddingJobData, type EmbeddingJobResult,
 } from './protocol.js';
 
@@ -44,6 +45,18 @@ export interface EmbedCorpusOptions {
   jobOptions?: Omit<JobsOptions, 'jobId'>;
   /** Milliseconds between sweeps of the unfinished jobs' states. Default 2000. */
   sweepMs?: number;
+  /**
+   * The kernels build the workers must run (default 'simd128', the same vectors on every runtime
+   * and machine). A worker running the other refuses the job, which fails for good: one corpus,
+   * one build, never an index of mixed vectors.
+   */
+  kernels?: KernelBuild;
+}
+
+/** What `embedCorpus` resolves with: `Instructor.embed`'s result plus the build that computed it. */
+export interface CorpusResult extends EmbedResult {
+  /** The kernels build every chunk ran on (the one asked for). */
+  kernels: KernelBuild;
 }
 
 /** One chunk that failed for good. */
@@ -98,12 +111,17 @@ function abortError(signal: AbortSignal, done: number, total: number): Instructo
   return new InstructorError('ABORTED', `embedCorpus aborted after ${done} of ${total} inputs${reason} (enqueued jobs stay and complete)`);
 }
 
+/** The queue's own Redis connection (BullMQ's Redis backend). */
+function redisClient(queue: Queue): Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> {
+  return (queue.getBackend() as unknown as { client: Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> }).client;
+}
+
 /**
  * Embeds `inputs` (any form `encode` takes) on the workers listening on `queue`; resolves with
- * the embeddings in input order plus the per-input token counts, as `Instructor.embed`.
- * Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for good.
+ * the embeddings in input order plus the per-input token counts, as `Instructor.embed`, and the
+ * kernels build. Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for good.
  */
-export async function embedCorpus(queue: Queue, inputs: readonly unknown[], options: EmbedCorpusOptions = {}): Promise<EmbedResult> {
+export async function embedCorpus(queue: Queue, inputs: readonly unknown[], options: EmbedCorpusOptions = {}): Promise<CorpusResult> {
   if (typeof queue !== 'object' || queue === null || typeof (queue as Queue).addBulk !== 'function') {
     fail('BAD_INPUT', 'embedCorpus: queue must be a BullMQ Queue');
   }
@@ -117,9 +135,12 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   if (!Number.isFinite(sweepMs) || sweepMs < 10) fail('BAD_INPUT', `embedCorpus: sweepMs is ${String(sweepMs)}, expected >= 10`);
   if (instruction !== undefined && typeof instruction !== 'string') fail('BAD_INPUT', 'embedCorpus: instruction must be a string');
   if (onProgress !== undefined && typeof onProgress !== 'function') fail('BAD_INPUT', 'embedCorpus: onProgress must be a function');
+  const kernels = options.kernels === undefined ? DEFAULT_KERNELS : checkKernels(options.kernels, 'embedCorpus: kernels');
 
   const n = inputs.length;
-  const result: EmbedResult = { embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), cutChars: new Array(n), emptyPool: [] };
+  const result: CorpusResult = {
+    embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), cutChars: new Array(n), emptyPool: [], kernels,
+  };
   if (n === 0) return result;
   if (signal?.aborted) throw abortError(signal, 0, n);
 
@@ -128,10 +149,13 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   for (let start = 0; start < n; start += chunkSize) {
     const end = Math.min(n, start + chunkSize);
     const chunkInputs = compactInputs(inputs.slice(start, end), start);
-    const id = chunkJobId(chunkInputs, instruction);
+    const id = chunkJobId(chunkInputs, instruction, kernels);
     const p = pending.get(id);
     if (p) p.chunks.push({ start, end });
-    else pending.set(id, { id, data: { v: PROTOCOL_VERSION, inputs: chunkInputs, ...(instruction === undefined ? {} : { instruction }) }, chunks: [{ start, end }], readds: 0 });
+    else {
+      const data: EmbeddingJobData = { v: PROTOCOL_VERSION, inputs: chunkInputs, ...(instruction === undefined ? {} : { instruction }), kernels };
+      pending.set(id, { id, data, chunks: [{ start, end }], readds: 0 });
+    }
   }
   const allIds = [...pending.keys()];
   const jobOptions = { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions };
@@ -147,6 +171,9 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     if (!pending.has(p.id)) return;
     if (!(r instanceof Error) && dim !== 0 && r.dim !== dim) {
       r = new Error(`result of dim ${r.dim} where earlier chunks had ${dim}: workers with different models on one queue?`);
+    }
+    if (!(r instanceof Error) && r.kernels !== kernels) {
+      r = new Error(`computed with the ${r.kernels} kernels build where ${kernels} was asked for (a worker that does not check the build?)`);
     }
     pending.delete(p.id);
     if (r instanceof Error) {
@@ -208,10 +235,40 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   const onAbort = () => wakeUp();
   signal?.addEventListener('abort', onAbort);
 
+  /** Retries a failed job left by an earlier run; false when it cannot be (its data is not JSON: it would fail again). */
+  const retryFailed = async (id: string): Promise<boolean> => {
+    let job: Job | undefined;
+    try {
+      job = await Job.fromId(queue, id);
+    } catch (e) {
+      if (e instanceof SyntaxError) return false;
+      throw e;
+    }
+    if (!job) return true; // removed in between: the next sweep finds it missing
+    await job.retry('failed');
+    return true;
+  };
+
   const add = async (ps: Pending[]) => {
     for (let i = 0; i < ps.length; i += BATCH) {
       await queue.addBulk(ps.slice(i, i + BATCH).map((p) => ({ name: JOB_NAME, data: p.data, opts: { ...jobOptions, jobId: p.id } })));
     }
+  };
+
+  /**
+   * A finished job's return value and failure reason, read as stored: never through Job.fromId,
+   * which parses the job's data too (data that is not JSON would throw there, for ever).
+   */
+  const finished = async (id: string): Promise<{ returnvalue: unknown; failedReason: string } | null> => {
+    const [returnvalue, failedReason] = await (await redisClient(queue)).hmget(queue.toKey(id), 'returnvalue', 'failedReason');
+    if (returnvalue === null && failedReason === null) return null; // removed in between: the next sweep finds it missing
+    let value: unknown = null;
+    try {
+      value = returnvalue === null ? null : JSON.parse(returnvalue);
+    } catch {
+      // not JSON: checkJobResult reports it as malformed
+    }
+    return { returnvalue: value, failedReason: failedReason || 'failed' };
   };
 
   /** Reads the state of the given unfinished jobs; `first`: failed jobs are left over from an earlier run, retry them. */
@@ -225,11 +282,11 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
         if (!p) return;
         const state = states[k];
         if (state === 'completed' || state === 'failed') {
-          const job = await Job.fromId(queue, id);
-          if (!job) return; // removed in between: the next sweep finds it missing
+          const job = await finished(id);
+          if (!job) return;
           if (state === 'completed') accept(p, job.returnvalue);
-          else if (first) await job.retry('failed');
-          else settle(p, new Error(job.failedReason || 'failed'));
+          else if (first && await retryFailed(id)) return;
+          else settle(p, new Error(job.failedReason));
         } else if (state === 'unknown') {
           if (++p.readds > MAX_READDS) settle(p, new Error(`job ${id} disappeared from Redis ${MAX_READDS} times (removed on completion by the workers' removeOnComplete?)`));
           else missing.push(p);
