@@ -18,7 +18,8 @@ export type InstructorErrorCode =
   | 'UNAUTHORIZED' // the hub refused access (401/403): a private or gated repo, HF_TOKEN may be needed
   | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) and the file is not in the local cache
   | 'INTEGRITY' // a downloaded file whose checksum or size does not match what the hub announced
-  | 'JOB_FAILED'; // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
+  | 'JOB_FAILED' // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
+  | 'REDIS'; // the Redis server of a queue refused a command (out of memory, read-only, no permission); the message quotes its reply
 
 export class InstructorError extends Error {
   readonly code: InstructorErrorCode;

@@ -1,8 +1,8 @@
 // The BullMQ fleet as it runs in production: a real redis-server, `instructor-wasm worker`
 // processes and the `embed --redis` producer (or embedCorpus), checked bit for bit against one
 // process's `encode`, through a worker killed with SIGKILL mid-job, a worker that joins late, a
-// Redis restart, and a forward pass much longer than the job lock; and a job whose data is not
-// JSON, which must end in a clear error instead.
+// Redis restart, and a forward pass much longer than the job lock; and the faults that must end
+// in a clear error instead: a job whose data is not JSON, Redis out of memory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { chunkJobId, compactInputs } from '../src/queue/protocol.js';
 import type { Instructor } from '../src/text/instructor.js';
 import { sameBits } from './support/assert.js';
 import { cli, completedJobs, corpus, readNpy, startWorker, tinyWeightsFile, within, type Proc } from './support/fleet.js';
-import { startRedis, type RedisServer } from './support/redis.js';
+import { fillRedis, NOEVICTION, startRedis, type RedisServer } from './support/redis.js';
 import { setup } from './support/system.js';
 
 // Short locks so a dead worker's jobs come back within seconds (production keeps BullMQ's 30 s).
@@ -224,6 +224,21 @@ test('a job whose data is not JSON fails for good at its first attempt; embed --
     assert.equal([...(await raw.hgetBuffer(`bull:${name}:${id}`, 'data'))!], [0x7b, 0xff, 0xfe], 'the data is left as written, for inspection');
   } finally {
     raw.disconnect();
+  }
+});
+
+test('Redis out of memory: embed --redis fails at once with error REDIS quoting the refusal, not INTERNAL', async () => {
+  const full = await startRedis({ args: NOEVICTION });
+  try {
+    await fillRedis(full.url);
+    const p = cli('producer', ['embed', '--redis', full.url, '--queue', 'oom', '--input', writeJsonl('oom.jsonl', inputs.slice(0, 500))]);
+    // It used to retry for 56 s, then print "error INTERNAL: ReplyError: OOM ...".
+    assert.is(await within(p.exited, 20_000, 'embed --redis to fail'), 1);
+    // 500 inputs in chunks of 64: 8 chunks, of which chunk 5 repeats chunk 2 (one job): 7 jobs.
+    assert.match(p.stderr(), /\ninstructor-wasm: error REDIS: Redis at 127\.0\.0\.1:\d+ refused to enqueue 7 jobs on queue oom: OOM command not allowed when used memory > 'maxmemory' \(Redis is full and evicts nothing: free memory by removing finished or failed jobs, or raise maxmemory\)\n$/, p.stderr());
+    assert.not.match(p.stderr(), /INTERNAL/, p.stderr());
+  } finally {
+    await full.dispose();
   }
 });
 

@@ -17,7 +17,7 @@ import { checkJobData, checkJobName, checkJobResult, compactInputs } from '../sr
 import type { EmbedInput } from '../src/text/inputs.js';
 import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { BIN, corpus, within } from './support/fleet.js';
-import { startRedis, type RedisServer } from './support/redis.js';
+import { fillRedis, NOEVICTION, startRedis, type RedisServer } from './support/redis.js';
 import { setup } from './support/system.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
 
@@ -297,6 +297,25 @@ test('a job of another name is refused for good, naming it; under a chunk id it 
   assert.ok(e.message.length < 500, 'the name is clipped in the message');
   same(e.partial.slice(0, 20), want.slice(0, 20), 'chunk 0');
   same(e.partial.slice(40, 60), want.slice(40, 60), 'chunk 2');
+});
+
+test('Redis out of memory while enqueueing: a REDIS error at once, quoting the refusal (not INTERNAL after retries)', async () => {
+  const full = await startRedis({ args: NOEVICTION });
+  try {
+    await fillRedis(full.url);
+    const q = new Queue('full', { connection: { url: full.url, maxRetriesPerRequest: null } });
+    q.on('error', () => {});
+    try {
+      // Retried, this took 56 s and ended in ioredis's ReplyError; the guard is far below that.
+      const err = await within(rejects(embedCorpus(q, inputs, { chunkSize: 10 }), 'REDIS',
+        /^Redis at 127\.0\.0\.1:\d+ refused to enqueue 30 jobs on queue full: OOM command not allowed when used memory > 'maxmemory' \(Redis is full and evicts nothing: free memory/), 20_000, 'the REDIS error');
+      assert.not.match((err as Error).message, /script:|user_script/, 'no Lua script internals');
+    } finally {
+      await q.close().catch(() => {});
+    }
+  } finally {
+    await full.dispose();
+  }
 });
 
 test('the queue commands: usage errors exit 2, a model that does not load exits 1, both naming the problem', () => {

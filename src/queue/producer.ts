@@ -8,7 +8,8 @@
  * Redis restarted (or trimmed from its stream) costs at most one sweep, a job that disappeared
  * (Redis lost its data) is enqueued again, and commands that fail while Redis is away are simply
  * tried at the next sweep. Workers that die are BullMQ's business: their jobs stall and return to
- * the queue.
+ * the queue. Redis refusing a command (out of memory, read-only, no permission) is not worth
+ * waiting for: it ends the call at once with `REDIS`, quoting the reply.
  */
 import { Job, QueueEvents, type Queue, type QueueOptions, type JobsOptions } from 'bullmq';
 import type { KernelBuild } from '../engine/wasm.js';
@@ -111,6 +112,38 @@ function abortError(signal: AbortSignal, done: number, total: number): Instructo
   return new InstructorError('ABORTED', `embedCorpus aborted after ${done} of ${total} inputs${reason} (enqueued jobs stay and complete)`);
 }
 
+/** Redis replies that say "not now" rather than "no": retried like a lost connection. */
+const TRANSIENT_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN']);
+
+/** Redis's refusal of a command as the error to end embedCorpus with (`REDIS`), or null for anything else (tried again later). */
+function redisRefusal(e: unknown, queue: Queue, doing: string): InstructorError | null {
+  const err = e as { name?: unknown; message?: unknown };
+  if (err?.name !== 'ReplyError') return null;
+  const message = typeof err.message === 'string' ? err.message : String(e);
+  const word = /^[A-Z]+/.exec(message)?.[0] ?? '';
+  if (TRANSIENT_REPLIES.has(word)) return null;
+  // BullMQ's Lua scripts add where in the script the refusal happened: not the user's concern.
+  const reply = message.replace(/\.? script: [0-9a-f]+, on @user_script:\d+\.?$/, '').slice(0, 300);
+  const hint = word === 'OOM' ? ' (Redis is full and evicts nothing: free memory by removing finished or failed jobs, or raise maxmemory)' : '';
+  return new InstructorError('REDIS', `Redis at ${redisAddress(queue)} refused to ${doing}: ${reply}${hint}`);
+}
+
+/** host:port of the queue's connection, for messages (never its password). */
+function redisAddress(queue: Queue): string {
+  const c = queue.opts.connection as { options?: Record<string, unknown> } & Record<string, unknown>;
+  const o = (c && typeof c.options === 'object' && c.options !== null ? c.options : c) ?? {};
+  if (typeof o.url === 'string') {
+    try {
+      const u = new URL(o.url);
+      return u.host || o.url;
+    } catch {
+      return 'the configured URL';
+    }
+  }
+  if (typeof o.path === 'string') return o.path;
+  return `${typeof o.host === 'string' ? o.host : '127.0.0.1'}:${typeof o.port === 'number' || typeof o.port === 'string' ? o.port : 6379}`;
+}
+
 /** The queue's own Redis connection (BullMQ's Redis backend). */
 function redisClient(queue: Queue): Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> {
   return (queue.getBackend() as unknown as { client: Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> }).client;
@@ -119,7 +152,8 @@ function redisClient(queue: Queue): Promise<{ hmget(key: string, ...fields: stri
 /**
  * Embeds `inputs` (any form `encode` takes) on the workers listening on `queue`; resolves with
  * the embeddings in input order plus the per-input token counts, as `Instructor.embed`, and the
- * kernels build. Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for good.
+ * kernels build. Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for
+ * good, `REDIS` when Redis refuses a command.
  */
 export async function embedCorpus(queue: Queue, inputs: readonly unknown[], options: EmbedCorpusOptions = {}): Promise<CorpusResult> {
   if (typeof queue !== 'object' || queue === null || typeof (queue as Queue).addBulk !== 'function') {
@@ -296,11 +330,26 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     }
   };
 
+  /** Runs `f` until it succeeds (Redis may be restarting), with a growing pause; stops at a refusal or when `signal` aborts. */
+  const retrying = async <T>(f: () => Promise<T>, doing: string): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        const refused = redisRefusal(e, queue, doing);
+        if (refused) throw refused;
+        if (attempt >= 30) throw e;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 2000)));
+      }
+    }
+  };
+
   try {
     await events.waitUntilReady();
     // Enqueue (duplicates of existing jobs are no-ops), then one sweep for what an earlier run left.
-    await retrying(() => add([...pending.values()]), signal);
-    await retrying(() => sweep(allIds, true), signal);
+    await retrying(() => add([...pending.values()]), `enqueue ${pending.size} job${pending.size === 1 ? '' : 's'} on queue ${queue.name}`);
+    await retrying(() => sweep(allIds, true), `read the state of the jobs on queue ${queue.name}`);
     let lastSweep = Date.now();
     while (pending.size > 0 && !callbackError) {
       if (signal?.aborted) throw abortError(signal, done, n);
@@ -324,8 +373,10 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
           lastSweep = Date.now();
           await sweep([...pending.keys()], false);
         }
-      } catch {
-        // Redis unreachable or restarting: the next sweep asks again.
+      } catch (e) {
+        // Redis unreachable or restarting: the next sweep asks again. A refusal will not go away by waiting.
+        const refused = redisRefusal(e, queue, `read or re-enqueue the jobs on queue ${queue.name}`);
+        if (refused) throw refused;
       }
     }
   } finally {
@@ -342,19 +393,6 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
       failures, collect ? Array.from({ length: n }, (_, i) => result.embeddings[i] ?? null) : []);
   }
   result.emptyPool.sort((a, b) => a - b);
-  if (removeWhenDone) await retrying(() => Promise.all(allIds.map((id) => queue.remove(id))), signal).catch(() => {});
+  if (removeWhenDone) await retrying(() => Promise.all(allIds.map((id) => queue.remove(id))), 'remove the collected jobs').catch(() => {});
   return result;
-}
-
-/** Runs `f` until it succeeds (Redis may be restarting), with a growing pause; stops when `signal` aborts. */
-async function retrying<T>(f: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await f();
-    } catch (e) {
-      if (signal?.aborted) throw e;
-      if (attempt >= 30) throw e;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 2000)));
-    }
-  }
 }
