@@ -13,7 +13,7 @@ export type InstructorErrorCode =
   | 'OUT_OF_MEMORY' // linear memory cannot grow to what the model needs
   | 'DISPOSED' // the model was disposed
   | 'ABORTED' // the caller's AbortSignal fired (checked between batches)
-  | 'NETWORK' // an HTTP or transport failure talking to the Hugging Face hub (message names the URL and status)
+  | 'NETWORK' // an HTTP or transport failure talking to the Hugging Face hub (message names the URL and status), or a queue's Redis unreachable
   | 'NOT_FOUND' // a repo, revision or file that does not exist on the hub (404)
   | 'UNAUTHORIZED' // the hub refused access (401/403): a private or gated repo, HF_TOKEN may be needed
   | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) and the file is not in the local cache

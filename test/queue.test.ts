@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { InstructorError } from '../src/errors.js';
 import {
   base64ToFloat32, chunkJobId, CorpusError, createEmbeddingWorker, embedCorpus, float32ToBase64,
@@ -18,7 +19,7 @@ import type { EmbedInput } from '../src/text/inputs.js';
 import { rejects, sameBits, throwsCode } from './support/assert.js';
 import { BIN, corpus, within } from './support/fleet.js';
 import { fillRedis, NOEVICTION, startRedis, type RedisServer } from './support/redis.js';
-import { setup } from './support/system.js';
+import { freePort, setup } from './support/system.js';
 import { synthInstructor, synthTextWeights } from './support/synth-text-model.js';
 
 const weights = synthTextWeights('tiny', 'int8');
@@ -35,8 +36,8 @@ setup(test, async () => {
   connection = { url: redis.url, maxRetriesPerRequest: null };
 });
 
-function newQueue(): Queue {
-  const q = new Queue(`q-${++queues}`, { connection });
+function newQueue(c: object = connection): Queue {
+  const q = new Queue(`q-${++queues}`, { connection: c });
   q.on('error', () => {});
   open.push(q);
   return q;
@@ -316,6 +317,27 @@ test('Redis out of memory while enqueueing: a REDIS error at once, quoting the r
   } finally {
     await full.dispose();
   }
+});
+
+test('embedCorpus honours its signal at once while Redis is unreachable; a connection closed for good is NETWORK', async () => {
+  const port = await freePort(); // nothing listens there
+  // A connection that retries for ever (ioredis's default), ours so that the test can drop it.
+  const forever = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null });
+  forever.on('error', () => {});
+  try {
+    const down = new Queue('down', { connection: forever });
+    down.on('error', () => {});
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('user cancelled')), 300);
+    // It used to wait for Redis for ever, whatever the signal said.
+    await within(rejects(embedCorpus(down, ['a', 'b'], { signal: ac.signal }), 'ABORTED', /after 0 of 2 inputs: user cancelled \(nothing was enqueued\)/), 10_000, 'ABORTED');
+  } finally {
+    forever.disconnect();
+  }
+  // Options whose retryStrategy gives up: the connection ends, embedCorpus says so.
+  const givesUp = new Queue('gives-up', { connection: { host: '127.0.0.1', port, maxRetriesPerRequest: null, retryStrategy: (times: number) => (times > 2 ? null : 50) } });
+  givesUp.on('error', () => {});
+  await within(rejects(embedCorpus(givesUp, ['a']), 'NETWORK', new RegExp(`^Redis at 127\\.0\\.0\\.1:${port}: connection closed for good \\(its retryStrategy gave up\\)`)), 10_000, 'NETWORK');
 });
 
 test('the queue commands: usage errors exit 2, a model that does not load exits 1, both naming the problem', () => {

@@ -8,12 +8,16 @@
  * Redis restarted (or trimmed from its stream) costs at most one sweep, a job that disappeared
  * (Redis lost its data) is enqueued again, and commands that fail while Redis is away are simply
  * tried at the next sweep. Workers that die are BullMQ's business: their jobs stall and return to
- * the queue. Redis refusing a command (out of memory, read-only, no permission) is not worth
- * waiting for: it ends the call at once with `REDIS`, quoting the reply.
+ * the queue.
+ *
+ * What is not worth waiting for ends the call at once: Redis refusing a command (out of memory,
+ * read-only, no permission: `REDIS`, quoting its reply), a connection closed for good (its
+ * retryStrategy gave up: `NETWORK`), the caller's signal (`ABORTED`, or the signal's reason when
+ * that is an InstructorError).
  */
 import { Job, QueueEvents, type Queue, type QueueOptions, type JobsOptions } from 'bullmq';
 import type { KernelBuild } from '../engine/wasm.js';
-import { fail, InstructorError } from '../errors.js';
+import { describeThrown, fail, InstructorError } from '../errors.js';
 import type { EmbedResult } from '../text/instructor.js';
 import {
   base64ToFloat32, checkJobResult, checkKernels, chunkJobId, compactInputs, DEFAULT_KERNELS, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
@@ -107,25 +111,48 @@ function describeError(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }
 
-function abortError(signal: AbortSignal, done: number, total: number): InstructorError {
+/** The signal's reason when the caller gave an InstructorError (say, NETWORK from its connection watch), else ABORTED. */
+function abortError(signal: AbortSignal, done: number, total: number, enqueued: boolean): InstructorError {
+  if (signal.reason instanceof InstructorError) return signal.reason;
   const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new InstructorError('ABORTED', `embedCorpus aborted after ${done} of ${total} inputs${reason} (enqueued jobs stay and complete)`);
+  return new InstructorError('ABORTED', `embedCorpus aborted after ${done} of ${total} inputs${reason} (${enqueued ? 'enqueued jobs stay and complete' : 'nothing was enqueued'})`);
 }
 
 /** Redis replies that say "not now" rather than "no": retried like a lost connection. */
 const TRANSIENT_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'CLUSTERDOWN', 'MASTERDOWN']);
 
-/** Redis's refusal of a command as the error to end embedCorpus with (`REDIS`), or null for anything else (tried again later). */
-function redisRefusal(e: unknown, queue: Queue, doing: string): InstructorError | null {
+/**
+ * What a failed Redis command means for embedCorpus: an InstructorError to end the call with
+ * (Redis refused the command; the connection is closed for good), or null to try again later.
+ */
+async function redisFailure(e: unknown, queue: Queue, doing: string, ended = false): Promise<InstructorError | null> {
+  if (e instanceof InstructorError) return e;
   const err = e as { name?: unknown; message?: unknown };
-  if (err?.name !== 'ReplyError') return null;
-  const message = typeof err.message === 'string' ? err.message : String(e);
-  const word = /^[A-Z]+/.exec(message)?.[0] ?? '';
-  if (TRANSIENT_REPLIES.has(word)) return null;
-  // BullMQ's Lua scripts add where in the script the refusal happened: not the user's concern.
-  const reply = message.replace(/\.? script: [0-9a-f]+, on @user_script:\d+\.?$/, '').slice(0, 300);
-  const hint = word === 'OOM' ? ' (Redis is full and evicts nothing: free memory by removing finished or failed jobs, or raise maxmemory)' : '';
-  return new InstructorError('REDIS', `Redis at ${redisAddress(queue)} refused to ${doing}: ${reply}${hint}`);
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  if (err?.name === 'ReplyError') {
+    const word = /^[A-Z]+/.exec(message)?.[0] ?? '';
+    if (TRANSIENT_REPLIES.has(word)) return null;
+    // BullMQ's Lua scripts add where in the script the refusal happened: not the user's concern.
+    const reply = message.replace(/\.? script: [0-9a-f]+, on @user_script:\d+\.?$/, '').slice(0, 300);
+    const hint = word === 'OOM' ? ' (Redis is full and evicts nothing: free memory by removing finished or failed jobs, or raise maxmemory)' : '';
+    return new InstructorError('REDIS', `Redis at ${redisAddress(queue)} refused to ${doing}: ${reply}${hint}`);
+  }
+  // The queue's connection as it is now (still connecting: unknown, not a reason to give up).
+  const client = await Promise.race([redisClient(queue), Promise.resolve('connecting' as const)]).catch(() => null);
+  if (ended || client === null || (client !== 'connecting' && client.status === 'end')) {
+    return new InstructorError('NETWORK', `Redis at ${redisAddress(queue)}: connection closed for good (its retryStrategy gave up) while trying to ${doing}: ${describeThrown(e)}`);
+  }
+  return null;
+}
+
+interface RawRedis {
+  status: string;
+  hmget(key: string, ...fields: string[]): Promise<Array<string | null>>;
+}
+
+/** The queue's own Redis connection (BullMQ's Redis backend). */
+function redisClient(queue: Queue): Promise<RawRedis> {
+  return (queue.getBackend() as unknown as { client: Promise<RawRedis> }).client;
 }
 
 /** host:port of the queue's connection, for messages (never its password). */
@@ -144,16 +171,50 @@ function redisAddress(queue: Queue): string {
   return `${typeof o.host === 'string' ? o.host : '127.0.0.1'}:${typeof o.port === 'number' || typeof o.port === 'string' ? o.port : 6379}`;
 }
 
-/** The queue's own Redis connection (BullMQ's Redis backend). */
-function redisClient(queue: Queue): Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> {
-  return (queue.getBackend() as unknown as { client: Promise<{ hmget(key: string, ...fields: string[]): Promise<Array<string | null>> }> }).client;
+/** A lost connection (a socket error, or ioredis's "Connection is closed."), not a reply of Redis. */
+function isConnectionError(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  return (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code)) || (typeof err?.message === 'string' && /Connection is closed/.test(err.message));
+}
+
+/** Resolves after `ms`, or at once when `signal` fires (the timer is dropped: nothing holds the process). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** `p`, or the abort error as soon as `signal` fires (a command waiting for an unreachable Redis never settles). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, error: () => InstructorError): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(error());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => {});
+      reject(error());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
 }
 
 /**
  * Embeds `inputs` (any form `encode` takes) on the workers listening on `queue`; resolves with
  * the embeddings in input order plus the per-input token counts, as `Instructor.embed`, and the
  * kernels build. Rejects with `CorpusError` (`JOB_FAILED`) listing the chunks that failed for
- * good, `REDIS` when Redis refuses a command.
+ * good, `REDIS` when Redis refuses a command, `NETWORK` when the connection is closed for good.
  */
 export async function embedCorpus(queue: Queue, inputs: readonly unknown[], options: EmbedCorpusOptions = {}): Promise<CorpusResult> {
   if (typeof queue !== 'object' || queue === null || typeof (queue as Queue).addBulk !== 'function') {
@@ -176,7 +237,10 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     embeddings: collect ? new Array(n) : [], tokens: new Array(n), truncated: new Array(n), cutChars: new Array(n), emptyPool: [], kernels,
   };
   if (n === 0) return result;
-  if (signal?.aborted) throw abortError(signal, 0, n);
+  let done = 0;
+  let enqueued = false;
+  const aborted = () => abortError(signal!, done, n, enqueued);
+  if (signal?.aborted) throw aborted();
 
   // Every input checked before anything is enqueued; equal chunks become one job.
   const pending = new Map<string, Pending>();
@@ -196,7 +260,6 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   const failures: FailedChunk[] = [];
   /** A throw from onProgress ends the call with that error (it would otherwise vanish inside an event handler). */
   let callbackError: { error: unknown } | null = null;
-  let done = 0;
   let dim = 0;
 
   let wake: (() => void) | null = null;
@@ -244,7 +307,8 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
   };
 
   const connection = queue.opts.connection as { duplicate?: () => unknown };
-  const ownConnection = typeof connection?.duplicate === 'function' ? connection.duplicate() : undefined;
+  const ownConnection = typeof connection?.duplicate === 'function' ? connection.duplicate() as { on(e: string, f: () => void): void; disconnect(): void } : undefined;
+  ownConnection?.on('error', () => {});
   const events = new QueueEvents(queue.name, {
     connection: (ownConnection ?? queue.opts.connection) as QueueOptions['connection'],
     prefix: (queue.opts as QueueOptions).prefix,
@@ -330,29 +394,34 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
     }
   };
 
-  /** Runs `f` until it succeeds (Redis may be restarting), with a growing pause; stops at a refusal or when `signal` aborts. */
+  /** Runs `f` until it succeeds (Redis may be restarting), with a growing pause; stops at a refusal, a closed connection or the signal. */
   const retrying = async <T>(f: () => Promise<T>, doing: string): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await f();
+        return await untilAborted(f(), signal, aborted);
       } catch (e) {
-        if (signal?.aborted) throw e;
-        const refused = redisRefusal(e, queue, doing);
-        if (refused) throw refused;
-        if (attempt >= 30) throw e;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 2000)));
+        if (signal?.aborted) throw aborted();
+        const fatal = await redisFailure(e, queue, doing);
+        if (fatal) throw fatal;
+        if (attempt >= 30) throw new InstructorError('NETWORK', `Redis at ${redisAddress(queue)}: could not ${doing} in 31 attempts over about a minute: ${describeThrown(e)}`);
+        await pause(Math.min(200 * 2 ** attempt, 2000), signal);
+        if (signal?.aborted) throw aborted();
       }
     }
   };
 
   try {
-    await events.waitUntilReady();
+    // BullMQ rejects this with a connection error only when a connection of the events gave up for good.
+    await untilAborted(events.waitUntilReady(), signal, aborted).catch(async (e: unknown) => {
+      throw (await redisFailure(e, queue, `listen to the events of queue ${queue.name}`, isConnectionError(e))) ?? e;
+    });
     // Enqueue (duplicates of existing jobs are no-ops), then one sweep for what an earlier run left.
+    enqueued = true; // from here some jobs may be in Redis
     await retrying(() => add([...pending.values()]), `enqueue ${pending.size} job${pending.size === 1 ? '' : 's'} on queue ${queue.name}`);
     await retrying(() => sweep(allIds, true), `read the state of the jobs on queue ${queue.name}`);
     let lastSweep = Date.now();
     while (pending.size > 0 && !callbackError) {
-      if (signal?.aborted) throw abortError(signal, done, n);
+      if (signal?.aborted) throw aborted();
       const wait = Math.max(0, lastSweep + sweepMs - Date.now());
       if (recheck.size === 0 && wait > 0) {
         await new Promise<void>((resolve) => {
@@ -361,28 +430,36 @@ export async function embedCorpus(queue: Queue, inputs: readonly unknown[], opti
         });
         wake = null;
       }
-      if (signal?.aborted) throw abortError(signal, done, n);
+      if (signal?.aborted) throw aborted();
       if (callbackError) break;
       try {
         if (recheck.size > 0) {
           const ids = [...recheck];
           recheck.clear();
-          await sweep(ids, false);
+          await untilAborted(sweep(ids, false), signal, aborted);
         }
         if (Date.now() - lastSweep >= sweepMs) {
           lastSweep = Date.now();
-          await sweep([...pending.keys()], false);
+          await untilAborted(sweep([...pending.keys()], false), signal, aborted);
         }
       } catch (e) {
-        // Redis unreachable or restarting: the next sweep asks again. A refusal will not go away by waiting.
-        const refused = redisRefusal(e, queue, `read or re-enqueue the jobs on queue ${queue.name}`);
-        if (refused) throw refused;
+        if (signal?.aborted) throw aborted();
+        // Redis unreachable or restarting: the next sweep asks again. A refusal or a connection
+        // closed for good will not go away by waiting.
+        const fatal = await redisFailure(e, queue, `read or re-enqueue the jobs on queue ${queue.name}`);
+        if (fatal) throw fatal;
       }
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    await events.close().catch(() => {});
-    await (ownConnection as { quit?: () => Promise<unknown> } | undefined)?.quit?.().catch(() => {});
+    // QueueEvents.close waits for its connections to be ready, or once they were, for an 'end'
+    // that ioredis never sends for a connection waiting to reconnect: with Redis away it would
+    // never return. So: stop its loop (close), then drop its connections at once (a forced close
+    // of its backend, what its close does to interrupt the blocking read anyway), and never wait
+    // for the rest.
+    void events.close().catch(() => {});
+    await (events.getBackend() as unknown as { close(force: boolean): Promise<void> }).close(true).catch(() => {});
+    ownConnection?.disconnect();
   }
 
   if (callbackError) throw (callbackError as { error: unknown }).error;
