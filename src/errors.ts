@@ -13,12 +13,13 @@ export type InstructorErrorCode =
   | 'OUT_OF_MEMORY' // linear memory cannot grow to what the model needs
   | 'DISPOSED' // the model was disposed
   | 'ABORTED' // the caller's AbortSignal fired (checked between batches)
-  | 'NETWORK' // an HTTP or transport failure talking to the Hugging Face hub (message names the URL and status)
+  | 'NETWORK' // an HTTP or transport failure talking to the Hugging Face hub (message names the URL and status), or a queue's Redis unreachable
   | 'NOT_FOUND' // a repo, revision or file that does not exist on the hub (404)
   | 'UNAUTHORIZED' // the hub refused access (401/403): a private or gated repo, HF_TOKEN may be needed
   | 'OFFLINE' // the hub is not used (HF_HUB_OFFLINE) or cannot be reached (no DNS, no route, connection refused), and the file is not in the local cache
   | 'INTEGRITY' // a downloaded file whose checksum or size does not match what the hub announced
-  | 'JOB_FAILED'; // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
+  | 'JOB_FAILED' // queue jobs (chunks of a corpus) that failed for good; the error lists them with their input indices
+  | 'REDIS'; // the Redis server of a queue refused a command (out of memory, read-only, no permission); the message quotes its reply
 
 export class InstructorError extends Error {
   readonly code: InstructorErrorCode;

@@ -12,7 +12,7 @@ import { loadInstructor } from '../src/io/load-node.js';
 import { base64ToFloat32 } from '../src/queue/protocol.js';
 import { cli, corpus, tinyWeightsFile, type Proc } from './support/fleet.js';
 import { startNginx, type Nginx } from './support/nginx.js';
-import { freePort } from './support/system.js';
+import { freePort, setup } from './support/system.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iw-replicas-'));
 const modelFile = tinyWeightsFile(dir);
@@ -108,14 +108,15 @@ let ports: number[];
 let replicas: Replica[];
 let nginx: Nginx;
 
-test.before(async () => {
+setup(test, async () => {
+  // nginx first: a missing nginx fails the file at once, naming the package.
   ports = [await freePort(), await freePort()];
-  replicas = await Promise.all(ports.map(startReplica));
   nginx = await startNginx(ports);
+  replicas = await Promise.all(ports.map(startReplica));
 });
 
 test.after(async () => {
-  await Promise.all(replicas.map((r) => r.proc.kill('SIGKILL')));
+  await Promise.all((replicas ?? []).map((r) => r.proc.kill('SIGKILL')));
   await nginx?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

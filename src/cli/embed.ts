@@ -24,7 +24,8 @@ export const embed: Command = {
   help: `Usage: instructor-wasm embed --model SRC [--input FILE|-] [--output FILE|-] [--format jsonl|npy]
                               [--instruction TEXT] [--dtype int8|int4|fp32] [--batch-size N]
                               [--threads N|auto] [--simd simd128|relaxed] [--quiet]
-       instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--input ...] [--output ...]
+       instructor-wasm embed --redis URL --queue NAME [--chunk-size N] [--redis-wait-ms MS]
+                              [--input ...] [--output ...]
 
 Embeds JSON Lines: one item per line, any of "text", ["instruction", "text"],
 ["instruction", "text", 0] (the model card's form) or {"instruction": "...", "text": "..."};
@@ -57,6 +58,8 @@ Options:
                      order. Needs the optional packages bullmq and ioredis.
   --queue NAME       the queue, with --redis
   --chunk-size N     items per job, with --redis
+  --redis-wait-ms MS how long an unreachable Redis is waited for (at start and each time it goes
+                     away) before failing with NETWORK (default 30000); with --redis
   -h, --help         this text
 
 Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
@@ -67,6 +70,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       input: { type: 'string' }, output: { type: 'string' }, format: { type: 'string' },
       'batch-size': { type: 'string' }, threads: { type: 'string' },
       redis: { type: 'string' }, queue: { type: 'string' }, 'chunk-size': { type: 'string' }, simd: { type: 'string' },
+      'redis-wait-ms': { type: 'string' },
     });
     const simd = simdOption(values.simd, 'embed');
     const viaRedis = values.redis !== undefined;
@@ -78,11 +82,12 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       }
     } else {
       if (values.model === undefined) throw new UsageError('needs --model SRC (or --redis URL --queue NAME)', 'embed');
-      for (const queued of ['queue', 'chunk-size'] as const) {
+      for (const queued of ['queue', 'chunk-size', 'redis-wait-ms'] as const) {
         if (values[queued] !== undefined) throw new UsageError(`--${queued} goes with --redis URL`, 'embed');
       }
     }
     const chunkSize = values['chunk-size'] === undefined ? undefined : positiveIntOption(values['chunk-size'], '--chunk-size', 64, 'embed');
+    const redisWaitMs = values['redis-wait-ms'] === undefined ? undefined : positiveIntOption(values['redis-wait-ms'], '--redis-wait-ms', 1, 'embed');
     const output = values.output ?? '-';
     const format = values.format ?? (output.endsWith('.npy') ? 'npy' : 'jsonl');
     if (format !== 'jsonl' && format !== 'npy') throw new UsageError(`--format must be jsonl or npy, got "${format}"`, 'embed');
@@ -117,7 +122,7 @@ Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.`,
       let kernels: string | undefined; // the build that computed the vectors, in the report
       try {
         if (embedRedis) {
-          const result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet });
+          const result = await embedRedis({ url: values.redis!, queue: values.queue!, items, lines, instruction: values.instruction, chunkSize, quiet, redisWaitMs });
           rows = rowWriter(out, format as 'jsonl' | 'npy', n, result.embeddings[0]?.length ?? 0);
           addStats(stats, result, 0);
           await rows.write(result.embeddings);

@@ -31,18 +31,25 @@ export const worker: Command = {
   name: 'worker',
   summary: 'a BullMQ embedding worker: embeds the chunks that embed --redis puts on a queue',
   help: `Usage: instructor-wasm worker --redis URL --queue NAME --model SRC [--dtype int8|int4|fp32]
-                              [--threads N|auto] [--concurrency N] [--batch-tokens N] [--name NAME]
-                              [--lock-duration MS] [--stalled-interval MS] [--quiet]
+                              [--simd simd128|relaxed] [--threads N|auto] [--concurrency N]
+                              [--batch-tokens N] [--name NAME]
+                              [--lock-duration MS] [--stalled-interval MS] [--redis-wait-ms MS] [--quiet]
 
 Embeds the chunks that "instructor-wasm embed --redis" (or embedCorpus) puts on queue NAME, until
-SIGTERM / SIGINT (then finishes the jobs it holds and exits 0). One queue serves one model. The
-model runs in a worker thread, so BullMQ's lock renewal never waits for a forward pass; a killed
-worker's jobs return to the queue after --lock-duration and are found by the stalled check.
+SIGTERM / SIGINT (then finishes the jobs it holds and exits 0; before it takes jobs, exits at
+once). One queue serves one model and one kernels build: a job asking for another build, a job of
+another name or a job whose data is unreadable fails for good, with the reason. The model runs in
+a worker thread, so BullMQ's lock renewal never waits for a forward pass; a killed worker's jobs
+return to the queue after --lock-duration and are found by the stalled check. Redis is connected
+to before the model loads; while it is unreachable a line a try says so, and after
+--redis-wait-ms of one outage the worker exits 1 with a NETWORK error (its held jobs return to
+the queue).
 
 Options:
   --redis URL             the Redis server (redis://host:port)
   --queue NAME            the BullMQ queue
   --model SRC             a weights file, a checkpoint folder or a hub id, as for embed
+  --simd simd128|relaxed  the kernels build (default simd128); jobs that ask for the other are refused
   --dtype TYPE            as for embed
   --threads N|auto        threads for the kernels (default 1)
   --concurrency N         jobs held at once (default 2)
@@ -50,6 +57,8 @@ Options:
   --name NAME             recorded on each job as processedBy (default host:pid)
   --lock-duration MS      a job's lock (default 30000)
   --stalled-interval MS   how often stalled jobs are looked for (default 30000)
+  --redis-wait-ms MS      how long an unreachable Redis is waited for, at start and each time it
+                          goes away (default 30000)
   --quiet                 no per-job lines (the ready and stopped lines stay)
   -h, --help              this text
 

@@ -3,8 +3,8 @@
  * peer dependency; Node only). Workers: `createEmbeddingWorker`; producer: `embedCorpus`.
  */
 export { createEmbeddingWorker, type ChunkEmbeddings, type EmbeddingWorker, type EmbeddingWorkerOptions, type ModelInfoLite } from './worker.js';
-export { embedCorpus, CorpusError, type EmbedCorpusOptions, type FailedChunk } from './producer.js';
+export { embedCorpus, CorpusError, type CorpusResult, type EmbedCorpusOptions, type FailedChunk } from './producer.js';
 export {
-  base64ToFloat32, chunkJobId, float32ToBase64, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
+  base64ToFloat32, chunkJobId, DEFAULT_KERNELS, float32ToBase64, JOB_NAME, MAX_JOB_INPUTS, PROTOCOL_VERSION,
   type EmbeddingJobData, type EmbeddingJobResult,
 } from './protocol.js';

@@ -4,15 +4,31 @@
  * float32. Both sides check what they read: Redis holds data any client may have written.
  */
 import { createHash } from 'node:crypto';
-import { fail } from '../errors.js';
+import { DEFAULT_SIMD } from '../engine/simd.js';
+import type { KernelBuild } from '../engine/wasm.js';
+import { describeValue, fail } from '../errors.js';
 import { vectorBase64 } from '../server/http.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
 
-/** Version of the job data and result layout; a worker refuses jobs of another. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of the job data and result layout; a worker refuses jobs of another. 2: the job names
+ * the kernels build it must run on, the result the build it ran on.
+ */
+export const PROTOCOL_VERSION = 2;
 
-/** BullMQ job name of every embedding job. */
+/** BullMQ job name of every embedding job; a worker refuses jobs of any other name. */
 export const JOB_NAME = 'embed';
+
+/** The build a job asks for unless told: the loaders' default (one place says which: engine/simd.ts). */
+export const DEFAULT_KERNELS: KernelBuild = DEFAULT_SIMD;
+
+const KERNEL_BUILDS: readonly KernelBuild[] = ['simd128', 'relaxed'];
+
+/** `kernels` as a producer option or job field: `BAD_INPUT` unless 'simd128' or 'relaxed'. */
+export function checkKernels(v: unknown, what: string): KernelBuild {
+  if (!(KERNEL_BUILDS as readonly unknown[]).includes(v)) fail('BAD_INPUT', `${what} is ${describeValue(v)}, expected 'simd128' or 'relaxed'`);
+  return v as KernelBuild;
+}
 
 /** Inputs one job may carry by default (a worker refuses larger jobs: work per job stays bounded). */
 export const MAX_JOB_INPUTS = 4096;
@@ -24,6 +40,8 @@ export interface EmbeddingJobData {
   inputs: EmbedInput[];
   /** Applies to the plain-string inputs, as `encode`'s `instruction` option. */
   instruction?: string;
+  /** The kernels build the job must run on; a worker running the other refuses it. */
+  kernels: KernelBuild;
 }
 
 /** A job's return value. */
@@ -31,6 +49,8 @@ export interface EmbeddingJobResult {
   v: typeof PROTOCOL_VERSION;
   /** Size of each embedding. */
   dim: number;
+  /** The kernels build that computed the embeddings. */
+  kernels: KernelBuild;
   /** Inputs embedded (the job's inputs.length). */
   count: number;
   /** One base64 string per input: `dim` little-endian float32. Absent when the worker's callback stored them. */
@@ -81,22 +101,29 @@ export function compactInputs(inputs: readonly unknown[], offset = 0): EmbedInpu
 }
 
 /**
- * The job id of a chunk: a hash of what determines its embeddings (the inputs in compact form
- * and the instruction), so resubmitting a corpus finds the jobs it already made. One queue
- * serves one model: the model is not part of the id.
+ * The job id of a chunk: a hash of what determines its embeddings (the inputs in compact form,
+ * the instruction and the kernels build), so resubmitting a corpus finds the jobs it already made.
+ * One queue serves one model: the model is not part of the id.
  */
-export function chunkJobId(inputs: readonly EmbedInput[], instruction: string | undefined): string {
-  const h = createHash('sha256').update(JSON.stringify([PROTOCOL_VERSION, instruction ?? null, inputs]));
+export function chunkJobId(inputs: readonly EmbedInput[], instruction: string | undefined, kernels: KernelBuild = DEFAULT_KERNELS): string {
+  const h = createHash('sha256').update(JSON.stringify([PROTOCOL_VERSION, instruction ?? null, kernels, inputs]));
   return `iw-${h.digest('hex').slice(0, 40)}`;
+}
+
+/** A job's name, checked: `BAD_INPUT` unless JOB_NAME (the worker fails such a job for good). */
+export function checkJobName(name: unknown): void {
+  if (name !== JOB_NAME) {
+    fail('BAD_INPUT', `job name ${describeValue(name)}: this worker takes only "${JOB_NAME}" jobs (the ones embedCorpus enqueues); one queue, one kind of job`);
+  }
 }
 
 /** Job data from Redis, checked: `BAD_INPUT` says what is wrong (the worker fails such a job for good). */
 export function checkJobData(data: unknown, maxInputs: number): EmbeddingJobData {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    fail('BAD_INPUT', `job data: expected an object {v, inputs, instruction?}, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`);
+    fail('BAD_INPUT', `job data: expected an object {v, inputs, instruction?, kernels}, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`);
   }
   const d = data as Record<string, unknown>;
-  if (d.v !== PROTOCOL_VERSION) fail('BAD_INPUT', `job data: protocol version ${JSON.stringify(d.v)}, this worker speaks ${PROTOCOL_VERSION}`);
+  if (d.v !== PROTOCOL_VERSION) fail('BAD_INPUT', `job data: protocol version ${describeValue(d.v)}, this worker speaks ${PROTOCOL_VERSION}`);
   if (!Array.isArray(d.inputs)) fail('BAD_INPUT', `job data: inputs is ${d.inputs === null ? 'null' : typeof d.inputs}, expected an array`);
   if (d.inputs.length === 0 || d.inputs.length > maxInputs) {
     fail('BAD_INPUT', `job data: ${d.inputs.length} inputs, expected 1 to ${maxInputs} per job`);
@@ -104,7 +131,8 @@ export function checkJobData(data: unknown, maxInputs: number): EmbeddingJobData
   if (d.instruction !== undefined && typeof d.instruction !== 'string') {
     fail('BAD_INPUT', `job data: instruction is ${d.instruction === null ? 'null' : typeof d.instruction}, expected a string`);
   }
-  return { v: PROTOCOL_VERSION, inputs: d.inputs as EmbedInput[], instruction: d.instruction as string | undefined };
+  const kernels = checkKernels(d.kernels, 'job data: kernels');
+  return { v: PROTOCOL_VERSION, inputs: d.inputs as EmbedInput[], instruction: d.instruction as string | undefined, kernels };
 }
 
 function intArray(v: unknown, length: number, max: number, what: string): number[] {
@@ -113,7 +141,7 @@ function intArray(v: unknown, length: number, max: number, what: string): number
   }
   for (let i = 0; i < v.length; i++) {
     const x = v[i];
-    if (!Number.isInteger(x) || x < 0 || x > max) fail('BAD_INPUT', `${what}[${i}]: expected an integer in [0, ${max}], got ${JSON.stringify(x)}`);
+    if (!Number.isInteger(x) || x < 0 || x > max) fail('BAD_INPUT', `${what}[${i}]: expected an integer in [0, ${max}], got ${describeValue(x)}`);
   }
   return v as number[];
 }
@@ -126,10 +154,11 @@ function intArray(v: unknown, length: number, max: number, what: string): number
 export function checkJobResult(r: unknown, count: number, collect: boolean): EmbeddingJobResult {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) fail('BAD_INPUT', `job result: expected an object, got ${r === null ? 'null' : typeof r}`);
   const o = r as Record<string, unknown>;
-  if (o.v !== PROTOCOL_VERSION) fail('BAD_INPUT', `job result: protocol version ${JSON.stringify(o.v)}, expected ${PROTOCOL_VERSION}`);
+  if (o.v !== PROTOCOL_VERSION) fail('BAD_INPUT', `job result: protocol version ${describeValue(o.v)}, expected ${PROTOCOL_VERSION}`);
+  const kernels = checkKernels(o.kernels, 'job result: kernels');
   const dim = o.dim;
-  if (!Number.isInteger(dim) || (dim as number) < 1 || (dim as number) > 65536) fail('BAD_INPUT', `job result: dim ${JSON.stringify(dim)}, expected an integer in [1, 65536]`);
-  if (o.count !== count) fail('BAD_INPUT', `job result: count ${JSON.stringify(o.count)} for a chunk of ${count} inputs`);
+  if (!Number.isInteger(dim) || (dim as number) < 1 || (dim as number) > 65536) fail('BAD_INPUT', `job result: dim ${describeValue(dim)}, expected an integer in [1, 65536]`);
+  if (o.count !== count) fail('BAD_INPUT', `job result: count ${describeValue(o.count)} for a chunk of ${count} inputs`);
   const tokens = intArray(o.tokens, count, 1 << 20, 'job result tokens');
   const truncated = intArray(o.truncated, count, 1 << 30, 'job result truncated');
   const cutChars = intArray(o.cutChars, count, 2 ** 53 - 1, 'job result cutChars');
@@ -137,10 +166,10 @@ export function checkJobResult(r: unknown, count: number, collect: boolean): Emb
   const emptyPool = intArray(o.emptyPool, o.emptyPool.length, count - 1, 'job result emptyPool');
   if (o.embeddings === undefined) {
     if (collect) fail('BAD_INPUT', 'job result has no embeddings (the worker stored them through its onEmbeddings callback): pass collect: false');
-    return { v: PROTOCOL_VERSION, dim: dim as number, count, stored: true, tokens, truncated, cutChars, emptyPool };
+    return { v: PROTOCOL_VERSION, dim: dim as number, kernels, count, stored: true, tokens, truncated, cutChars, emptyPool };
   }
   if (!Array.isArray(o.embeddings) || o.embeddings.length !== count) {
     fail('BAD_INPUT', `job result embeddings: expected ${count} base64 strings, got ${Array.isArray(o.embeddings) ? o.embeddings.length : typeof o.embeddings}`);
   }
-  return { v: PROTOCOL_VERSION, dim: dim as number, count, embeddings: o.embeddings as string[], tokens, truncated, cutChars, emptyPool };
+  return { v: PROTOCOL_VERSION, dim: dim as number, kernels, count, embeddings: o.embeddings as string[], tokens, truncated, cutChars, emptyPool };
 }

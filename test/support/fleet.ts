@@ -66,6 +66,20 @@ export function cli(name: string, args: string[], options: { input?: string } = 
   };
 }
 
+/**
+ * `p`, or a rejection naming `what` after `ms`: a guard against a hang (uvu has no timeouts), far
+ * above the time the thing takes, never a speed target.
+ */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs `instructor-wasm ...args` to completion (synth, convert). */
 export function cliSync(args: string[]): void {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });

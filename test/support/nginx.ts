@@ -42,7 +42,7 @@ export function siteConfig(listen: string, upstreams: string[]): string {
 }
 
 export async function startNginx(upstreamPorts: number[]): Promise<Nginx> {
-  const bin = findBinary('nginx', 'NGINX', 'apt-get install -y nginx');
+  const bin = findBinary('nginx', 'NGINX', 'nginx', 'the replica tests (test/replicas.test.ts)');
   const prefix = mkdtempSync(join(tmpdir(), 'iw-nginx-'));
   // Worker processes may run as another user (nobody) when the test runs as root: let them in.
   chmodSync(prefix, 0o755);
