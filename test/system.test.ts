@@ -63,7 +63,7 @@ test('redis-server hidden from PATH: the queue tests fail, naming the Debian pac
 });
 
 test('nginx missing: the replica tests fail naming the Debian package, not "(0 / 2)" in green', () => {
-  const { status, out } = runTests('replicas\\.test\\.js$', { NGINX: join(dir, 'no-nginx-here') });
+  const { status, out } = runTests('^replicas\\.test\\.js$', { NGINX: join(dir, 'no-nginx-here') });
   assert.is(status, 1, out);
   assert.match(out, /nginx is missing \(not an executable at NGINX=\S+no-nginx-here\): the replica tests \(test\/replicas\.test\.ts\) need it\. It is Debian's nginx package: sudo apt-get install -y nginx/);
   assert.match(out, /replicas\.test\.js\n[^\n]*\(0 \/ 2\)/);
