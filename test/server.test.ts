@@ -31,6 +31,37 @@ const MIXED: EmbedInput[] = [
   'z',
 ];
 
+/** Holding a connection after a 429 lasts min(Retry-After, 1 s); Retry-After is at least 1 s. Timers never fire early by more than a millisecond. */
+const HOLD_LOWER_MS = 990;
+
+/** Over one keep-alive connection: a POST of `body` (refused with 429), then at once GET /health; resolves with the times both answers ended. */
+function askTwiceOnOneConnection(port: number, body: string): Promise<[number, number]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    let refusedAt = -1;
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no two answers in 10 s: ${JSON.stringify(data.slice(0, 400))}`)); }, 10_000);
+    socket.on('error', reject);
+    socket.on('data', (d) => {
+      data += d.toString('utf8');
+      const answers = data.split('HTTP/1.1 ').slice(1);
+      if (refusedAt < 0 && answers.length >= 1 && answers[0].includes('\r\n\r\n{')) {
+        if (!answers[0].startsWith('429')) { clearTimeout(timer); socket.destroy(); reject(new Error(`expected a 429 first: ${answers[0].slice(0, 200)}`)); return; }
+        assert.not.match(answers[0], /connection: close/i);
+        refusedAt = performance.now();
+        socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      }
+      if (answers.length >= 2 && answers[1].includes('\r\n\r\n')) {
+        clearTimeout(timer);
+        socket.destroy();
+        assert.match(answers[1], /^200 /);
+        resolve([refusedAt, performance.now()]);
+      }
+    });
+    socket.on('connect', () => socket.write(`POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+  });
+}
+
 /** encode() of each input on its own: the reference every server vector must equal bit for bit. */
 async function alone(inputs: readonly EmbedInput[], options: { instruction?: string; normalize?: boolean } = {}): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
@@ -403,6 +434,7 @@ test('429 with Retry-After: at once when the model is full (body unread), and wh
     const long = 'word '.repeat(600); // 512 tokens once cut
     // An empty model takes any request: 2 x 512 tokens, more than the limit. Its pass starts at once.
     const first = post(s, '/v1/embeddings', { model: MODEL, input: [long, long] });
+    first.catch(() => {}); // awaited below: a failed assertion before that must fail this test, not end the run
     await until(() => gate.held === 1, 'the first pass to start');
     await untilQueued(s, 0); // nothing waits: the 1024 tokens are in the running pass, and still count
     const refused = await rawRequest(s.port, 'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 5000', []);
@@ -413,6 +445,9 @@ test('429 with Retry-After: at once when the model is full (body unread), and wh
     const tei = await rawRequest(s.port, 'POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5000', []);
     assert.is(tei.status, 429);
     assert.is(JSON.parse(tei.body).error_type, 'Overloaded');
+    // A client that asks again at once on the connection a 429 came back on waits for Retry-After there (at most 1 s).
+    const [refusedAt, nextAt] = await askTwiceOnOneConnection(s.port, JSON.stringify({ model: MODEL, input: 'x' }));
+    assert.ok(nextAt - refusedAt >= HOLD_LOWER_MS, `the next request on the connection was answered ${nextAt - refusedAt} ms after the 429`);
     const oa = new OpenAI({ apiKey: 'x', baseURL: `${s.url}/v1`, maxRetries: 0 });
     try {
       await oa.embeddings.create({ model: MODEL, input: 'x' });
@@ -424,20 +459,28 @@ test('429 with Retry-After: at once when the model is full (body unread), and wh
     const r = await first;
     assert.is(r.status, 200, 'the request already accepted is answered');
     await r.body?.cancel();
-    // One pass of 512 tokens running: another 512 would pass 600; 2 more tokens would not.
+    // One pass of 512 tokens running: 2 more tokens fit (512 + 2 <= 600), another 512 would pass 600.
     const a = post(s, '/v1/embeddings', { model: MODEL, input: long });
     await until(() => gate.held === 1, 'the second pass to start');
+    const small = post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }); // waits for the lane
+    await untilQueued(s, 2);
     const e = await errorOf(await post(s, '/v1/embeddings', { model: MODEL, input: long }));
     assert.is(e.status, 429);
-    assert.match(e.body.error.message, /512 tokens accepted and not yet embedded, at most 600/);
-    const small = post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }); // 512 + 2 <= 600: waits for the lane
-    await untilQueued(s, 2);
+    assert.match(e.body.error.message, /514 tokens accepted and not yet embedded, at most 600/);
+    // Once a request was refused for want of room, the door is shut until tokens leave: even a request that would fit is refused before its body is read.
+    const shut = await errorOf(await post(s, '/v1/embeddings', { model: MODEL, input: 'fits' }));
+    assert.is(shut.status, 429);
+    assert.match(shut.body.error.message, /514 tokens accepted and not yet embedded, at most 600; a request of 512 tokens was refused since the last pass ended/);
     gate.open();
     assert.is((await a).status, 200);
     assert.is((await small).status, 200);
+    const again = await post(s, '/v1/embeddings', { model: MODEL, input: 'fits' });
+    assert.is(again.status, 200, 'the door opens again once a pass has ended');
+    await again.body?.cancel();
     const refusals = metric(await (await fetch(`${s.url}/metrics`)).text(), 'instructor_refused_requests_total{reason="queue"}');
-    assert.is(refusals, 4);
+    assert.is(refusals, 6);
   } finally {
+    gate.open(); // a failed assertion must not leave passes held
     await s.close();
   }
 });

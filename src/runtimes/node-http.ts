@@ -8,6 +8,8 @@
 //   gives a request's admission permit back when its last byte has been taken, so a client that
 //   reads slowly holds its permit (and its memory) until then. A write that stalls longer than
 //   `writeTimeoutMs` ends the connection.
+// - After a 429 the connection's next request waits for Retry-After (at most a second) before it is
+//   read: clients that ignore Retry-After cannot turn refusals into all the serving thread does.
 // - An answer sent before the request's body was read to its end (a refusal) says
 //   `Connection: close`, and the connection is closed gracefully: the server sends its FIN after
 //   the answer and reads (and discards) what the client still sends, until the body ends, for at
@@ -114,6 +116,26 @@ function closeGracefully(req: IncomingMessage, socket: Socket): void {
   };
 }
 
+/**
+ * After a 429 the connection's next request is read only once Retry-After has passed (at most
+ * HOLD_MAX_MS): the refusal itself goes out at once, and a client that asks again at once on the
+ * same connection, ignoring Retry-After, waits for it there. Without this, a crowd of such clients
+ * turns refusals into the serving thread's whole work (tens of thousands a second), taking the CPU
+ * the model threads compute with and making health checks wait behind them.
+ */
+const HOLD_MAX_MS = 1000;
+function holdAfterRefusal(socket: Socket, retryAfter: string | undefined): void {
+  const seconds = Number(retryAfter);
+  const ms = Math.min(HOLD_MAX_MS, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : HOLD_MAX_MS);
+  if (socket.destroyed || socket.isPaused()) return;
+  socket.pause();
+  const timer = setTimeout(() => {
+    if (!socket.destroyed) socket.resume();
+  }, ms);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
 /** True while the request has body bytes not yet read (a request without a body has none, even before Node marks it complete). */
 function unread(req: IncomingMessage): boolean {
   if (req.complete) return false;
@@ -169,6 +191,7 @@ export function nodeListener(handler: (request: Request) => Promise<Response>, h
       } else if (hooks.closing?.()) out.connection = 'close';
       res.writeHead(door.status, out);
       res.end(door.body);
+      if (door.status === 429) holdAfterRefusal(req.socket, door.headers['Retry-After']);
       return;
     }
     const hasBody = method !== 'GET' && method !== 'HEAD';
@@ -235,6 +258,7 @@ export function nodeListener(handler: (request: Request) => Promise<Response>, h
       return;
     }
     res.writeHead(response.status, out);
+    if (response.status === 429) holdAfterRefusal(req.socket, response.headers.get('retry-after') ?? undefined);
     let chunk: Uint8Array | undefined = first.value;
     while (chunk !== undefined) {
       if (!(await write(res, chunk, writeTimeoutMs))) {

@@ -15,6 +15,11 @@
 // the work in the system past it is refused (429); one that alone needs longer is refused for good
 // (TooLongError: a 413), since no drain could finish it.
 //
+// Admission before the body is read (`full`): the server refuses a request at its headers when no
+// request could fit, and also once a request was refused for want of room until tokens leave the
+// system (a pass ends, a request is dropped). A smaller request might have fit then; the price is
+// small next to reading and tokenizing a crowd of same-sized requests only to refuse each.
+//
 // Forming a pass (budget: maxBatchTokens, split evenly between idle lanes when there are several,
 // so one large request keeps every lane busy): requests in arrival order, each request's inputs
 // in its order. First every waiting request gets a share of the budget (budget / requests, at
@@ -108,6 +113,8 @@ export class Scheduler {
   private runningTokens = 0;
   private running = 0;
   private idleWaiters: Array<() => void> = [];
+  /** The smallest request refused for want of room since tokens last left the system (0: none). */
+  private refusedTokens = 0;
   /** Tokens per ms of recent passes, per lane (for Retry-After); 0 until the first pass. */
   private tokensPerMs = 0;
   private readonly budget: number;
@@ -141,17 +148,28 @@ export class Scheduler {
     return this.running;
   }
 
-  /** True when a new request would be refused whatever its size. */
+  /**
+   * True when a new request is refused before its body is read: when no request could fit, or when
+   * one was refused for want of room and no tokens have left since. The second closes the door
+   * to a crowd of same-sized requests at once: without it, with the system a few tokens short of
+   * its bound, every request would be read and tokenized only to be refused.
+   */
   get full(): boolean {
-    return this.tokensInSystem >= this.options.maxQueuedTokens || this.secondsOf(this.tokensInSystem) >= (this.options.maxQueueSeconds ?? Infinity);
+    const inSystem = this.tokensInSystem;
+    if (inSystem === 0) return false;
+    const next = inSystem + Math.max(1, this.refusedTokens);
+    return next > this.options.maxQueuedTokens || this.secondsOf(next) > (this.options.maxQueueSeconds ?? Infinity);
   }
 
   /** Which bound is reached, for a message: the tokens, or the seconds of work, and the flag that sets it. */
   get fullness(): { text: string; flag: string } {
     const max = this.options.maxQueueSeconds;
-    const seconds = this.secondsOf(this.tokensInSystem);
-    if (max !== undefined && seconds >= max) return { text: `about ${seconds.toFixed(1)} s of work, at most ${max.toFixed(1)} s`, flag: '--drain-timeout-ms' };
-    return { text: `at most ${this.options.maxQueuedTokens}`, flag: '--max-queued-tokens' };
+    const inSystem = this.tokensInSystem;
+    const room = inSystem < this.options.maxQueuedTokens && this.refusedTokens > 0 ? `; a request of ${this.refusedTokens} tokens was refused since the last pass ended` : '';
+    if (max !== undefined && this.secondsOf(inSystem + Math.max(1, this.refusedTokens)) > max) {
+      return { text: `about ${this.secondsOf(inSystem).toFixed(1)} s of work, at most ${max.toFixed(1)} s${room}`, flag: '--drain-timeout-ms' };
+    }
+    return { text: `at most ${this.options.maxQueuedTokens}${room}`, flag: '--max-queued-tokens' };
   }
 
   /** Seconds `tokens` take at the measured speed (0 before any pass). */
@@ -192,6 +210,7 @@ export class Scheduler {
     for (const p of inputs) tokens += p.ids.length;
     const inSystem = this.tokensInSystem;
     if (inSystem > 0 && inSystem + tokens > this.options.maxQueuedTokens) {
+      this.noteRefused(tokens);
       throw new OverloadedError(inSystem, this.options.maxQueuedTokens, this.retryAfterSeconds);
     }
     const maxSeconds = this.options.maxQueueSeconds;
@@ -199,7 +218,10 @@ export class Scheduler {
       const alone = this.secondsOf(tokens);
       if (alone > maxSeconds) throw new TooLongError(tokens, alone, maxSeconds, this.tokensPerSecond);
       const seconds = this.secondsOf(inSystem + tokens);
-      if (seconds > maxSeconds) throw new OverloadedError(inSystem, this.options.maxQueuedTokens, this.retryAfterSeconds, { seconds: this.secondsOf(inSystem), maxSeconds });
+      if (seconds > maxSeconds) {
+        this.noteRefused(tokens);
+        throw new OverloadedError(inSystem, this.options.maxQueuedTokens, this.retryAfterSeconds, { seconds: this.secondsOf(inSystem), maxSeconds });
+      }
     }
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new CancelledError());
@@ -226,12 +248,17 @@ export class Scheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private noteRefused(tokens: number): void {
+    this.refusedTokens = this.refusedTokens === 0 ? tokens : Math.min(this.refusedTokens, tokens);
+  }
+
   private settle(job: Job, error?: Error): void {
     if (job.settled) return;
     job.settled = true;
     job.detach();
     const at = this.queue.indexOf(job);
     if (at >= 0) this.queue.splice(at, 1);
+    if (job.waiting > 0) this.refusedTokens = 0; // room was made
     this.waitingTokens -= job.waiting; // its inputs in running passes count until those end
     job.waiting = 0;
     if (error) job.reject(error);
@@ -294,6 +321,7 @@ export class Scheduler {
     const finish = () => {
       this.running--;
       this.runningTokens -= tokens;
+      this.refusedTokens = 0; // room was made
     };
     this.backend.run(passOf(pass.map(({ job, i }) => job.inputs[i])), { live: (b) => !pass[b].job.settled }).then((vectors) => {
       const ms = now() - started;
