@@ -139,9 +139,6 @@ test('docs/frameworks.md: each example runs as written, against the framework it
   }
 });
 
-/** Pages another change of issue 22 adds (the kernels' reference); linked from the README already. */
-const PAGES_ADDED_ELSEWHERE = new Set(['docs/kernels.md']);
-
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
 const anchor = (heading: string): string => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 
@@ -155,7 +152,6 @@ test('README and docs/: every relative link leads to a file in the repository (a
       if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
       const [path, hash] = target.split('#');
       const file = path === '' ? page : relative(ROOT, join(ROOT, dirname(page), path));
-      if (PAGES_ADDED_ELSEWHERE.has(file)) continue;
       if (!existsSync(join(ROOT, file))) { broken.push(`${page}: ${target} (no ${file})`); continue; }
       if (hash !== undefined && file.endsWith('.md')) {
         const headings = read(file).split('\n').filter((l) => /^#+ /.test(l)).map((l) => anchor(l.replace(/^#+ /, '')));
