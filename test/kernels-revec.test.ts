@@ -78,11 +78,11 @@ test('revectorizer: gemm_q8 comes out as 256-bit vpmaddwd (vpmovsxbw / vmovdqu y
 // ------------------------------------------------------------------ where the package owns the process
 
 /** Runs `code` (an ES module) on Node `major` with `flags`, printing machine code if asked; its RESULT line and the code. */
-async function inChild(major: number, flags: string[], code: string): Promise<{ result: Record<string, unknown>; code: string }> {
+async function inChild(major: number, flags: string[], code: string): Promise<{ result: Record<string, unknown>; code: string; exit: number | null; stderr: string }> {
   const r = await run(nodeBinary(major), [...flags, '--input-type=module', '-e', code], { cwd: ROOT, timeoutMs: 120_000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   assert.ok(line, `Node ${major} ${flags.join(' ')}: exit ${r.code}, no RESULT: ${r.stderr.slice(-1500)}`);
-  return { result: JSON.parse(line!.slice(7)), code: r.stdout };
+  return { result: JSON.parse(line!.slice(7)), code: r.stdout, exit: r.code, stderr: r.stderr };
 }
 const ENABLE = (checkScript?: string) => `
   import { readFileSync } from 'node:fs';
@@ -97,7 +97,7 @@ test('enableRevectorizer: turns the flag on in a running Node 24 after the known
   const avx2 = cpuFlags().avx2;
   const on = await inChild(24, [...EAGER, '--print-wasm-code'], ENABLE());
   assert.equal(on.result, { enabled: true, reason: 'checked', given: false });
-  assert.is(count(on.code, /vpmaddwd ymm/) > 0, avx2, `vpmaddwd ymm after enabling: ${count(on.code, /vpmaddwd ymm/)}`);
+  assert.is(count(on.code, /vpmaddwd ymm/) > 0, avx2, `vpmaddwd ymm after enabling: ${count(on.code, /vpmaddwd ymm/)} (xmm ${count(on.code, /vpmaddwd xmm/)}, ${on.code.length} characters of code printed, exit ${on.exit}): ${on.stderr.slice(-500)}`);
   const refused = await inChild(24, [...EAGER, '--print-wasm-code'], ENABLE(failing));
   assert.equal(refused.result, { enabled: false, reason: 'known-answer check failed: planted difference', given: false });
   assert.is(count(refused.code, /vpmaddwd ymm/), 0);
