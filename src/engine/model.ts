@@ -1,8 +1,9 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
+import { parseDtype, type WeightsDtype } from './dtype.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
-import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError, positiveInteger } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { headBytesBound, instructorHead, l2normalize } from './head.js';
 import { forwardBytesBound, MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
@@ -60,7 +61,7 @@ export interface LoadOptions {
    * stored otherwise is refused with BAD_INPUT before its data is read (a weights file loads as it
    * is stored; convert the checkpoint again for another dtype). Default: whatever the file holds.
    */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /**
    * Model replicas over one copy of the weights (data parallelism): the weights load once into a
    * shared memory (the threads build, kernels-mt.wasm, on one thread each) and `count` regions of
@@ -112,7 +113,7 @@ export interface ModelInfo {
   /** Output size of the Dense head (the embedding size). */
   dim: number;
   /** 'int4' when the matmul weights are 4-bit (q4), 'int8' when int8, else 'fp32'. */
-  dtype: 'int8' | 'int4' | 'fp32';
+  dtype: WeightsDtype;
   /** The weights file's `model` field: max_seq_length, normalize, tokenizer, source. */
   model: ModelMeta;
   /** Bytes of wasm linear memory the weights occupy. */
@@ -200,9 +201,7 @@ export class InstructorModel {
         : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
     }
     if (options.dtype !== undefined) {
-      if (options.dtype !== 'int8' && options.dtype !== 'int4' && options.dtype !== 'fp32') {
-        fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(options.dtype)}`);
-      }
+      parseDtype(options.dtype, 'dtype');
       const stored = storedWeightsDtype(header);
       if (stored !== options.dtype) {
         fail('BAD_INPUT', `dtype "${options.dtype}" was asked for, but the weights file holds ${stored} weights (a weights file loads as it is stored: convert the checkpoint with dtype "${options.dtype}", or leave dtype out)`);
@@ -368,10 +367,7 @@ export class InstructorModel {
       return fail('BAD_INPUT', `embedIds: reading the inputs threw ${describeThrown(e)}, expected an array of {ids, nInstr}`);
     }
     const normalize = options.normalize ?? this.info.model.normalize;
-    const asked = options.maxBatchTokens ?? 2048;
-    if (!Number.isInteger(asked) || asked < 1) {
-      fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${asked}`);
-    }
+    const asked = positiveInteger(options.maxBatchTokens ?? 2048, 'maxBatchTokens');
     // a replica's passes fit its region: never more tokens than it was sized for
     const maxBatchTokens = Math.min(asked, core.maxPassTokens);
     const seqs = list.map((inp, i) => {
@@ -540,7 +536,7 @@ function maxMatmulCols(weights: T5Weights, dense: Matrix): number {
 }
 
 /** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */
-export function storedWeightsDtype(header: WeightsHeader): 'int8' | 'int4' | 'fp32' {
+export function storedWeightsDtype(header: WeightsHeader): WeightsDtype {
   const config = parseT5Config(header.config);
   const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
   const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
