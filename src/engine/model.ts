@@ -1,12 +1,13 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
+import { packQ7, prepareRelaxed, relaxedMatrices } from './relaxed.js';
 import { parseDtype, type WeightsDtype } from './dtype.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
 import { describeThrown, describeValue, fail, InstructorError, positiveInteger } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { headBytesBound, instructorHead, l2normalize } from './head.js';
-import { forwardBytesBound, MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
+import { forwardBytesBound, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
 import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
 import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmMemory, type WasmModule } from './wasm.js';
 import { createSharedKernels, createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
@@ -324,7 +325,7 @@ export class InstructorModel {
     // sequence, a negligible share of the work) stays on gemm_q8's int16 activations.
     const kernels = kernelBuildOf(arena.wasm);
     const encoderMatrices = layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]);
-    const relaxed = kernels === 'relaxed' ? encoderMatrices.filter((m) => m.dtype === 'q8' && m.cols >= RELAXED_MIN_K) : [];
+    const relaxed = kernels === 'relaxed' ? relaxedMatrices(encoderMatrices) : [];
     const gemmScratch = packQ8(arena, [...encoderMatrices.filter((m) => !relaxed.includes(m)), dense], relaxed);
     const encoder = new T5Encoder(config, weights, arena, gemmScratch);
     const outliers = relaxed.length > 0 ? prepareRelaxed(arena, encoder, config, gemmScratch) : null;
@@ -651,110 +652,8 @@ function packQ8(arena: Arena, matrices: Matrix[], q7: Matrix[] = []): number {
     arena.wasm.pack_q8(m.ptr, m.rows, m.cols, scratch);
     m.packed = 'q8';
   }
-  for (const m of q7) {
-    // the file's CRC was checked on the int8 bytes: these are ours from here on
-    arena.wasm.requant_q7!(m.ptr, m.scales, m.rows, m.cols);
-    arena.wasm.pack_q7!(m.ptr, m.rows, m.cols, scratch);
-    m.packed = 'q7';
-  }
+  packQ7(arena, q7, scratch);
   return scratch;
-}
-
-/**
- * The relaxed build runs gemm_q7 for int8 matrices with at least this inner size (every hkunlp
- * model's); smaller ones (the test models) stay on gemm_q8, same bits as kernels.wasm: their
- * time is negligible, and 7-bit weights cost them more (golden tiny int8: 0.9992 -> 0.990).
- */
-const RELAXED_MIN_K = 256;
-
-/** Calibration input of the relaxed build: CALIBRATION_TOKENS pseudo-random ids and </s>. */
-const CALIBRATION_TOKENS = 32;
-/** A channel is an outlier when its max |x| over the calibration tokens exceeds this many times the median channel's. */
-const OUTLIER_RATIO = 5;
-/**
- * Channels carried in int16 at least (the largest ratios, outliers or not). Golden base int8 min
- * cosine: 13 outliers alone 0.99896, filled to 16 0.99911, to 32 0.99946 (large: 19 -> 32, 0.99949).
- */
-const MIN_OUTLIER_SLOTS = 32;
-
-/** The relaxed build's calibration input: CALIBRATION_TOKENS - 1 pseudo-random ids, then </s>. */
-export function calibrationIds(vocabSize: number): Int32Array {
-  const ids = new Int32Array(CALIBRATION_TOKENS);
-  let s = 0x9e3779b9;
-  for (let t = 0; t < ids.length - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids[t] = 2 + (s % (vocabSize - 2)); }
-  ids[ids.length - 1] = 1;
-  return ids;
-}
-
-/**
- * The int16 channels from each channel's largest max |x| / median ratio over the calibration
- * sites: the outliers (ratio > OUTLIER_RATIO), at least MIN_OUTLIER_SLOTS channels (runners-up
- * fill the rest), a multiple of 16, at most MAX_OUTLIERS; ascending.
- */
-export function chooseOutlierChannels(ratio: Float64Array): number[] {
-  const D = ratio.length;
-  const byRatio = [...ratio.keys()].sort((a, b) => ratio[b] - ratio[a] || a - b);
-  const outliers = byRatio.filter((d) => ratio[d] > OUTLIER_RATIO).length;
-  const O = Math.min(MAX_OUTLIERS, Math.max(MIN_OUTLIER_SLOTS, Math.ceil(outliers / 16) * 16), Math.floor(D / 16) * 16);
-  return byRatio.slice(0, O).sort((a, b) => a - b);
-}
-
-/**
- * The relaxed build's outlier channels (assembly/gemm_q7.ts): one forward pass over a fixed
- * calibration input records each rmsnorm output's per-channel max |x| where it enters q, k, v and
- * wi; the channels above OUTLIER_RATIO x the median in any layer form one set (T5's large
- * residual channels are the same in every layer), filled up to a multiple of 16 with the next
- * largest ratios, at most MAX_OUTLIERS. Their
- * weights' 7-bit codes are copied into each such matrix's Wo. Deterministic: the same weights give
- * the same set, whatever is embedded later, so batching and threads still change no bit.
- */
-function prepareRelaxed(arena: Arena, encoder: T5Encoder, config: T5Config, scratch: number): OutlierSet | null {
-  const wasm = arena.wasm;
-  const D = config.dModel;
-  const normInputs = new Set(encoder.weights.layers.flatMap((L) => [L.q, L.k, L.v, ...L.wi]).filter((m) => m.packed === 'q7'));
-  const ratio = new Float64Array(D);
-  encoder.relaxed = true;
-  encoder.observe = (W, x, S) => {
-    if (!normInputs.has(W) || W.cols !== D) return;
-    const v = arena.f32(x, S * D);
-    const cm = new Float64Array(D);
-    for (let t = 0; t < S; t++) for (let d = 0; d < D; d++) cm[d] = Math.max(cm[d], Math.abs(v[t * D + d]));
-    const median = Float64Array.from(cm).sort()[D >> 1];
-    for (let d = 0; d < D; d++) ratio[d] = Math.max(ratio[d], median > 0 ? cm[d] / median : 0);
-  };
-  const ids = calibrationIds(config.vocabSize);
-  const mark = arena.mark();
-  try {
-    encoder.forward([ids], arena.alloc(ids.length * D * 4));
-  } finally {
-    arena.reset(mark);
-    encoder.observe = undefined;
-  }
-  const channels = chooseOutlierChannels(ratio);
-  const O = channels.length;
-  if (O === 0) return null;
-  const set: OutlierSet = { O, oidx: arena.alloc(O * 4), keep: arena.alloc(D * 4), channels };
-  arena.i32(set.oidx, O).set(Array.from({ length: O }, (_, j) => channels[j] ?? -1));
-  const keep = arena.i32(set.keep, D);
-  keep.fill(-1);
-  for (const c of channels) keep[c] = 0;
-  for (const m of normInputs) {
-    // Wo[n, j] = the signed 7-bit code of W[n, channel j], read from gemm_q7's packed layout
-    const N = m.rows, K = m.cols, N8 = N & ~7;
-    const Wo = arena.alloc(N * O);
-    const codes = arena.u8(m.ptr, N * K), out = arena.i8(Wo, N * O);
-    out.fill(0);
-    for (let n = 0; n < N; n++) {
-      for (let j = 0; j < channels.length; j++) {
-        const k = channels[j];
-        const at = n >= N8 ? n * K + k : (n & ~7) * K + (k >> 2) * 32 + (n & 7) * 4 + (k & 3);
-        out[n * O + j] = codes[at] - 64;
-      }
-    }
-    wasm.pack_q8(Wo, N, O, scratch);
-    m.outliers = { set, Wo };
-  }
-  return set;
 }
 
 export { InstructorError };

@@ -27,7 +27,7 @@ import { CHARS_PER_TOKEN, type T5Tokenizer } from '../text/tokenizer.js';
 import { pyStrip } from '../text/inputs.js';
 import { isHostedModel, type HostedModel } from '../text/hosted.js';
 import { nextMacrotask, passOf } from '../engine/backend.js';
-import { calibrationIds } from '../engine/model.js';
+import { calibrationIds } from '../engine/relaxed.js';
 import { CancelledError, OverloadedError, Scheduler, TooLongError } from './scheduler.js';
 import { ApiError, bearerToken, checkJsonContentType, clip, parseJson, readBody, sameSecret } from './http.js';
 import { Metrics } from './metrics.js';
