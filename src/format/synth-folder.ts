@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { SYNTH_CONFIGS, validateT5Config, type T5Config } from '../engine/config.js';
 import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, t5TensorShapes } from '../engine/tensors.js';
 import { fail, positiveInteger } from '../errors.js';
-import { checkReplaceable, makeDirs } from '../io/fs-node.js';
+import { checkReplaceable, makeDirs } from './fs-node.js';
 import { writeSafetensors } from './checkpoint/safetensors-write-node.js';
 import { synthModel, synthTensor } from './synth.js';
 

@@ -1,7 +1,7 @@
 // Node / Deno / Bun: the kernels from the package's build/ folder, weights files from disk.
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { kindOf } from './fs-node.js';
+import { kindOf } from '../format/fs-node.js';
 import { fail } from '../errors.js';
 import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
 import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';

@@ -7,7 +7,7 @@ import { openCheckpointFolder } from '../format/checkpoint/folder.js';
 import { convertInPlace } from '../format/convert.js';
 import { convertCheckpoint } from '../format/convert-node.js';
 import { fail } from '../errors.js';
-import { kindOf } from './fs-node.js';
+import { kindOf } from '../format/fs-node.js';
 import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress } from './hub-node.js';
 import { Instructor } from '../text/instructor.js';
 import { loadKernelsForSimd, openWeightsFile } from './disk.js';

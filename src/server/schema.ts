@@ -3,7 +3,8 @@
 import { describeValue } from '../errors.js';
 import type { TruncationSide } from '../text/inputs.js';
 import type { ApiError, ApiErrorKind } from './http.js';
-import { ApiError as Err, vectorBase64, vectorJson } from './http.js';
+import { ApiError as Err } from './http.js';
+import { vectorBase64, vectorJson } from '../text/vector-text.js';
 
 /** A request of either API, checked: what the shared embedding path needs. */
 export interface EmbedRequest {
