@@ -9,7 +9,7 @@ import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import { dirFiles } from '../src/format/checkpoint/files-node.js';
 import { convertCheckpointToBytes } from '../src/format/convert.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../src/format/weights-file.js';

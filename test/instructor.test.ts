@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InstructorError } from '../src/errors.js';
 import { Instructor, type EmbedInput } from '../src/text/instructor.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { l2normalize } from '../src/engine/head.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';

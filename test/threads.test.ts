@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Arena } from '../src/engine/arena.js';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/engine/threads/parallel-kernels.js';

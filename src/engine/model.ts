@@ -2,18 +2,16 @@
 
 import { Arena } from './arena.js';
 import { packQ7, prepareRelaxed, relaxedMatrices } from './relaxed.js';
-import { parseDtype, type WeightsDtype } from './dtype.js';
+import type { WeightsDtype } from './dtype.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
 import { describeThrown, describeValue, fail, InstructorError, positiveInteger } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { headBytesBound, instructorHead, l2normalize } from './head.js';
 import { forwardBytesBound, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
-import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
+import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
 import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmMemory, type WasmModule } from './wasm.js';
 import { createSharedKernels, createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
-import {
-  decodeTensor, parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
-} from '../format/weights-file.js';
+import { codesBytes, Q4_GROUP, tensorBytes, type TensorDtype } from './quantize.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
 export interface TokenizedInput {
@@ -102,11 +100,29 @@ export interface Pass {
   nInstr: Int32Array;
 }
 
-/** Random access to a weights file: `read` for the small header, `readInto` for the data. */
-export interface WeightsReader {
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  readInto(offset: number, dest: Uint8Array): Promise<void>;
+/** Where one tensor lies in the model's data section, in bytes (what a weights file's header says of it). */
+export interface TensorPlacement {
+  name: string;
+  dtype: TensorDtype;
+  shape: number[];
+  /** From the data section's start. */
+  offset: number;
+  bytes: number;
+}
+
+/** A model's data section as its weights file's header describes it: the config, the metadata and every tensor. */
+export interface ModelLayout {
+  config: Record<string, unknown>;
+  model?: Record<string, unknown>;
+  tensors: TensorPlacement[];
+  data_bytes: number;
+}
+
+/** A loaded model's parts, for the constructor (see src/format/model-loading.ts, where files are read). */
+export interface ModelParts {
+  info: ModelInfo;
+  core: LoadedCore;
+  pool?: ThreadedKernels | null;
 }
 
 export interface ModelInfo {
@@ -140,7 +156,7 @@ async function kernelBuildOfSource(k: KernelSource): Promise<KernelBuild> {
   return kernelBuildOf(await compileKernels(k));
 }
 
-interface LoadedCore {
+export interface LoadedCore {
   /** Where passes allocate: the whole memory, or a replica's region. */
   arena: Arena;
   encoder: T5Encoder;
@@ -162,64 +178,34 @@ export function replicaRegionBytes(config: T5Config, dim: number, S: number, rel
     + alignUp(S * D * 4) + ALIGN + forwardBytesBound(config, S, S, relaxed) + headBytesBound(S, D, dim);
 }
 
-export class InstructorModel {
+/**
+ * An INSTRUCTOR model in wasm memory, as the engine knows it: assembled from a data section already
+ * laid out (ModelLayout) and run on token ids. Reading and checking weights files is the format's
+ * (InstructorModel in src/format/model-loading.ts extends this class with the loaders).
+ */
+export class EngineModel {
+  readonly info: ModelInfo;
   /** Null once disposed: dropping it is what releases the wasm memory. */
   private core: LoadedCore | null;
   /** The worker pool when loaded with threads > 1. */
-  private pool: ThreadedKernels | null = null;
+  private pool: ThreadedKernels | null;
 
-  private constructor(readonly info: ModelInfo, core: LoadedCore) {
+  protected constructor({ info, core, pool = null }: ModelParts) {
+    this.info = info;
     this.core = core;
+    this.pool = pool;
   }
 
   /**
-   * Loads a weights file (the project's format, see weights-file.ts) held in memory into a
-   * fresh wasm instance. The tensor data is copied once, from `bytes` straight into linear memory.
+   * The parts of a model whose data section is written in place: `header` lays it out, and
+   * `fill(data)` writes its `header.data_bytes` bytes straight into wasm memory, so the weights are
+   * never held anywhere else. Every tensor must lie inside the data section with the size its dtype
+   * and shape give (BAD_FILE otherwise). `checkData` sees the data once the layout is checked
+   * against the model, before any of it is packed for the kernels.
    */
-  static async fromWeightsFile(bytes: Uint8Array, options: LoadOptions): Promise<InstructorModel> {
-    if (!(bytes instanceof Uint8Array)) fail('BAD_INPUT', `weights: expected a Uint8Array, got ${typeof bytes}`);
-    return InstructorModel.fromWeightsReader({
-      size: bytes.length,
-      read: async (offset, length) => bytes.subarray(offset, offset + length),
-      readInto: async (offset, dest) => dest.set(bytes.subarray(offset, offset + dest.length)),
-    }, options);
-  }
-
-  /**
-   * Loads a weights file through a reader (a file handle, a fetch with ranges, ...): the header
-   * first, then the data section read straight into wasm memory, so it is never held twice.
-   */
-  static async fromWeightsReader(reader: WeightsReader, options: LoadOptions): Promise<InstructorModel> {
-    const preamble = await reader.read(0, Math.min(PREAMBLE_BYTES, reader.size));
-    const { headerLength } = parseWeightsPreamble(preamble);
-    const headerEnd = PREAMBLE_BYTES + headerLength;
-    if (reader.size < headerEnd) fail('BAD_FILE', `weights file is truncated: ${reader.size} bytes, its header ends at ${headerEnd}`);
-    const { header, dataStart } = parseWeightsHeader(await reader.read(0, headerEnd));
-    const end = dataStart + header.data_bytes;
-    if (reader.size !== end) {
-      fail('BAD_FILE', reader.size < end
-        ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
-        : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
-    }
-    if (options.dtype !== undefined) {
-      parseDtype(options.dtype, 'dtype');
-      const stored = storedWeightsDtype(header);
-      if (stored !== options.dtype) {
-        fail('BAD_INPUT', `dtype "${options.dtype}" was asked for, but the weights file holds ${stored} weights (a weights file loads as it is stored: convert the checkpoint with dtype "${options.dtype}", or leave dtype out)`);
-      }
-    }
-    const verify = options.verify ?? true ? header.tensors : [];
-    return InstructorModel.fromDataWriter(header, (data) => readAndVerify(reader, dataStart, data, verify), options);
-  }
-
-  /**
-   * Loads a model whose data section is written in place: `header` describes it as a weights
-   * file's header would, and `fill(data)` writes its `header.data_bytes` bytes straight into wasm
-   * memory (a file read, or a checkpoint converted tensor by tensor: see convertInPlace), so the
-   * weights are never held anywhere else. Every tensor must lie inside the data section with the
-   * size its dtype and shape give (BAD_FILE otherwise).
-   */
-  static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
+  protected static async load(
+    header: ModelLayout, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions, checkData: (data: Uint8Array) => void,
+  ): Promise<ModelParts> {
     // the config against the file before anything is sized from either
     checkConfigAgainstFile(parseT5Config(header.config), header);
     for (const e of header.tensors) {
@@ -242,9 +228,7 @@ export class InstructorModel {
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
       await fill(arena.u8(base, header.data_bytes));
-      const model = InstructorModel.assemble(header, arena, base, replicas && shared ? { ...replicas, module: shared.module } : null);
-      model.pool = pool;
-      return model;
+      return { ...EngineModel.assemble(header, arena, base, replicas && shared ? { ...replicas, module: shared.module } : null, checkData), pool };
     } catch (e) {
       pool?.terminate();
       throw e;
@@ -252,18 +236,18 @@ export class InstructorModel {
   }
 
   /**
-   * A replica of a model loaded with `replicas` (see LoadOptions.replicas), in this thread: it
-   * runs passes in region `r` of the shared memory, over the same weights. Pass sizes as the
-   * region allows (share.maxPassTokens); the bits are those of the model it came from.
+   * The parts of a replica of a model loaded with `replicas` (see LoadOptions.replicas), in this
+   * thread: it runs passes in region `r` of the shared memory, over the same weights. Pass sizes as
+   * the region allows (share.maxPassTokens); the bits are those of the model it came from.
    */
-  static async attach(share: ModelShare, r: number): Promise<InstructorModel> {
+  protected static async attachParts(share: ModelShare, r: number): Promise<ModelParts> {
     if (!Number.isInteger(r) || r < 0 || r >= share.regions.length) fail('BAD_INPUT', `attach: region ${r} does not exist (the model has ${share.regions.length})`);
     const kernels = await instantiateKernels(share.module, share.memory);
     const arena = new Arena(kernels, share.regions[r]);
     const gemmScratch = arena.alloc(gemmQ8ScratchBytes(maxMatmulCols(share.weights, share.dense)));
     const encoder = new T5Encoder(share.info.config, share.weights, arena, gemmScratch);
     encoder.relaxed = share.relaxed;
-    return new InstructorModel(share.info, { arena, encoder, dense: share.dense, gemmScratch, maxPassTokens: share.maxPassTokens, share });
+    return { info: share.info, core: { arena, encoder, dense: share.dense, gemmScratch, maxPassTokens: share.maxPassTokens, share } };
   }
 
   /** What another thread needs to `attach` a replica; null unless loaded with `replicas`. */
@@ -273,10 +257,11 @@ export class InstructorModel {
 
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
   private static assemble(
-    header: WeightsHeader, arena: Arena, base: number, replicas: { count: number; maxPassTokens: number; module: WasmModule } | null,
-  ): InstructorModel {
+    header: ModelLayout, arena: Arena, base: number, replicas: { count: number; maxPassTokens: number; module: WasmModule } | null,
+    checkData: (data: Uint8Array) => void,
+  ): ModelParts {
     const config = parseT5Config(header.config);
-    const entries = new Map<string, TensorEntry>();
+    const entries = new Map<string, TensorPlacement>();
     for (const e of header.tensors) entries.set(e.name, e);
 
     const expected = new Map<string, number[]>(t5TensorShapes(config));
@@ -298,8 +283,8 @@ export class InstructorModel {
       const e = entries.get(name)!;
       const [rows, cols] = e.shape;
       const ptr = base + e.offset;
-      if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + alignUp(rows * cols) };
-      if (e.dtype === 'q4') return { name, rows, cols, dtype: 'q4', ptr, scales: ptr + alignUp(rows * cols / 2), group: Q4_GROUP };
+      if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + codesBytes('q8', rows, cols) };
+      if (e.dtype === 'q4') return { name, rows, cols, dtype: 'q4', ptr, scales: ptr + codesBytes('q4', rows, cols), group: Q4_GROUP };
       return { name, rows, cols, dtype: 'f32', ptr, scales: 0 };
     };
     const vector = (name: string): Vector => {
@@ -319,7 +304,7 @@ export class InstructorModel {
       embedding: matrix(EMBEDDING), relativeBias: vector(RELATIVE_BIAS), layers, finalNorm: vector(FINAL_NORM),
     };
     const dense = matrix(DENSE_WEIGHT);
-    checkValues(header, arena.u8(base, header.data_bytes));
+    checkData(arena.u8(base, header.data_bytes));
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     // The relaxed build runs the encoder's int8 matmuls on gemm_q7; the Dense head (one row per
     // sequence, a negligible share of the work) stays on gemm_q8's int16 activations.
@@ -334,7 +319,7 @@ export class InstructorModel {
     const info: ModelInfo = {
       config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes, kernels, outlierChannels: outliers?.channels.length ?? 0,
     };
-    if (replicas === null) return new InstructorModel(info, { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null });
+    if (replicas === null) return { info, core: { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null } };
     // The regions, after everything that stays (weights, packing scratch, outlier sets): replica r
     // allocates only in region r, so replicas never touch each other's activations. A pass holds
     // at least one input of max_seq_length tokens.
@@ -350,7 +335,7 @@ export class InstructorModel {
     const ownScratch = own.alloc(gemmQ8ScratchBytes(maxMatmulCols(encoder.weights, dense)));
     const ownEncoder = new T5Encoder(config, encoder.weights, own, ownScratch);
     ownEncoder.relaxed = encoder.relaxed;
-    return new InstructorModel(info, { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: passTokens, share });
+    return { info, core: { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: passTokens, share } };
   }
 
   /**
@@ -537,7 +522,7 @@ function maxMatmulCols(weights: T5Weights, dense: Matrix): number {
 }
 
 /** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */
-export function storedWeightsDtype(header: WeightsHeader): WeightsDtype {
+export function storedWeightsDtype(header: ModelLayout): WeightsDtype {
   const config = parseT5Config(header.config);
   const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
   const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
@@ -576,7 +561,7 @@ function readTokenized(inp: unknown, i: number): { ids: Int32Array; nInstr: numb
  * is bounded by the header's length), and no more parameters than the data section can hold at
  * the smallest dtype (int4, half a byte each).
  */
-function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
+function checkConfigAgainstFile(config: T5Config, header: ModelLayout): void {
   const blocks = encoderBlocks(header.tensors.map((e) => e.name));
   if (config.numLayers !== blocks) {
     fail('BAD_FILE', `weights file: its config has num_layers ${config.numLayers}, but its tensors are of ${blocks} encoder blocks`);
@@ -585,58 +570,6 @@ function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
   if (params / 2 > header.data_bytes) {
     fail('BAD_FILE', `weights file: its config describes ${params} encoder parameters, at least ${params / 2} bytes, but the data section holds ${header.data_bytes}`);
   }
-}
-
-/**
- * The values no forward pass survives, checked once at load (the data is in wasm memory and
- * CRC-checked; the format's own decoder, decodeTensor, refuses the same): every q8 row scale and
- * q4 group scale, and every value of the small f32 tensors (norm weights, the relative bias
- * table). The f32 matrices are not scanned (1.3 GB for large fp32): a non-finite value there
- * gives a non-finite embedding, which embedIds refuses.
- */
-function checkValues(header: WeightsHeader, data: Uint8Array): void {
-  for (const e of header.tensors) {
-    const bytes = data.subarray(e.offset, e.offset + e.bytes);
-    if (e.dtype !== 'f32') {
-      decodeTensor(e, bytes);
-    } else if (e.shape.length === 1 || tensorRole(e.name)?.role === 'relative_bias') {
-      const v = decodeTensor(e, bytes) as Float32Array;
-      for (let i = 0; i < v.length; i++) {
-        if (!Number.isFinite(v[i])) fail('BAD_FILE', `weights file: tensor "${e.name}" holds ${v[i]} at index ${i}, expected finite values`);
-      }
-    }
-  }
-}
-
-/** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */
-const READ_WINDOW = 8 << 20;
-
-/**
- * Reads the data section into `data` in windows of READ_WINDOW bytes, one read in flight, and
- * CRC-checks each tensor of `verify` as soon as the windows read so far cover it. The read works
- * off this thread (a file: the I/O threads, whose page faults into fresh wasm memory cost as much
- * as the CRC; a stream: the network), so the check of window w runs while window w + 1 arrives.
- * Large int8 (335 MB) on this 2-core VM: 1.0 s of read and then 0.65 s of CRC became 1.25 s in all.
- */
-async function readAndVerify(reader: WeightsReader, dataStart: number, data: Uint8Array, verify: readonly TensorEntry[]): Promise<void> {
-  const byEnd = [...verify].sort((a, b) => (a.offset + a.bytes) - (b.offset + b.bytes));
-  let checked = 0;
-  const readWindow = (at: number) => reader.readInto(dataStart + at, data.subarray(at, Math.min(at + READ_WINDOW, data.length)));
-  let inFlight: Promise<void> | null = data.length > 0 ? readWindow(0) : null;
-  try {
-    for (let at = 0; at < data.length; at += READ_WINDOW) {
-      await inFlight;
-      const end = Math.min(at + READ_WINDOW, data.length);
-      inFlight = end < data.length ? readWindow(end) : null;
-      while (checked < byEnd.length && byEnd[checked].offset + byEnd[checked].bytes <= end) verifyTensor(data, byEnd[checked++]);
-    }
-  } catch (e) {
-    // a failed check leaves a read in flight: let it settle before the caller closes the reader
-    await inFlight?.catch(() => {});
-    throw e;
-  }
-  // a tensor past the data section (a corrupt header) fails here, as verifyTensor says why
-  for (; checked < byEnd.length; checked++) verifyTensor(data, byEnd[checked]);
 }
 
 /**

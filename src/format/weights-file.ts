@@ -52,7 +52,7 @@ import { tensorRole } from '../engine/tensors.js';
 import { crc32, crc32Hex } from './crc32.js';
 import { jsonTextDepth, MAX_JSON_DEPTH } from './json.js';
 import { describeValue, fail } from '../errors.js';
-import { quantizeGroupsQ4, quantizeRowsQ8 } from '../engine/quantize.js';
+import { Q4_GROUP, quantizeGroupsQ4, quantizeRowsQ8, tensorBytes, type TensorDtype } from '../engine/quantize.js';
 import { parseDtype, type WeightsDtype } from '../engine/dtype.js';
 
 export const WEIGHTS_MAGIC = 'INSTRWSM';
@@ -67,11 +67,10 @@ const MAX_ELEMENTS = 2 ** 40;
 const MAX_RANK = 8;
 const CRC_PLACEHOLDER = '00000000';
 
-export type TensorDtype = 'f32' | 'q8' | 'q4';
+export type { TensorDtype };
 /** The file-level dtype a writer is asked for (which tensors become q8 / q4: see the top). */
 export type { WeightsDtype };
-/** Group size of q4 tensors along a row (K): 32 gave the best golden cosine per byte (see quantize.ts). */
-export const Q4_GROUP = 32;
+export { Q4_GROUP, tensorBytes };
 
 export interface TensorEntry {
   name: string;
@@ -151,12 +150,6 @@ export function configLayers(config: object): number {
 }
 
 /** Bytes of a tensor of this dtype and shape in the data section (without trailing padding). */
-export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): number {
-  const n = shape.reduce((p, d) => p * d, 1);
-  if (dtype === 'f32') return 4 * n;
-  if (dtype === 'q4') return align64(n / 2) + 4 * (n / Q4_GROUP);
-  return align64(shape[0] * shape[1]) + 4 * shape[0];
-}
 
 /** Check the writer options (BAD_INPUT). */
 export function checkWriteOptions(opts: WeightsFileOptions): void {

@@ -4,7 +4,8 @@
 // (a Worker has 128 MB in all), not once in the JS heap and once in wasm memory.
 import { describeValue, fail, InstructorError } from '../errors.js';
 import { Instructor } from '../text/instructor.js';
-import { InstructorModel, type KernelSource, type WeightsReader } from '../engine/model.js';
+import { type KernelSource } from '../engine/model.js';
+import { InstructorModel, type WeightsReader } from '../format/model-loading.js';
 import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
 import type { KernelBuild, WasmModule } from '../engine/wasm.js';
 

@@ -12,7 +12,8 @@ import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress
 import { Instructor } from '../text/instructor.js';
 import { loadKernelsForSimd, openWeightsFile } from './disk.js';
 import type { SimdOption } from '../engine/simd.js';
-import { InstructorModel, type KernelSource, type LoadOptions } from '../engine/model.js';
+import { type KernelSource, type LoadOptions } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import { parseRepoId } from './hub.js';
 import { parseDtype, type WeightsDtype } from '../engine/dtype.js';
 

@@ -4,7 +4,8 @@
 // to Redis. The same core runs under node:worker_threads (model-thread-node.ts) and Web Workers
 // (model-thread-web.ts: Deno, Bun).
 import { InstructorError } from '../errors.js';
-import { InstructorModel, type ModelInfo, type ModelShare, type Pass } from '../engine/model.js';
+import { type ModelInfo, type ModelShare, type Pass } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import type { SimdOption } from '../engine/simd.js';
 import { loadInstructorModel, type LoadEvent } from '../io/load-node.js';
 import type { HubOptions } from '../io/hub-node.js';

@@ -26,7 +26,8 @@
  */
 import { describeThrown, fail, InstructorError, positiveInteger } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput, type TruncationSide } from './inputs.js';
-import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
+import { type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import { InlineBackend, nextMacrotask } from '../engine/backend.js';
 import type { HostedModel } from './hosted.js';
 import { T5Tokenizer } from './tokenizer.js';

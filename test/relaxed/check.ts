@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
-import { InstructorModel } from '../../src/engine/model.js';
+import { InstructorModel } from '../../src/format/model-loading.js';
 import { relaxedSimdStatus, usdotStatus } from '../../src/engine/wasm.js';
 import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { synthModel } from '../../src/format/synth.js';
