@@ -330,13 +330,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       async *tensors() {
         for (const l of layout) {
           const t = sources.get(l.name)!;
-          let data: Float32Array;
-          try {
-            data = await t.reader.read(t.name);
-          } catch (e) {
-            if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
-            throw e;
-          }
+          const data = await readLocated(t, where);
           // a NaN or Inf weight gives NaN embeddings (or, quantized, a BAD_INPUT from the quantizer that names no file)
           for (let i = 0; i < data.length; i++) {
             if (!Number.isFinite(data[i])) fail('BAD_FILE', `${where(t.file)}: tensor "${t.name}" holds ${data[i]} at index ${i}, expected finite weights`);
@@ -352,16 +346,20 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
   }
 }
 
+/** A tensor's values, an error naming the file it lies in. */
+async function readLocated(t: Located, where: (file: string) => string): Promise<Float32Array> {
+  try {
+    return await t.reader.read(t.name);
+  } catch (e) {
+    if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Whether each of `tensors` (shape-checked against `config`) holds exactly the synth-v1 values of its name. */
 async function isSynthV1(tensors: Located[], config: T5Config, where: (file: string) => string): Promise<boolean> {
   for (const t of tensors) {
-    let data: Float32Array;
-    try {
-      data = await t.reader.read(t.name);
-    } catch (e) {
-      if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
-      throw e;
-    }
+    const data = await readLocated(t, where);
     const synth = synthTensor(t.name, t.info.shape, config);
     if (data.length !== synth.length || !data.every((x, i) => Object.is(x, synth[i]))) return false;
   }
