@@ -39,15 +39,17 @@ export function fail(code: InstructorErrorCode, message: string): never {
  * throwing getter) and never recurses (a structure nested 1e5 deep from a hostile file is named by
  * its kind and size), so describing bad input can never fail worse than the input itself.
  * `withKind` names a primitive's type before its value (`number 5`, `string "x"`), for messages
- * where the type is what went wrong; objects are named by kind, class and keys either way.
+ * where the type is what went wrong; `stringLength` gives a string's length, not its text (`a
+ * string of length 3`, for replies that must not echo what a client sent); objects are named by
+ * kind, class and keys either way.
  */
-export function describeValue(v: unknown, { withKind = false }: { withKind?: boolean } = {}): string {
+export function describeValue(v: unknown, { withKind = false, stringLength = false }: { withKind?: boolean; stringLength?: boolean } = {}): string {
   try {
     if (v === null) return 'null';
     const kind = withKind ? `${typeof v} ` : '';
     switch (typeof v) {
       case 'undefined': return 'undefined';
-      case 'string': return kind + JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
+      case 'string': return stringLength ? `a string of length ${v.length}` : kind + JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
       case 'number': case 'boolean': return kind + String(v);
       case 'bigint': return `${kind}${v}n`;
       case 'symbol': return 'a symbol';
