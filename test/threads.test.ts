@@ -337,7 +337,7 @@ test('dispose stops the workers: every worker exits, and the kernels refuse furt
 test('a process with a threaded model exits on its own, with and without dispose()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iw-threads-'));
   try {
-    const modelUrl = new URL('../src/engine/model.js', import.meta.url).href;
+    const modelUrl = new URL('../src/format/model-loading.js', import.meta.url).href;
     const nodeUrl = new URL('../src/io/disk.js', import.meta.url).href;
     const weights = join(dir, 'tiny.iwt');
     writeFileSync(weights, synthBytes('tiny', 'int8'));
