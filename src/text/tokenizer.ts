@@ -36,7 +36,7 @@
  * versions. Runtimes without `Intl.Segmenter` use a built-in approximation (base + marks/ZWJ).
  */
 import * as hf from '@huggingface/tokenizers';
-import { describeValue, fail } from '../errors.js';
+import { describeValue, fail, positiveInteger } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsAtMost } from '../format/json.js';
 
 // The package's .d.ts files use extension-less relative imports, which NodeNext resolution
@@ -707,9 +707,7 @@ function validate(j: unknown): Json {
 
 /** The characters of `text` that encode and encodeEnd tokenize at most, the arguments checked. */
 function charsToTokenize(text: unknown, maxLength: number): number {
-  if (!Number.isInteger(maxLength) || maxLength < 1) {
-    fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
-  }
+  positiveInteger(maxLength, 'maxLength');
   if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
   return maxLength * CHARS_PER_TOKEN;
 }
