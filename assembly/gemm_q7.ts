@@ -214,6 +214,19 @@ function q7_at(W: usize, n: i32, k: i32, K: i32, N8: i32): usize {
   return W + <usize>(n & ~7) * <usize>K + (<usize>(k >> 2) << 5) + (<usize>(n & 7) << 2) + <usize>(k & 3);
 }
 
+// outlier_codes_q7: Wo[n, j] = the signed 7-bit code of W[n, oidx[j]] (W: 7-bit offset codes in
+//   pack_q7's layout, as requant_q7 and pack_q7 leave them), row-major i8 [N, O]; pack_q8 then puts
+//   Wo into the layout gemm_q7 reads. oidx: O i32 channel indices in [0, K). Any N, K, O >= 1.
+export function outlier_codes_q7(W: usize, N: i32, K: i32, oidx: usize, O: i32, Wo: usize): void {
+  const N8 = N & ~7;
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < O; j++) {
+      const k = load<i32>(oidx + (<usize>j << 2));
+      store<i8>(Wo + <usize>n * <usize>O + <usize>j, <i8>(<i32>load<u8>(q7_at(W, n, k, K, N8)) - 64));
+    }
+  }
+}
+
 // The byte of Wo[n, j] in pack_q8's layout.
 // @ts-ignore: decorator
 @inline

@@ -6,7 +6,7 @@
 import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile } from '../src/format/weights-file.js';

@@ -21,7 +21,8 @@
 // Writes bench/results/relaxed-designs.{json,md}.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
-import { calibrationIds, chooseOutlierChannels, InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
+import { calibrationIds, chooseOutlierChannels } from '../src/engine/relaxed.js';
 import { relaxedSimdStatus, type KernelExports } from '../src/engine/wasm.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile } from '../src/format/weights-file.js';

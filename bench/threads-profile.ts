@@ -16,7 +16,7 @@ import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
 import { DENSE_WEIGHT, t5TensorShapes } from '../src/engine/tensors.js';
 import { synthModel } from '../src/format/synth.js';
 import { writeWeightsFile } from '../src/format/weights-file-node.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { openWeightsFile, KERNELS_WASM_URL } from '../src/io/disk.js';
 import type { KernelExports } from '../src/engine/wasm.js';
 import type { ThreadPool } from '../src/engine/threads/pool.js';

@@ -38,20 +38,28 @@ export function fail(code: InstructorErrorCode, message: string): never {
  * A short description of any value for an error message: never throws (a revoked proxy, a
  * throwing getter) and never recurses (a structure nested 1e5 deep from a hostile file is named by
  * its kind and size), so describing bad input can never fail worse than the input itself.
+ * `withKind` names a primitive's type before its value (`number 5`, `string "x"`), for messages
+ * where the type is what went wrong; `stringLength` gives a string's length, not its text (`a
+ * string of length 3`, for replies that must not echo what a client sent); objects are named by
+ * kind, class and keys either way.
  */
-export function describeValue(v: unknown): string {
+export function describeValue(v: unknown, { withKind = false, stringLength = false }: { withKind?: boolean; stringLength?: boolean } = {}): string {
   try {
     if (v === null) return 'null';
+    const kind = withKind ? `${typeof v} ` : '';
     switch (typeof v) {
       case 'undefined': return 'undefined';
-      case 'string': return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
-      case 'number': case 'boolean': return String(v);
-      case 'bigint': return `${v}n`;
+      case 'string': return stringLength ? `a string of length ${v.length}` : kind + JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
+      case 'number': case 'boolean': return kind + String(v);
+      case 'bigint': return `${kind}${v}n`;
       case 'symbol': return 'a symbol';
       case 'function': return 'a function';
     }
     if (Array.isArray(v)) return `an array of length ${v.length}`;
     if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
+    const prototype: unknown = Object.getPrototypeOf(v);
+    const className = prototype === null || prototype === Object.prototype ? '' : String((prototype as { constructor?: { name?: unknown } }).constructor?.name ?? '');
+    if (className !== '' && className !== 'Object') return `an object of class ${className.length > 40 ? className.slice(0, 40) + '...' : className}`;
     const keys = Object.keys(v as object);
     if (keys.length === 0) return 'an object with no keys';
     const shown = keys.slice(0, 6).map((k) => (k.length > 40 ? k.slice(0, 40) + '...' : k));
@@ -69,4 +77,15 @@ export function describeThrown(e: unknown): string {
   } catch {
     return 'an exception that cannot be inspected';
   }
+}
+
+/**
+ * `value` if it is a positive integer of at most `max`; otherwise fails with `code`, naming `what`
+ * and the value it got.
+ */
+export function positiveInteger(value: unknown, what: string, { max = Number.MAX_SAFE_INTEGER, code = 'BAD_INPUT' }: { max?: number; code?: InstructorErrorCode } = {}): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    fail(code, `${what} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` of at most ${max}` : ''}, got ${describeValue(value)}`);
+  }
+  return value;
 }

@@ -3,7 +3,8 @@
 export { InstructorError, type InstructorErrorCode } from './errors.js';
 export { parseT5Config, SYNTH_CONFIGS, toHfConfig, type T5Config } from './engine/config.js';
 export { t5TensorShapes } from './engine/tensors.js';
-export { InstructorModel, type EmbedIdsOptions, type EmbedIdsResult, type ModelInfo, type TokenizedInput, type KernelSource } from './engine/model.js';
+export { type EmbedIdsOptions, type EmbedIdsResult, type ModelInfo, type TokenizedInput, type KernelSource } from './engine/model.js';
+export { InstructorModel } from './format/model-loading.js';
 export { instantiateKernels, hasWasmSimd, kernelBuildOf, relaxedSimdStatus, type KernelBuild, type KernelExports } from './engine/wasm.js';
 export { chooseKernelBuild, DEFAULT_SIMD, type SimdOption } from './engine/simd.js';
 export { l2normalize } from './engine/head.js';

@@ -9,7 +9,7 @@ import { InstructorError, type InstructorErrorCode } from '../src/errors.js';
 import { dirFiles } from '../src/format/checkpoint/files-node.js';
 import { convertCheckpointToBytes } from '../src/format/convert.js';
 import { convertCheckpoint } from '../src/format/convert-node.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../src/format/weights-file.js';
@@ -118,7 +118,7 @@ test('an interrupted convert leaves no half file and keeps the previous output',
 
 test('convert: bad options and bad folders', async () => {
   const out = join(work, 'bad.instr');
-  await rejects(convertCheckpoint(join(GOLDEN, 'tiny-st-bin'), out, { dtype: 'fp16' as 'fp32' }), 'BAD_INPUT', /dtype "fp16"/);
+  await rejects(convertCheckpoint(join(GOLDEN, 'tiny-st-bin'), out, { dtype: 'fp16' as 'fp32' }), 'BAD_INPUT', /dtype must be "int8", "int4" or "fp32", got "fp16"/);
   await rejects(convertCheckpoint(join(work, 'nothing-here'), out, { dtype: 'int8' }), 'NOT_FOUND', /nothing-here: no such folder/);
   mkdirSync(join(work, 'empty-folder'), { recursive: true });
   await rejects(convertCheckpoint(join(work, 'empty-folder'), out, { dtype: 'int8' }), 'BAD_CONFIG', /neither modules\.json nor config\.json/);

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
 import { streamWeightsReader } from '../src/io/fetch-weights.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { encodeWeightsFile, parseWeightsHeader } from '../src/format/weights-file.js';

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InstructorError } from '../src/errors.js';
 import { Instructor, type EmbedInput } from '../src/text/instructor.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { l2normalize } from '../src/engine/head.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { cosineSimilarityMatrix, kmeans, topK } from '../src/text/similarity.js';
@@ -317,7 +317,7 @@ test('inputs and options that throw when read (revoked proxies, throwing getters
   await rejectsCode(tiny.encode(revoked() as EmbedInput[]), 'BAD_INPUT', /encode: reading the inputs threw TypeError/);
   await rejectsCode(tiny.encode(['fine'], revoked() as never), 'BAD_INPUT', /encode: reading the options threw TypeError/);
   await rejectsCode(tiny.encode(['fine'], { signal: revoked() as never }), 'BAD_INPUT', /signal is not an AbortSignal/);
-  await rejectsCode(tiny.encode(['fine'], { batchSize: Symbol('x') as never }), 'BAD_INPUT', /batchSize is a symbol/);
+  await rejectsCode(tiny.encode(['fine'], { batchSize: Symbol('x') as never }), 'BAD_INPUT', /batchSize must be a positive integer, got a symbol/);
 });
 
 test('the parsed tokenizer.json is not kept once the tokenizer is built', async () => {

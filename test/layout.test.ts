@@ -75,4 +75,77 @@ test('src/server/ runs in every runtime: no Node built-ins, nothing from src/io/
   }
 });
 
+/**
+ * The room of a src/ file: its folder under src/ (engine, text, format, ...), or for a file at
+ * src/'s top (errors.ts, the entry points) the file itself.
+ */
+function roomOf(file: string): string {
+  const parts = file.split('/');
+  return parts.length > 2 ? parts[1] : parts[1].replace(/\.[jt]s$/, '.ts');
+}
+
+/** The package's entry points at src/'s top: they only re-export the rooms (runtimes/node.ts re-exports node-index.ts). */
+const ENTRY_POINTS = new Set(['src/index.ts', 'src/node-index.ts']);
+
+/**
+ * Room -> the rooms its files import (static imports, re-exports and import('...')), with one file
+ * doing it each. The entry points are left out: a facade that re-exports every room is no arrow
+ * between them.
+ */
+function roomGraph(): Map<string, Map<string, string>> {
+  const graph = new Map<string, Map<string, string>>();
+  for (const f of tsFiles('src')) {
+    if (ENTRY_POINTS.has(f)) continue;
+    const from = roomOf(f);
+    if (!graph.has(from)) graph.set(from, new Map());
+    for (const i of importsOf(f)) {
+      if (!i.startsWith('src/') || ENTRY_POINTS.has(i.replace(/\.js$/, '.ts'))) continue;
+      const to = roomOf(i);
+      if (to !== from && !graph.get(from)!.has(to)) graph.get(from)!.set(to, `${f} imports ${i}`);
+    }
+  }
+  return graph;
+}
+
+/** Every cycle's rooms, one per strongly connected component of more than one room (Tarjan). */
+function roomCycles(graph: Map<string, Map<string, string>>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>(), low = new Map<string, number>(), stack: string[] = [], onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next); low.set(v, next); next++;
+    stack.push(v); onStack.add(v);
+    for (const w of graph.get(v)?.keys() ?? []) {
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); }
+      else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do { w = stack.pop()!; onStack.delete(w); component.push(w); } while (w !== v);
+      if (component.length > 1) cycles.push(component.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
+test('the rooms of src/ import each other without a cycle', () => {
+  const graph = roomGraph();
+  assert.ok(graph.size >= 10, `rooms: ${[...graph.keys()].join(', ')}`);
+  const described = roomCycles(graph).map((rooms) => {
+    const arrows = rooms.flatMap((a) => rooms.filter((b) => graph.get(a)!.has(b)).map((b) => `${a} -> ${b} (${graph.get(a)!.get(b)})`));
+    return `cycle among ${rooms.join(', ')}: ${arrows.join('; ')}`;
+  });
+  assert.equal(described, [], described.join('\n'));
+});
+
+test('the engine imports nothing from format/, queue/ nothing from server/, format/ nothing from io/', () => {
+  const graph = roomGraph();
+  for (const [from, to] of [['engine', 'format'], ['queue', 'server'], ['format', 'io']]) {
+    const arrow = graph.get(from)?.get(to);
+    assert.ok(arrow === undefined, `${from} -> ${to}: ${arrow}`);
+  }
+});
+
 test.run();

@@ -4,7 +4,8 @@
 // replicas give the loading model's bits, and passes of two replicas interleaved change nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InstructorModel, type Pass } from '../src/engine/model.js';
+import { type Pass } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { passOf } from '../src/engine/backend.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { KERNELS_MT_WASM_URL } from '../src/io/disk.js';

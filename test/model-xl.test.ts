@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYNTH_CONFIGS, toHfConfig, type T5Config } from '../src/engine/config.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { tuning } from '../src/engine/threads/parallel-kernels.js';
 import { loadKernelsFromDisk, loadModelFile } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';

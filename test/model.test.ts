@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
 import { t5TensorShapes, tensorRole } from '../src/engine/tensors.js';
 import { InstructorError } from '../src/errors.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk, loadModelFile } from '../src/io/disk.js';
 import { writeWeightsFile } from '../src/format/weights-file-node.js';
 import { mkdtempSync, rmSync, truncateSync } from 'node:fs';

@@ -251,7 +251,7 @@ test('createEmbeddingWorker: a model that does not load rejects with its error; 
   await rejects(createEmbeddingWorker({ connection, queue: q.name, model: '/nonexistent/model.iwt' }), 'NOT_FOUND', /model source \/nonexistent\/model\.iwt: no such file or folder/);
   await rejects(createEmbeddingWorker({ connection, queue: q.name, model: new Uint8Array(100) }), 'BAD_FILE', /./);
   await rejects(createEmbeddingWorker({ connection, queue: '', model: weights }), 'BAD_INPUT', /queue is "", expected a queue name/);
-  await rejects(createEmbeddingWorker({ connection, queue: q.name, model: weights, concurrency: 0 }), 'BAD_INPUT', /concurrency is 0/);
+  await rejects(createEmbeddingWorker({ connection, queue: q.name, model: weights, concurrency: 0 }), 'BAD_INPUT', /concurrency must be a positive integer, got 0/);
   assert.instance(await createEmbeddingWorker({ connection, queue: q.name, model: weights, batchTokens: 1.5 }).catch((e) => e), InstructorError);
 });
 

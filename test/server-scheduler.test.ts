@@ -4,7 +4,7 @@
 // cancellation, a model thread that dies; every embedding bit-identical to encode.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { nextMacrotask } from '../src/engine/backend.js';
 import { startModelHost } from '../src/runtimes/model-host.js';
 import { CancelledError, OverloadedError, Scheduler } from '../src/server/scheduler.js';

@@ -13,7 +13,7 @@ import { fileSource } from '../src/format/checkpoint/source-node.js';
 import { safetensorsHeader, writeSafetensors } from '../src/format/checkpoint/safetensors-write-node.js';
 import { convertCheckpointToBytes } from '../src/format/convert.js';
 import { parseWeightsHeader } from '../src/format/weights-file.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { writeSynthCheckpoint } from '../src/format/synth-folder.js';

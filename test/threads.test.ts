@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Arena } from '../src/engine/arena.js';
 import { SYNTH_CONFIGS, toHfConfig } from '../src/engine/config.js';
-import { InstructorModel } from '../src/engine/model.js';
+import { InstructorModel } from '../src/format/model-loading.js';
 import { KERNELS_WASM_URL, loadKernelsFromDisk, loadModelFile, loadThreadKernelsFromDisk } from '../src/io/disk.js';
 import { synthModel } from '../src/format/synth.js';
 import { createThreadedKernels, resolveThreads, tuning, type ThreadedKernels } from '../src/engine/threads/parallel-kernels.js';
@@ -337,7 +337,7 @@ test('dispose stops the workers: every worker exits, and the kernels refuse furt
 test('a process with a threaded model exits on its own, with and without dispose()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iw-threads-'));
   try {
-    const modelUrl = new URL('../src/engine/model.js', import.meta.url).href;
+    const modelUrl = new URL('../src/format/model-loading.js', import.meta.url).href;
     const nodeUrl = new URL('../src/io/disk.js', import.meta.url).href;
     const weights = join(dir, 'tiny.iwt');
     writeFileSync(weights, synthBytes('tiny', 'int8'));

@@ -285,7 +285,7 @@ test('streaming writer is byte-identical to encodeWeightsFile (with and without 
 test('writer refuses bad input', () => {
   const t = tinyTensors();
   throwsCode(() => encodeWeightsFile(opts('int8'), [t[0], t[0]]), 'BAD_INPUT', 'duplicate tensor "shared.weight"');
-  throwsCode(() => encodeWeightsFile({ ...opts('int8'), dtype: 'int2' as 'int8' }, t), 'BAD_INPUT', '"int2" is not supported, expected "int8", "int4" or "fp32"');
+  throwsCode(() => encodeWeightsFile({ ...opts('int8'), dtype: 'int2' as 'int8' }, t), 'BAD_INPUT', 'dtype must be "int8", "int4" or "fp32", got "int2"');
   throwsCode(() => encodeWeightsFile(opts('fp32'), [{ name: 'x', shape: [2, 3], data: new Float32Array(5) }]), 'BAD_INPUT', '6 values');
   throwsCode(() => encodeWeightsFile(opts('fp32'), [{ name: 'x', shape: [2, -3], data: new Float32Array(6) }]), 'BAD_INPUT', 'shape');
 });
@@ -367,7 +367,7 @@ test('hostile: header CRC, not UTF-8, not JSON, wrong top-level types', () => {
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.version = 2; })), 'header version got 2, expected 1');
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.config = 'x'; })), 'config got "x"');
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.model = null; })), 'model got null');
-  badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.tensors = {}; })), 'tensors got object, expected an array');
+  badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.tensors = {}; })), 'tensors got an object with no keys, expected an array');
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.data_bytes = '1024'; })), 'data_bytes got "1024"');
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.data_bytes = -64; })), 'data_bytes got -64');
   badFile(() => readWeightsFile(withHeader(INT8, (h) => { h.data_bytes = 2 ** 60; })), 'data_bytes got');

@@ -4,7 +4,8 @@
 // INSTRUCTOR head (pooling, Dense, L2) runs in the timed call, as the peers' does.
 //
 //   node dist/bench/peers/ours-child.js '<job json>'
-import type { InstructorModel, TokenizedInput } from '../../src/engine/model.js';
+import type { TokenizedInput } from '../../src/engine/model.js';
+import type { InstructorModel } from '../../src/format/model-loading.js';
 import { runChild, type Job } from './harness.js';
 
 const job = JSON.parse(process.argv[2]) as Job & { weights: string; simd: 'simd128' | 'relaxed' };

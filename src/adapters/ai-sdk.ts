@@ -1,7 +1,7 @@
 // instructor-wasm/ai-sdk: INSTRUCTOR as an AI SDK embedding model (specification v4, what `ai` 7
 // accepts): `embed({ model: instructor(source), value })`, `embedMany`, in-process.
 import type { EmbeddingModelV4, EmbeddingModelV4CallOptions, EmbeddingModelV4Result, SharedV4Warning } from '@ai-sdk/provider';
-import { fail } from '../errors.js';
+import { fail, positiveInteger } from '../errors.js';
 import {
   checkInstruction, checkTexts, DOCUMENT_INSTRUCTION, SharedModel, toArrays, untilLoaded,
   adapterEncodeOptions, type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
@@ -45,7 +45,7 @@ export class InstructorEmbeddingModel implements EmbeddingModelV4 {
   constructor(model: ModelSource, settings: InstructorModelSettings = {}) {
     if (typeof settings !== 'object' || settings === null) fail('BAD_INPUT', `${WHO}: settings must be an object, got ${settings === null ? 'null' : typeof settings}`);
     const max = settings.maxEmbeddingsPerCall ?? DEFAULT_MAX_EMBEDDINGS_PER_CALL;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) fail('BAD_INPUT', `${WHO}: maxEmbeddingsPerCall must be a positive integer, got ${String(max)}`);
+    positiveInteger(max, `${WHO}: maxEmbeddingsPerCall`);
     if (settings.modelId !== undefined && typeof settings.modelId !== 'string') fail('BAD_INPUT', `${WHO}: modelId must be a string, got ${typeof settings.modelId}`);
     this.instruction = checkInstruction(settings.instruction, 'instruction', WHO, DOCUMENT_INSTRUCTION);
     this.maxEmbeddingsPerCall = max;

@@ -3,7 +3,7 @@
 // the document instruction, queries with the query instruction.
 import { BaseEmbedding } from '@llamaindex/core/embeddings';
 import type { MessageContentDetail } from '@llamaindex/core/llms';
-import { fail } from '../errors.js';
+import { fail, positiveInteger } from '../errors.js';
 import {
   checkInstruction, checkText, checkTexts, DOCUMENT_INSTRUCTION, QUERY_INSTRUCTION, SharedModel, toArrays,
   adapterEncodeOptions, type AdapterEncodeOptions, type ModelLoadOptions, type ModelSource,
@@ -37,10 +37,7 @@ export class InstructorEmbedding extends BaseEmbedding {
     this.documentInstruction = checkInstruction(params.documentInstruction, 'documentInstruction', WHO, DOCUMENT_INSTRUCTION);
     this.queryInstruction = checkInstruction(params.queryInstruction, 'queryInstruction', WHO, QUERY_INSTRUCTION);
     const embedBatchSize = params.embedBatchSize ?? params.batchSize ?? DEFAULT_EMBED_BATCH_SIZE;
-    if (typeof embedBatchSize !== 'number' || !Number.isInteger(embedBatchSize) || embedBatchSize < 1) {
-      fail('BAD_INPUT', `${WHO}: embedBatchSize must be a positive integer, got ${String(embedBatchSize)}`);
-    }
-    this.embedBatchSize = embedBatchSize;
+    this.embedBatchSize = positiveInteger(embedBatchSize, `${WHO}: embedBatchSize`);
     this.encodeOptions = adapterEncodeOptions(params);
     this.shared = new SharedModel(params.model, params, WHO);
   }

@@ -8,11 +8,12 @@
 // only a path or hub id reaches for the filesystem, through `#filesystem-loader` (package.json
 // "imports": io/load-node.js on Node, Deno and Bun; elsewhere a module that says why not), so
 // no bundler for Workers or browsers is ever handed a `node:` import.
-import { fail, InstructorError } from '../errors.js';
+import { describeValue, fail, InstructorError } from '../errors.js';
 import type { KernelSource } from '../engine/model.js';
 import type { WeightsSource } from '../io/fetch-weights.js';
 import type { LoadEvent, LoadInstructorOptions } from '../io/load-node.js';
 import { Instructor, type EncodeOptions } from '../text/instructor.js';
+import { parseDtype, type WeightsDtype } from '../engine/dtype.js';
 
 /** LangChain Python's `HuggingFaceInstructEmbeddings` default for documents. */
 export const DOCUMENT_INSTRUCTION = 'Represent the document for retrieval: ';
@@ -30,7 +31,7 @@ export type ModelSource = Instructor | string | WeightsSource | Promise<WeightsS
 /** How a model that is not passed in loaded gets loaded (the options of `loadInstructor` / `createInstructor`). */
 export interface ModelLoadOptions {
   /** Precision when converting a checkpoint folder or hub id: 'int8' (default), 'int4' or 'fp32'. A weights file keeps its own. */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /** Threads for the kernels: 1 (default), a number, or 'auto'. */
   threads?: number | 'auto';
   /** Check every tensor's CRC-32 while loading. Default true. */
@@ -89,40 +90,32 @@ function isInstructor(x: unknown): x is Instructor {
     && typeof (x as Instructor).encode === 'function' && typeof (x as Instructor).dim === 'number');
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x !== 'object') return typeof x;
-  return (x as object).constructor?.name ?? 'object';
-}
-
 function checkLoadOptions(o: ModelLoadOptions, who: string): void {
-  if (o.dtype !== undefined && o.dtype !== 'int8' && o.dtype !== 'int4' && o.dtype !== 'fp32') {
-    fail('BAD_INPUT', `${who}: dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(o.dtype)}`);
-  }
+  if (o.dtype !== undefined) parseDtype(o.dtype, `${who}: dtype`);
   if (o.threads !== undefined && o.threads !== 'auto' && !(typeof o.threads === 'number' && Number.isInteger(o.threads) && o.threads >= 1)) {
     fail('BAD_INPUT', `${who}: threads must be a positive integer or "auto", got ${String(o.threads)}`);
   }
-  if (o.verify !== undefined && typeof o.verify !== 'boolean') fail('BAD_INPUT', `${who}: verify must be a boolean, got ${describe(o.verify)}`);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('BAD_INPUT', `${who}: onProgress must be a function, got ${describe(o.onProgress)}`);
+  if (o.verify !== undefined && typeof o.verify !== 'boolean') fail('BAD_INPUT', `${who}: verify must be a boolean, got ${describeValue(o.verify, { withKind: true })}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('BAD_INPUT', `${who}: onProgress must be a function, got ${describeValue(o.onProgress, { withKind: true })}`);
 }
 
 /** Checks an adapter's instruction option: a string ('' embeds the text alone, as a plain input). */
 export function checkInstruction(value: unknown, name: string, who: string, fallback: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string') fail('BAD_INPUT', `${who}: ${name} must be a string, got ${describe(value)}`);
+  if (typeof value !== 'string') fail('BAD_INPUT', `${who}: ${name} must be a string, got ${describeValue(value, { withKind: true })}`);
   return value;
 }
 
 /** Checks that `text` is a string. */
 export function checkText(text: unknown, who: string): asserts text is string {
-  if (typeof text !== 'string') fail('BAD_INPUT', `${who}: expected a string, got ${describe(text)}`);
+  if (typeof text !== 'string') fail('BAD_INPUT', `${who}: expected a string, got ${describeValue(text, { withKind: true })}`);
 }
 
 /** Checks that `texts` is an array of strings (what every framework hands an embedder). */
 export function checkTexts(texts: unknown, who: string): asserts texts is string[] {
-  if (!Array.isArray(texts)) fail('BAD_INPUT', `${who}: expected an array of strings, got ${describe(texts)}`);
+  if (!Array.isArray(texts)) fail('BAD_INPUT', `${who}: expected an array of strings, got ${describeValue(texts, { withKind: true })}`);
   for (let i = 0; i < texts.length; i++) {
-    if (typeof texts[i] !== 'string') fail('BAD_INPUT', `${who}: text ${i} is ${describe(texts[i])}, expected a string`);
+    if (typeof texts[i] !== 'string') fail('BAD_INPUT', `${who}: text ${i} is ${describeValue(texts[i], { withKind: true })}, expected a string`);
   }
 }
 
@@ -153,7 +146,7 @@ export class SharedModel {
   private readonly options: ModelLoadOptions;
 
   constructor(source: ModelSource, options: ModelLoadOptions, who: string) {
-    if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `${who}: options must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `${who}: options must be an object, got ${describeValue(options, { withKind: true })}`);
     checkLoadOptions(options, who);
     if (isInstructor(source)) {
       this.given = source;
@@ -163,7 +156,7 @@ export class SharedModel {
     }
     const isObject = typeof source === 'object' && source !== null;
     if (!(typeof source === 'string' && source.length > 0) && !isObject) {
-      fail('BAD_INPUT', `${who}: model must be a loaded Instructor, a hub id, a path, or weights (bytes, Response, Blob, R2 object or a promise of one), got ${source === '' ? 'an empty string' : describe(source)}`);
+      fail('BAD_INPUT', `${who}: model must be a loaded Instructor, a hub id, a path, or weights (bytes, Response, Blob, R2 object or a promise of one), got ${source === '' ? 'an empty string' : describeValue(source, { withKind: true })}`);
     }
     this.given = null;
     this.source = source;
@@ -226,7 +219,7 @@ export class SharedModel {
 export function untilLoaded(loading: Promise<Instructor>, signal: AbortSignal | undefined): Promise<Instructor> {
   if (signal === undefined) return loading;
   if (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean') {
-    return Promise.reject(new InstructorError('BAD_INPUT', `abortSignal is not an AbortSignal, got ${describe(signal)}`));
+    return Promise.reject(new InstructorError('BAD_INPUT', `abortSignal is not an AbortSignal, got ${describeValue(signal, { withKind: true })}`));
   }
   if (signal.aborted) return Promise.reject(abortedError(signal, 'before the call started'));
   return new Promise((resolve, reject) => {

@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fail } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
 import { SIMD_AUTO_REMOVED, SIMD_OPTIONS, type SimdOption } from '../engine/simd.js';
+import { isWeightsDtype, type WeightsDtype } from '../engine/dtype.js';
 
 export interface Command {
   /** The word after `instructor-wasm`. */
@@ -80,9 +81,9 @@ export function packageVersion(): string {
 }
 
 /** `--dtype`: undefined when not given (a weights file then loads as it is; a conversion uses int8). */
-export function dtypeOption(v: string | undefined, command: string): 'int8' | 'int4' | 'fp32' | undefined {
+export function dtypeOption(v: string | undefined, command: string): WeightsDtype | undefined {
   if (v === undefined) return undefined;
-  if (v !== 'int8' && v !== 'int4' && v !== 'fp32') throw new UsageError(`--dtype must be int8, int4 or fp32, got "${v}"`, command);
+  if (!isWeightsDtype(v)) throw new UsageError(`--dtype must be int8, int4 or fp32, got "${v}"`, command);
   return v;
 }
 

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { lstat, open as openFile, readFile, rename, stat } from 'node:fs/promises';
 import { fail, InstructorError } from '../errors.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
-import { kindOf, reserveOutputFile, type ReservedOutput } from '../io/fs-node.js';
+import { kindOf, reserveOutputFile, type ReservedOutput } from '../format/fs-node.js';
 import { classifySource, loadInstructor } from '../io/load-node.js';
 import type { EmbedResult } from '../text/instructor.js';
 import { importQueueModule, redisUrl } from './queue-commands.js';

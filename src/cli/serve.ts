@@ -23,6 +23,7 @@ import type { LoadEvent } from '../io/load-node.js';
 import { startModelHost, type ModelHost } from '../runtimes/model-host.js';
 import { nodeListener } from '../runtimes/node-http.js';
 import { createEmbeddingServer, type EmbeddingServer, type RequestLog } from '../server/app.js';
+import { isWeightsDtype, type WeightsDtype } from '../engine/dtype.js';
 
 export { nodeListener, type ListenerHooks } from '../runtimes/node-http.js';
 
@@ -93,7 +94,7 @@ export interface ServeConfig {
   /** Further ids of loaded models, each with its own default instruction (--alias). */
   aliases: Array<{ id: string; target: string; instruction: string | undefined }>;
   /** Undefined: a weights file as it is stored, a folder or hub model in int8 (loadInstructor's default). */
-  dtype: 'int8' | 'int4' | 'fp32' | undefined;
+  dtype: WeightsDtype | undefined;
   /** The kernels build (--simd, or INSTRUCTOR_WASM_SIMD); undefined: the loader's default. */
   simd: SimdOption | undefined;
   host: string;
@@ -175,7 +176,7 @@ export function parseServeArgs(args: string[], env: Record<string, string | unde
     if (ids.includes(a.id) || aliases.findIndex((b) => b.id === a.id) !== i) throw new ServeUsageError(`--alias ${a.id}: the id "${a.id}" is already served`);
   });
   const dtype = values.dtype;
-  if (dtype !== undefined && dtype !== 'int8' && dtype !== 'int4' && dtype !== 'fp32') throw new ServeUsageError(`--dtype must be int8, int4 or fp32, got "${dtype}"`);
+  if (dtype !== undefined && !isWeightsDtype(dtype)) throw new ServeUsageError(`--dtype must be int8, int4 or fp32, got "${dtype}"`);
   const threads = values.threads === 'auto' ? availableParallelism() : int(values.threads, '--threads', 1);
   const replicas = values.replicas === undefined ? threads : int(values.replicas, '--replicas', 1);
   if (replicas > threads) throw new ServeUsageError(`--replicas ${replicas} is more than --threads ${threads}: each replica runs on at least one thread`);

@@ -7,7 +7,7 @@
 // Whoever forms the passes (src/server/scheduler.ts) keeps at most `lanes` of them running.
 // Runtime-neutral: no Node built-ins.
 import { fail } from '../errors.js';
-import type { InstructorModel, Pass } from './model.js';
+import type { EngineModel, Pass } from './model.js';
 
 export type { Pass } from './model.js';
 
@@ -60,7 +60,7 @@ export class InlineBackend implements ModelBackend {
   private running = false;
   private readonly sliceMs: number;
 
-  constructor(private readonly model: InstructorModel, options: { sliceMs?: number } = {}) {
+  constructor(private readonly model: EngineModel, options: { sliceMs?: number } = {}) {
     this.sliceMs = options.sliceMs ?? SLICE_MS;
     if (!(this.sliceMs > 0)) fail('BAD_INPUT', `InlineBackend: sliceMs must be > 0, got ${this.sliceMs}`);
   }

@@ -1,4 +1,4 @@
-import { describeValue, fail } from '../errors.js';
+import { describeValue, fail, positiveInteger } from '../errors.js';
 import { GEMM_MAX_K } from './wasm.js';
 
 /**
@@ -73,10 +73,7 @@ export const MAX_PARAMETERS = 2 ** 33;
 
 function positiveInt(json: Record<string, unknown>, key: keyof typeof CONFIG_LIMITS, fallback?: number): number {
   const v = configValue(json, key, fallback);
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > CONFIG_LIMITS[key]) {
-    fail('BAD_CONFIG', `config.json: "${key}" must be a positive integer of at most ${CONFIG_LIMITS[key]}, got ${describeValue(v)}`);
-  }
-  return v;
+  return positiveInteger(v, `config.json: "${key}"`, { max: CONFIG_LIMITS[key], code: 'BAD_CONFIG' });
 }
 
 

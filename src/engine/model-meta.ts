@@ -1,7 +1,7 @@
 // What a weights file's `model` field holds besides the T5 config: everything INSTRUCTOR
 // needs around the encoder, so that one file is a complete, self-contained model.
 
-import { describeValue, fail } from '../errors.js';
+import { describeValue, fail, positiveInteger } from '../errors.js';
 import { configValue } from './config.js';
 
 export interface ModelMeta {
@@ -36,10 +36,7 @@ export function parseModelMeta(json: unknown, denseRows: number): ModelMeta {
   const j = json as Record<string, unknown>;
   const denseOut = configValue(j, 'dense_out', denseRows);
   if (denseOut !== denseRows) fail('BAD_FILE', `weights file: model.dense_out is ${describeValue(denseOut)}, but the Dense weight has ${denseRows} rows`);
-  const maxSeq = configValue(j, 'max_seq_length', 512);
-  if (typeof maxSeq !== 'number' || !Number.isInteger(maxSeq) || maxSeq < 1 || maxSeq > MAX_SEQ_LENGTH) {
-    fail('BAD_FILE', `weights file: model.max_seq_length must be a positive integer of at most ${MAX_SEQ_LENGTH}, got ${describeValue(maxSeq)}`);
-  }
+  const maxSeq = positiveInteger(configValue(j, 'max_seq_length', 512), 'weights file: model.max_seq_length', { max: MAX_SEQ_LENGTH, code: 'BAD_FILE' });
   const normalize = configValue(j, 'normalize', true);
   if (typeof normalize !== 'boolean') fail('BAD_FILE', `weights file: model.normalize must be a boolean, got ${describeValue(normalize)}`);
   return { ...(j as Partial<ModelMeta>), dense_out: denseRows, max_seq_length: maxSeq, normalize };

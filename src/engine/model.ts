@@ -1,17 +1,17 @@
 // An INSTRUCTOR model in wasm memory: T5 encoder, instruction-aware mean pooling, Dense, L2 norm.
 
 import { Arena } from './arena.js';
+import { packQ7, prepareRelaxed, relaxedMatrices } from './relaxed.js';
+import type { WeightsDtype } from './dtype.js';
 import { parseT5Config, t5ParameterCount, type T5Config } from './config.js';
-import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError, positiveInteger } from '../errors.js';
 import { parseModelMeta, type ModelMeta } from './model-meta.js';
 import { headBytesBound, instructorHead, l2normalize } from './head.js';
-import { forwardBytesBound, MAX_OUTLIERS, T5Encoder, type HiddenStateHook, type Matrix, type OutlierSet, type T5Weights, type Vector } from './t5.js';
-import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes, tensorRole } from './tensors.js';
+import { forwardBytesBound, T5Encoder, type HiddenStateHook, type Matrix, type T5Weights, type Vector } from './t5.js';
+import { DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, layerTensorNames, RELATIVE_BIAS, t5TensorShapes } from './tensors.js';
 import { compileKernels, gemmQ8ScratchBytes, instantiateKernels, kernelBuildOf, type KernelBuild, type KernelExports, type WasmBytes, type WasmMemory, type WasmModule } from './wasm.js';
 import { createSharedKernels, createThreadedKernels, resolveThreads, type ThreadedKernels } from './threads/parallel-kernels.js';
-import {
-  decodeTensor, parseWeightsHeader, parseWeightsPreamble, PREAMBLE_BYTES, Q4_GROUP, tensorBytes, verifyTensor, type TensorEntry, type WeightsHeader,
-} from '../format/weights-file.js';
+import { codesBytes, Q4_GROUP, tensorBytes, type TensorDtype } from './quantize.js';
 
 /** One tokenized input: ids ending in </s>, and how many leading tokens the mean leaves out. */
 export interface TokenizedInput {
@@ -60,7 +60,7 @@ export interface LoadOptions {
    * stored otherwise is refused with BAD_INPUT before its data is read (a weights file loads as it
    * is stored; convert the checkpoint again for another dtype). Default: whatever the file holds.
    */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /**
    * Model replicas over one copy of the weights (data parallelism): the weights load once into a
    * shared memory (the threads build, kernels-mt.wasm, on one thread each) and `count` regions of
@@ -100,11 +100,29 @@ export interface Pass {
   nInstr: Int32Array;
 }
 
-/** Random access to a weights file: `read` for the small header, `readInto` for the data. */
-export interface WeightsReader {
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  readInto(offset: number, dest: Uint8Array): Promise<void>;
+/** Where one tensor lies in the model's data section, in bytes (what a weights file's header says of it). */
+export interface TensorPlacement {
+  name: string;
+  dtype: TensorDtype;
+  shape: number[];
+  /** From the data section's start. */
+  offset: number;
+  bytes: number;
+}
+
+/** A model's data section as its weights file's header describes it: the config, the metadata and every tensor. */
+export interface ModelLayout {
+  config: Record<string, unknown>;
+  model?: Record<string, unknown>;
+  tensors: TensorPlacement[];
+  data_bytes: number;
+}
+
+/** A loaded model's parts, for the constructor (see src/format/model-loading.ts, where files are read). */
+export interface ModelParts {
+  info: ModelInfo;
+  core: LoadedCore;
+  pool?: ThreadedKernels | null;
 }
 
 export interface ModelInfo {
@@ -112,7 +130,7 @@ export interface ModelInfo {
   /** Output size of the Dense head (the embedding size). */
   dim: number;
   /** 'int4' when the matmul weights are 4-bit (q4), 'int8' when int8, else 'fp32'. */
-  dtype: 'int8' | 'int4' | 'fp32';
+  dtype: WeightsDtype;
   /** The weights file's `model` field: max_seq_length, normalize, tokenizer, source. */
   model: ModelMeta;
   /** Bytes of wasm linear memory the weights occupy. */
@@ -138,7 +156,7 @@ async function kernelBuildOfSource(k: KernelSource): Promise<KernelBuild> {
   return kernelBuildOf(await compileKernels(k));
 }
 
-interface LoadedCore {
+export interface LoadedCore {
   /** Where passes allocate: the whole memory, or a replica's region. */
   arena: Arena;
   encoder: T5Encoder;
@@ -160,66 +178,34 @@ export function replicaRegionBytes(config: T5Config, dim: number, S: number, rel
     + alignUp(S * D * 4) + ALIGN + forwardBytesBound(config, S, S, relaxed) + headBytesBound(S, D, dim);
 }
 
-export class InstructorModel {
+/**
+ * An INSTRUCTOR model in wasm memory, as the engine knows it: assembled from a data section already
+ * laid out (ModelLayout) and run on token ids. Reading and checking weights files is the format's
+ * (InstructorModel in src/format/model-loading.ts extends this class with the loaders).
+ */
+export class EngineModel {
+  readonly info: ModelInfo;
   /** Null once disposed: dropping it is what releases the wasm memory. */
   private core: LoadedCore | null;
   /** The worker pool when loaded with threads > 1. */
-  private pool: ThreadedKernels | null = null;
+  private pool: ThreadedKernels | null;
 
-  private constructor(readonly info: ModelInfo, core: LoadedCore) {
+  protected constructor({ info, core, pool = null }: ModelParts) {
+    this.info = info;
     this.core = core;
+    this.pool = pool;
   }
 
   /**
-   * Loads a weights file (the project's format, see weights-file.ts) held in memory into a
-   * fresh wasm instance. The tensor data is copied once, from `bytes` straight into linear memory.
+   * The parts of a model whose data section is written in place: `header` lays it out, and
+   * `fill(data)` writes its `header.data_bytes` bytes straight into wasm memory, so the weights are
+   * never held anywhere else. Every tensor must lie inside the data section with the size its dtype
+   * and shape give (BAD_FILE otherwise). `checkData` sees the data once the layout is checked
+   * against the model, before any of it is packed for the kernels.
    */
-  static async fromWeightsFile(bytes: Uint8Array, options: LoadOptions): Promise<InstructorModel> {
-    if (!(bytes instanceof Uint8Array)) fail('BAD_INPUT', `weights: expected a Uint8Array, got ${typeof bytes}`);
-    return InstructorModel.fromWeightsReader({
-      size: bytes.length,
-      read: async (offset, length) => bytes.subarray(offset, offset + length),
-      readInto: async (offset, dest) => dest.set(bytes.subarray(offset, offset + dest.length)),
-    }, options);
-  }
-
-  /**
-   * Loads a weights file through a reader (a file handle, a fetch with ranges, ...): the header
-   * first, then the data section read straight into wasm memory, so it is never held twice.
-   */
-  static async fromWeightsReader(reader: WeightsReader, options: LoadOptions): Promise<InstructorModel> {
-    const preamble = await reader.read(0, Math.min(PREAMBLE_BYTES, reader.size));
-    const { headerLength } = parseWeightsPreamble(preamble);
-    const headerEnd = PREAMBLE_BYTES + headerLength;
-    if (reader.size < headerEnd) fail('BAD_FILE', `weights file is truncated: ${reader.size} bytes, its header ends at ${headerEnd}`);
-    const { header, dataStart } = parseWeightsHeader(await reader.read(0, headerEnd));
-    const end = dataStart + header.data_bytes;
-    if (reader.size !== end) {
-      fail('BAD_FILE', reader.size < end
-        ? `weights file is truncated: ${reader.size} bytes, expected ${end}`
-        : `weights file has ${reader.size - end} bytes after its data section (expected ${end} bytes in all)`);
-    }
-    if (options.dtype !== undefined) {
-      if (options.dtype !== 'int8' && options.dtype !== 'int4' && options.dtype !== 'fp32') {
-        fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(options.dtype)}`);
-      }
-      const stored = storedWeightsDtype(header);
-      if (stored !== options.dtype) {
-        fail('BAD_INPUT', `dtype "${options.dtype}" was asked for, but the weights file holds ${stored} weights (a weights file loads as it is stored: convert the checkpoint with dtype "${options.dtype}", or leave dtype out)`);
-      }
-    }
-    const verify = options.verify ?? true ? header.tensors : [];
-    return InstructorModel.fromDataWriter(header, (data) => readAndVerify(reader, dataStart, data, verify), options);
-  }
-
-  /**
-   * Loads a model whose data section is written in place: `header` describes it as a weights
-   * file's header would, and `fill(data)` writes its `header.data_bytes` bytes straight into wasm
-   * memory (a file read, or a checkpoint converted tensor by tensor: see convertInPlace), so the
-   * weights are never held anywhere else. Every tensor must lie inside the data section with the
-   * size its dtype and shape give (BAD_FILE otherwise).
-   */
-  static async fromDataWriter(header: WeightsHeader, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions): Promise<InstructorModel> {
+  protected static async load(
+    header: ModelLayout, fill: (data: Uint8Array) => Promise<void>, options: LoadOptions, checkData: (data: Uint8Array) => void,
+  ): Promise<ModelParts> {
     // the config against the file before anything is sized from either
     checkConfigAgainstFile(parseT5Config(header.config), header);
     for (const e of header.tensors) {
@@ -242,9 +228,7 @@ export class InstructorModel {
       pool?.bindArena(arena);
       const base = arena.alloc(header.data_bytes);
       await fill(arena.u8(base, header.data_bytes));
-      const model = InstructorModel.assemble(header, arena, base, replicas && shared ? { ...replicas, module: shared.module } : null);
-      model.pool = pool;
-      return model;
+      return { ...EngineModel.assemble(header, arena, base, replicas && shared ? { ...replicas, module: shared.module } : null, checkData), pool };
     } catch (e) {
       pool?.terminate();
       throw e;
@@ -252,18 +236,18 @@ export class InstructorModel {
   }
 
   /**
-   * A replica of a model loaded with `replicas` (see LoadOptions.replicas), in this thread: it
-   * runs passes in region `r` of the shared memory, over the same weights. Pass sizes as the
-   * region allows (share.maxPassTokens); the bits are those of the model it came from.
+   * The parts of a replica of a model loaded with `replicas` (see LoadOptions.replicas), in this
+   * thread: it runs passes in region `r` of the shared memory, over the same weights. Pass sizes as
+   * the region allows (share.maxPassTokens); the bits are those of the model it came from.
    */
-  static async attach(share: ModelShare, r: number): Promise<InstructorModel> {
+  protected static async attachParts(share: ModelShare, r: number): Promise<ModelParts> {
     if (!Number.isInteger(r) || r < 0 || r >= share.regions.length) fail('BAD_INPUT', `attach: region ${r} does not exist (the model has ${share.regions.length})`);
     const kernels = await instantiateKernels(share.module, share.memory);
     const arena = new Arena(kernels, share.regions[r]);
     const gemmScratch = arena.alloc(gemmQ8ScratchBytes(maxMatmulCols(share.weights, share.dense)));
     const encoder = new T5Encoder(share.info.config, share.weights, arena, gemmScratch);
     encoder.relaxed = share.relaxed;
-    return new InstructorModel(share.info, { arena, encoder, dense: share.dense, gemmScratch, maxPassTokens: share.maxPassTokens, share });
+    return { info: share.info, core: { arena, encoder, dense: share.dense, gemmScratch, maxPassTokens: share.maxPassTokens, share } };
   }
 
   /** What another thread needs to `attach` a replica; null unless loaded with `replicas`. */
@@ -273,10 +257,11 @@ export class InstructorModel {
 
   /** Maps the header's tensors (already in wasm memory at `base`) onto the encoder's weights. */
   private static assemble(
-    header: WeightsHeader, arena: Arena, base: number, replicas: { count: number; maxPassTokens: number; module: WasmModule } | null,
-  ): InstructorModel {
+    header: ModelLayout, arena: Arena, base: number, replicas: { count: number; maxPassTokens: number; module: WasmModule } | null,
+    checkData: (data: Uint8Array) => void,
+  ): ModelParts {
     const config = parseT5Config(header.config);
-    const entries = new Map<string, TensorEntry>();
+    const entries = new Map<string, TensorPlacement>();
     for (const e of header.tensors) entries.set(e.name, e);
 
     const expected = new Map<string, number[]>(t5TensorShapes(config));
@@ -298,8 +283,8 @@ export class InstructorModel {
       const e = entries.get(name)!;
       const [rows, cols] = e.shape;
       const ptr = base + e.offset;
-      if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + alignUp(rows * cols) };
-      if (e.dtype === 'q4') return { name, rows, cols, dtype: 'q4', ptr, scales: ptr + alignUp(rows * cols / 2), group: Q4_GROUP };
+      if (e.dtype === 'q8') return { name, rows, cols, dtype: 'q8', ptr, scales: ptr + codesBytes('q8', rows, cols) };
+      if (e.dtype === 'q4') return { name, rows, cols, dtype: 'q4', ptr, scales: ptr + codesBytes('q4', rows, cols), group: Q4_GROUP };
       return { name, rows, cols, dtype: 'f32', ptr, scales: 0 };
     };
     const vector = (name: string): Vector => {
@@ -319,13 +304,13 @@ export class InstructorModel {
       embedding: matrix(EMBEDDING), relativeBias: vector(RELATIVE_BIAS), layers, finalNorm: vector(FINAL_NORM),
     };
     const dense = matrix(DENSE_WEIGHT);
-    checkValues(header, arena.u8(base, header.data_bytes));
+    checkData(arena.u8(base, header.data_bytes));
     // The matmul weights only: the embedding table's rows are looked up, so it stays row-major.
     // The relaxed build runs the encoder's int8 matmuls on gemm_q7; the Dense head (one row per
     // sequence, a negligible share of the work) stays on gemm_q8's int16 activations.
     const kernels = kernelBuildOf(arena.wasm);
     const encoderMatrices = layers.flatMap((L) => [L.q, L.k, L.v, L.o, ...L.wi, L.wo]);
-    const relaxed = kernels === 'relaxed' ? encoderMatrices.filter((m) => m.dtype === 'q8' && m.cols >= RELAXED_MIN_K) : [];
+    const relaxed = kernels === 'relaxed' ? relaxedMatrices(encoderMatrices) : [];
     const gemmScratch = packQ8(arena, [...encoderMatrices.filter((m) => !relaxed.includes(m)), dense], relaxed);
     const encoder = new T5Encoder(config, weights, arena, gemmScratch);
     const outliers = relaxed.length > 0 ? prepareRelaxed(arena, encoder, config, gemmScratch) : null;
@@ -334,7 +319,7 @@ export class InstructorModel {
     const info: ModelInfo = {
       config, dim: dense.rows, dtype, model, weightBytes: header.data_bytes, kernels, outlierChannels: outliers?.channels.length ?? 0,
     };
-    if (replicas === null) return new InstructorModel(info, { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null });
+    if (replicas === null) return { info, core: { arena, encoder, dense, gemmScratch, maxPassTokens: Infinity, share: null } };
     // The regions, after everything that stays (weights, packing scratch, outlier sets): replica r
     // allocates only in region r, so replicas never touch each other's activations. A pass holds
     // at least one input of max_seq_length tokens.
@@ -350,7 +335,7 @@ export class InstructorModel {
     const ownScratch = own.alloc(gemmQ8ScratchBytes(maxMatmulCols(encoder.weights, dense)));
     const ownEncoder = new T5Encoder(config, encoder.weights, own, ownScratch);
     ownEncoder.relaxed = encoder.relaxed;
-    return new InstructorModel(info, { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: passTokens, share });
+    return { info, core: { arena: own, encoder: ownEncoder, dense, gemmScratch: ownScratch, maxPassTokens: passTokens, share } };
   }
 
   /**
@@ -368,10 +353,7 @@ export class InstructorModel {
       return fail('BAD_INPUT', `embedIds: reading the inputs threw ${describeThrown(e)}, expected an array of {ids, nInstr}`);
     }
     const normalize = options.normalize ?? this.info.model.normalize;
-    const asked = options.maxBatchTokens ?? 2048;
-    if (!Number.isInteger(asked) || asked < 1) {
-      fail('BAD_INPUT', `maxBatchTokens must be a positive integer, got ${asked}`);
-    }
+    const asked = positiveInteger(options.maxBatchTokens ?? 2048, 'maxBatchTokens');
     // a replica's passes fit its region: never more tokens than it was sized for
     const maxBatchTokens = Math.min(asked, core.maxPassTokens);
     const seqs = list.map((inp, i) => {
@@ -540,7 +522,7 @@ function maxMatmulCols(weights: T5Weights, dense: Matrix): number {
 }
 
 /** The file-level dtype of a weights file: 'int4' when its matmul weights are 4-bit, 'int8' when int8, else 'fp32'. */
-export function storedWeightsDtype(header: WeightsHeader): 'int8' | 'int4' | 'fp32' {
+export function storedWeightsDtype(header: ModelLayout): WeightsDtype {
   const config = parseT5Config(header.config);
   const probe = new Set([EMBEDDING, ...(config.numLayers > 0 ? [layerTensorNames(0, config.ffn).q] : [])]);
   const dtypes = header.tensors.filter((e) => probe.has(e.name)).map((e) => e.dtype);
@@ -579,7 +561,7 @@ function readTokenized(inp: unknown, i: number): { ids: Int32Array; nInstr: numb
  * is bounded by the header's length), and no more parameters than the data section can hold at
  * the smallest dtype (int4, half a byte each).
  */
-function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
+function checkConfigAgainstFile(config: T5Config, header: ModelLayout): void {
   const blocks = encoderBlocks(header.tensors.map((e) => e.name));
   if (config.numLayers !== blocks) {
     fail('BAD_FILE', `weights file: its config has num_layers ${config.numLayers}, but its tensors are of ${blocks} encoder blocks`);
@@ -588,58 +570,6 @@ function checkConfigAgainstFile(config: T5Config, header: WeightsHeader): void {
   if (params / 2 > header.data_bytes) {
     fail('BAD_FILE', `weights file: its config describes ${params} encoder parameters, at least ${params / 2} bytes, but the data section holds ${header.data_bytes}`);
   }
-}
-
-/**
- * The values no forward pass survives, checked once at load (the data is in wasm memory and
- * CRC-checked; the format's own decoder, decodeTensor, refuses the same): every q8 row scale and
- * q4 group scale, and every value of the small f32 tensors (norm weights, the relative bias
- * table). The f32 matrices are not scanned (1.3 GB for large fp32): a non-finite value there
- * gives a non-finite embedding, which embedIds refuses.
- */
-function checkValues(header: WeightsHeader, data: Uint8Array): void {
-  for (const e of header.tensors) {
-    const bytes = data.subarray(e.offset, e.offset + e.bytes);
-    if (e.dtype !== 'f32') {
-      decodeTensor(e, bytes);
-    } else if (e.shape.length === 1 || tensorRole(e.name)?.role === 'relative_bias') {
-      const v = decodeTensor(e, bytes) as Float32Array;
-      for (let i = 0; i < v.length; i++) {
-        if (!Number.isFinite(v[i])) fail('BAD_FILE', `weights file: tensor "${e.name}" holds ${v[i]} at index ${i}, expected finite values`);
-      }
-    }
-  }
-}
-
-/** Bytes per read of the data section: small enough that the CRC of one window hides behind the next read. */
-const READ_WINDOW = 8 << 20;
-
-/**
- * Reads the data section into `data` in windows of READ_WINDOW bytes, one read in flight, and
- * CRC-checks each tensor of `verify` as soon as the windows read so far cover it. The read works
- * off this thread (a file: the I/O threads, whose page faults into fresh wasm memory cost as much
- * as the CRC; a stream: the network), so the check of window w runs while window w + 1 arrives.
- * Large int8 (335 MB) on this 2-core VM: 1.0 s of read and then 0.65 s of CRC became 1.25 s in all.
- */
-async function readAndVerify(reader: WeightsReader, dataStart: number, data: Uint8Array, verify: readonly TensorEntry[]): Promise<void> {
-  const byEnd = [...verify].sort((a, b) => (a.offset + a.bytes) - (b.offset + b.bytes));
-  let checked = 0;
-  const readWindow = (at: number) => reader.readInto(dataStart + at, data.subarray(at, Math.min(at + READ_WINDOW, data.length)));
-  let inFlight: Promise<void> | null = data.length > 0 ? readWindow(0) : null;
-  try {
-    for (let at = 0; at < data.length; at += READ_WINDOW) {
-      await inFlight;
-      const end = Math.min(at + READ_WINDOW, data.length);
-      inFlight = end < data.length ? readWindow(end) : null;
-      while (checked < byEnd.length && byEnd[checked].offset + byEnd[checked].bytes <= end) verifyTensor(data, byEnd[checked++]);
-    }
-  } catch (e) {
-    // a failed check leaves a read in flight: let it settle before the caller closes the reader
-    await inFlight?.catch(() => {});
-    throw e;
-  }
-  // a tensor past the data section (a corrupt header) fails here, as verifyTensor says why
-  for (; checked < byEnd.length; checked++) verifyTensor(data, byEnd[checked]);
 }
 
 /**
@@ -655,110 +585,8 @@ function packQ8(arena: Arena, matrices: Matrix[], q7: Matrix[] = []): number {
     arena.wasm.pack_q8(m.ptr, m.rows, m.cols, scratch);
     m.packed = 'q8';
   }
-  for (const m of q7) {
-    // the file's CRC was checked on the int8 bytes: these are ours from here on
-    arena.wasm.requant_q7!(m.ptr, m.scales, m.rows, m.cols);
-    arena.wasm.pack_q7!(m.ptr, m.rows, m.cols, scratch);
-    m.packed = 'q7';
-  }
+  packQ7(arena, q7, scratch);
   return scratch;
-}
-
-/**
- * The relaxed build runs gemm_q7 for int8 matrices with at least this inner size (every hkunlp
- * model's); smaller ones (the test models) stay on gemm_q8, same bits as kernels.wasm: their
- * time is negligible, and 7-bit weights cost them more (golden tiny int8: 0.9992 -> 0.990).
- */
-const RELAXED_MIN_K = 256;
-
-/** Calibration input of the relaxed build: CALIBRATION_TOKENS pseudo-random ids and </s>. */
-const CALIBRATION_TOKENS = 32;
-/** A channel is an outlier when its max |x| over the calibration tokens exceeds this many times the median channel's. */
-const OUTLIER_RATIO = 5;
-/**
- * Channels carried in int16 at least (the largest ratios, outliers or not). Golden base int8 min
- * cosine: 13 outliers alone 0.99896, filled to 16 0.99911, to 32 0.99946 (large: 19 -> 32, 0.99949).
- */
-const MIN_OUTLIER_SLOTS = 32;
-
-/** The relaxed build's calibration input: CALIBRATION_TOKENS - 1 pseudo-random ids, then </s>. */
-export function calibrationIds(vocabSize: number): Int32Array {
-  const ids = new Int32Array(CALIBRATION_TOKENS);
-  let s = 0x9e3779b9;
-  for (let t = 0; t < ids.length - 1; t++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; ids[t] = 2 + (s % (vocabSize - 2)); }
-  ids[ids.length - 1] = 1;
-  return ids;
-}
-
-/**
- * The int16 channels from each channel's largest max |x| / median ratio over the calibration
- * sites: the outliers (ratio > OUTLIER_RATIO), at least MIN_OUTLIER_SLOTS channels (runners-up
- * fill the rest), a multiple of 16, at most MAX_OUTLIERS; ascending.
- */
-export function chooseOutlierChannels(ratio: Float64Array): number[] {
-  const D = ratio.length;
-  const byRatio = [...ratio.keys()].sort((a, b) => ratio[b] - ratio[a] || a - b);
-  const outliers = byRatio.filter((d) => ratio[d] > OUTLIER_RATIO).length;
-  const O = Math.min(MAX_OUTLIERS, Math.max(MIN_OUTLIER_SLOTS, Math.ceil(outliers / 16) * 16), Math.floor(D / 16) * 16);
-  return byRatio.slice(0, O).sort((a, b) => a - b);
-}
-
-/**
- * The relaxed build's outlier channels (assembly/gemm_q7.ts): one forward pass over a fixed
- * calibration input records each rmsnorm output's per-channel max |x| where it enters q, k, v and
- * wi; the channels above OUTLIER_RATIO x the median in any layer form one set (T5's large
- * residual channels are the same in every layer), filled up to a multiple of 16 with the next
- * largest ratios, at most MAX_OUTLIERS. Their
- * weights' 7-bit codes are copied into each such matrix's Wo. Deterministic: the same weights give
- * the same set, whatever is embedded later, so batching and threads still change no bit.
- */
-function prepareRelaxed(arena: Arena, encoder: T5Encoder, config: T5Config, scratch: number): OutlierSet | null {
-  const wasm = arena.wasm;
-  const D = config.dModel;
-  const normInputs = new Set(encoder.weights.layers.flatMap((L) => [L.q, L.k, L.v, ...L.wi]).filter((m) => m.packed === 'q7'));
-  const ratio = new Float64Array(D);
-  encoder.relaxed = true;
-  encoder.observe = (W, x, S) => {
-    if (!normInputs.has(W) || W.cols !== D) return;
-    const v = arena.f32(x, S * D);
-    const cm = new Float64Array(D);
-    for (let t = 0; t < S; t++) for (let d = 0; d < D; d++) cm[d] = Math.max(cm[d], Math.abs(v[t * D + d]));
-    const median = Float64Array.from(cm).sort()[D >> 1];
-    for (let d = 0; d < D; d++) ratio[d] = Math.max(ratio[d], median > 0 ? cm[d] / median : 0);
-  };
-  const ids = calibrationIds(config.vocabSize);
-  const mark = arena.mark();
-  try {
-    encoder.forward([ids], arena.alloc(ids.length * D * 4));
-  } finally {
-    arena.reset(mark);
-    encoder.observe = undefined;
-  }
-  const channels = chooseOutlierChannels(ratio);
-  const O = channels.length;
-  if (O === 0) return null;
-  const set: OutlierSet = { O, oidx: arena.alloc(O * 4), keep: arena.alloc(D * 4), channels };
-  arena.i32(set.oidx, O).set(Array.from({ length: O }, (_, j) => channels[j] ?? -1));
-  const keep = arena.i32(set.keep, D);
-  keep.fill(-1);
-  for (const c of channels) keep[c] = 0;
-  for (const m of normInputs) {
-    // Wo[n, j] = the signed 7-bit code of W[n, channel j], read from gemm_q7's packed layout
-    const N = m.rows, K = m.cols, N8 = N & ~7;
-    const Wo = arena.alloc(N * O);
-    const codes = arena.u8(m.ptr, N * K), out = arena.i8(Wo, N * O);
-    out.fill(0);
-    for (let n = 0; n < N; n++) {
-      for (let j = 0; j < channels.length; j++) {
-        const k = channels[j];
-        const at = n >= N8 ? n * K + k : (n & ~7) * K + (k >> 2) * 32 + (n & 7) * 4 + (k & 3);
-        out[n * O + j] = codes[at] - 64;
-      }
-    }
-    wasm.pack_q8(Wo, N, O, scratch);
-    m.outliers = { set, Wo };
-  }
-  return set;
 }
 
 export { InstructorError };

@@ -178,3 +178,26 @@ export function dequantizeGroupsQ4(q: Uint8Array, scales: Float32Array, rows: nu
   for (let r = 0; r < rows; r++) dequantizeRowQ4(q, scales, cols, G, r, w, r * cols);
   return w;
 }
+
+/** How a tensor's values are stored: float32, int8 rows with a scale each, or int4 groups of Q4_GROUP with a scale each. */
+export type TensorDtype = 'f32' | 'q8' | 'q4';
+
+/** Group size of q4 tensors along a row (K): 32 gave the best golden cosine per byte (see quantizeGroupsQ4). */
+export const Q4_GROUP = 32;
+
+/** A quantized tensor's codes are padded to a multiple of this many bytes; its float32 scales follow. */
+const CODES_ALIGN = 64;
+
+/** Bytes of a quantized tensor's codes, padded: where its scales start. */
+export function codesBytes(dtype: 'q8' | 'q4', rows: number, cols: number): number {
+  const bytes = dtype === 'q8' ? rows * cols : rows * cols / 2;
+  return Math.ceil(bytes / CODES_ALIGN) * CODES_ALIGN;
+}
+
+/** Bytes of a tensor of `dtype` and `shape`: float32 values, or the padded codes and then the scales. */
+export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): number {
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (dtype === 'f32') return 4 * n;
+  if (dtype === 'q4') return codesBytes('q4', 1, n) + 4 * (n / Q4_GROUP);
+  return codesBytes('q8', shape[0], shape[1]) + 4 * shape[0];
+}

@@ -50,6 +50,8 @@ export interface KernelExports {
   requant_q7_scalar?(W: number, ws: number, N: number, K: number): void;
   /** Row-major 7-bit codes -> gemm_q7's packed layout, in place; scratch: 8 * K bytes. */
   pack_q7?(W: number, N: number, K: number, scratch: number): void;
+  /** Wo[n, j] = the signed 7-bit code of W[n, oidx[j]] (W packed by pack_q7), row-major int8 [N, O]. */
+  outlier_codes_q7?(W: number, N: number, K: number, oidx: number, O: number, Wo: number): void;
   gemm_q7?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   gemm_q7_scalar?(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   /**

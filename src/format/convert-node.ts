@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { dirFiles } from './checkpoint/files-node.js';
 import { fail } from '../errors.js';
-import { kindOf, reserveOutputFile } from '../io/fs-node.js';
+import { kindOf, reserveOutputFile } from './fs-node.js';
 import { openCheckpointFolder } from './checkpoint/folder.js';
 import { checkConvertOptions, weightsFileOptionsOf, withProgress, type ConvertOptions } from './convert.js';
 import type { T5Config } from '../engine/config.js';

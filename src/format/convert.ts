@@ -11,6 +11,7 @@ import {
   configLayers, encodeTensorBytes, encodeWeightsFile, planLayout, WEIGHTS_FORMAT, WEIGHTS_VERSION,
   type WeightsDtype, type WeightsFileOptions, type WeightsHeader,
 } from './weights-file.js';
+import { parseDtype } from '../engine/dtype.js';
 
 export interface ConvertOptions {
   /**
@@ -25,9 +26,7 @@ export interface ConvertOptions {
 
 export function checkConvertOptions(options: ConvertOptions): void {
   if (options === null || typeof options !== 'object') fail('BAD_INPUT', `convert: options must be {dtype: "int8" | "int4" | "fp32"}, got ${options === null ? 'null' : typeof options}`);
-  if (options.dtype !== 'int8' && options.dtype !== 'int4' && options.dtype !== 'fp32') {
-    fail('BAD_INPUT', `convert: dtype ${JSON.stringify(options.dtype)} is not supported, expected "int8", "int4" or "fp32"`);
-  }
+  parseDtype(options.dtype, 'convert: dtype');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') fail('BAD_INPUT', 'convert: onProgress must be a function');
 }
 

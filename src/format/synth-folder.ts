@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SYNTH_CONFIGS, validateT5Config, type T5Config } from '../engine/config.js';
 import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, t5TensorShapes } from '../engine/tensors.js';
-import { fail } from '../errors.js';
-import { checkReplaceable, makeDirs } from '../io/fs-node.js';
+import { fail, positiveInteger } from '../errors.js';
+import { checkReplaceable, makeDirs } from './fs-node.js';
 import { writeSafetensors } from './checkpoint/safetensors-write-node.js';
 import { synthModel, synthTensor } from './synth.js';
 
@@ -90,7 +90,7 @@ export async function writeSynthCheckpoint(
     validateT5Config(config);
     c = config;
   }
-  if (!Number.isInteger(c.denseOut) || c.denseOut <= 0) fail('BAD_INPUT', `writeSynthCheckpoint: denseOut must be a positive integer, got ${JSON.stringify(c.denseOut)}`);
+  positiveInteger(c.denseOut, 'writeSynthCheckpoint: denseOut');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') fail('BAD_INPUT', 'writeSynthCheckpoint: onProgress must be a function');
 
   // Every destination is checked before anything is written: a folder that cannot be created,

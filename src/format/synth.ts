@@ -1,6 +1,6 @@
 import { MAX_TENSOR_ELEMENTS, type T5Config } from '../engine/config.js';
 import { DENSE_WEIGHT, t5TensorShapes, tensorRole } from '../engine/tensors.js';
-import { describeValue, fail } from '../errors.js';
+import { describeValue, fail, positiveInteger } from '../errors.js';
 
 /**
  * synth-v1 weights (test/golden/README.md, bit-exact): every weight is a pure function of its
@@ -114,9 +114,7 @@ export function synthTensor(name: string, shape: number[], config: T5Config): Fl
 export function* synthModel(
   config: T5Config, denseOut: number,
 ): Generator<{ name: string; shape: number[]; data: Float32Array }, void, undefined> {
-  if (!Number.isInteger(denseOut) || denseOut <= 0) {
-    fail('BAD_INPUT', `synthModel: denseOut must be a positive integer, got ${describeValue(denseOut)}`);
-  }
+  positiveInteger(denseOut, 'synthModel: denseOut');
   for (const [name, shape] of t5TensorShapes(config)) {
     yield { name, shape, data: synthTensor(name, shape, config) };
   }

@@ -3,7 +3,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { crc32, crc32Hex } from './crc32.js';
 import { fail } from '../errors.js';
-import { writeAllAt } from '../io/fs-node.js';
+import { writeAllAt } from './fs-node.js';
 import {
   align64, checkInputLayout, checkWriteOptions, encodeHeaderBlock, encodeTensorBytes, planLayout,
   configLayers, storedDtype, tensorBytes,

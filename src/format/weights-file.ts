@@ -52,7 +52,8 @@ import { tensorRole } from '../engine/tensors.js';
 import { crc32, crc32Hex } from './crc32.js';
 import { jsonTextDepth, MAX_JSON_DEPTH } from './json.js';
 import { describeValue, fail } from '../errors.js';
-import { quantizeGroupsQ4, quantizeRowsQ8 } from '../engine/quantize.js';
+import { Q4_GROUP, quantizeGroupsQ4, quantizeRowsQ8, tensorBytes, type TensorDtype } from '../engine/quantize.js';
+import { parseDtype, type WeightsDtype } from '../engine/dtype.js';
 
 export const WEIGHTS_MAGIC = 'INSTRWSM';
 export const WEIGHTS_FORMAT = 'instructor-wasm-weights';
@@ -66,11 +67,10 @@ const MAX_ELEMENTS = 2 ** 40;
 const MAX_RANK = 8;
 const CRC_PLACEHOLDER = '00000000';
 
-export type TensorDtype = 'f32' | 'q8' | 'q4';
+export type { TensorDtype };
 /** The file-level dtype a writer is asked for (which tensors become q8 / q4: see the top). */
-export type WeightsDtype = 'int8' | 'int4' | 'fp32';
-/** Group size of q4 tensors along a row (K): 32 gave the best golden cosine per byte (see quantize.ts). */
-export const Q4_GROUP = 32;
+export type { WeightsDtype };
+export { Q4_GROUP, tensorBytes };
 
 export interface TensorEntry {
   name: string;
@@ -150,19 +150,11 @@ export function configLayers(config: object): number {
 }
 
 /** Bytes of a tensor of this dtype and shape in the data section (without trailing padding). */
-export function tensorBytes(dtype: TensorDtype, shape: readonly number[]): number {
-  const n = shape.reduce((p, d) => p * d, 1);
-  if (dtype === 'f32') return 4 * n;
-  if (dtype === 'q4') return align64(n / 2) + 4 * (n / Q4_GROUP);
-  return align64(shape[0] * shape[1]) + 4 * shape[0];
-}
 
 /** Check the writer options (BAD_INPUT). */
 export function checkWriteOptions(opts: WeightsFileOptions): void {
   if (opts === null || typeof opts !== 'object') fail('BAD_INPUT', `weights file: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  if (opts.dtype !== 'int8' && opts.dtype !== 'int4' && opts.dtype !== 'fp32') {
-    fail('BAD_INPUT', `weights file: dtype ${describeValue(opts.dtype)} is not supported, expected "int8", "int4" or "fp32"`);
-  }
+  parseDtype(opts.dtype, 'weights file: dtype');
   for (const k of ['config', 'model'] as const) {
     const v = opts[k];
     if (typeof v !== 'object' || v === null || Array.isArray(v)) {
@@ -319,21 +311,13 @@ function bad(message: string): never {
   return fail('BAD_FILE', `weights file: ${message}`);
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return typeof v;
-}
-
 function printable(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
 /** Read the 64-byte preamble. */
 export function parseWeightsPreamble(first64: Uint8Array): { version: number; headerLength: number; headerCrc: number } {
-  if (!(first64 instanceof Uint8Array)) bad(`expected a Uint8Array, got ${describe(first64)}`);
+  if (!(first64 instanceof Uint8Array)) bad(`expected a Uint8Array, got ${describeValue(first64)}`);
   if (first64.length < PREAMBLE_BYTES) bad(`truncated: ${first64.length} bytes, expected at least the ${PREAMBLE_BYTES}-byte preamble`);
   for (let i = 0; i < 8; i++) {
     if (first64[i] !== WEIGHTS_MAGIC.charCodeAt(i)) {
@@ -359,26 +343,26 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function safeInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} got ${describe(v)}, expected a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} got ${describeValue(v)}, expected a non-negative integer`);
   return v;
 }
 
 function checkEntry(raw: unknown, index: number, dataBytes: number): TensorEntry {
-  if (!isPlainObject(raw)) bad(`tensors[${index}] got ${describe(raw)}, expected an object`);
+  if (!isPlainObject(raw)) bad(`tensors[${index}] got ${describeValue(raw)}, expected an object`);
   const name = raw.name;
-  if (typeof name !== 'string' || name.length === 0) bad(`tensors[${index}].name got ${describe(name)}, expected a non-empty string`);
+  if (typeof name !== 'string' || name.length === 0) bad(`tensors[${index}].name got ${describeValue(name)}, expected a non-empty string`);
   const where = `tensor ${quoted(name)}`;
   const dtype = raw.dtype;
-  if (dtype !== 'f32' && dtype !== 'q8' && dtype !== 'q4') bad(`${where}: dtype got ${describe(dtype)}, expected "f32", "q8" or "q4"`);
+  if (dtype !== 'f32' && dtype !== 'q8' && dtype !== 'q4') bad(`${where}: dtype got ${describeValue(dtype)}, expected "f32", "q8" or "q4"`);
   const shape = raw.shape;
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > MAX_RANK) {
-    bad(`${where}: shape got ${Array.isArray(shape) ? `rank ${shape.length}` : describe(shape)}, expected an array of 1 to ${MAX_RANK} dims`);
+    bad(`${where}: shape got ${Array.isArray(shape) ? `rank ${shape.length}` : describeValue(shape)}, expected an array of 1 to ${MAX_RANK} dims`);
   }
   let elements = 1;
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d <= 0 || d >= 2 ** 32) {
-      bad(`${where}: shape[${i}] got ${describe(d)}, expected a positive integer below 2^32`);
+      bad(`${where}: shape[${i}] got ${describeValue(d)}, expected a positive integer below 2^32`);
     }
     elements *= d;
     if (elements > MAX_ELEMENTS) bad(`${where}: shape ${JSON.stringify(shape)} has more than 2^40 elements`);
@@ -394,7 +378,7 @@ function checkEntry(raw: unknown, index: number, dataBytes: number): TensorEntry
     bad(`${where}: [offset ${offset}, end ${offset + bytes}) is outside the data section of ${dataBytes} bytes`);
   }
   const crc = raw.crc32;
-  if (typeof crc !== 'string' || !/^[0-9a-f]{8}$/.test(crc)) bad(`${where}: crc32 got ${describe(crc)}, expected 8 lowercase hex digits`);
+  if (typeof crc !== 'string' || !/^[0-9a-f]{8}$/.test(crc)) bad(`${where}: crc32 got ${describeValue(crc)}, expected 8 lowercase hex digits`);
   return { name, dtype, shape: (shape as number[]).slice(), offset, bytes, crc32: crc };
 }
 
@@ -424,14 +408,14 @@ export function parseWeightsHeader(bytes: Uint8Array): { header: WeightsHeader; 
   } catch (e) {
     return bad(`header is not valid JSON: ${(e as Error).message}`);
   }
-  if (!isPlainObject(json)) bad(`header got ${describe(json)}, expected a JSON object`);
-  if (json.format !== WEIGHTS_FORMAT) bad(`header format got ${describe(json.format)}, expected "${WEIGHTS_FORMAT}"`);
-  if (json.version !== WEIGHTS_VERSION) bad(`header version got ${describe(json.version)}, expected ${WEIGHTS_VERSION}`);
-  if (!isPlainObject(json.config)) bad(`header config got ${describe(json.config)}, expected an object`);
-  if (!isPlainObject(json.model)) bad(`header model got ${describe(json.model)}, expected an object`);
+  if (!isPlainObject(json)) bad(`header got ${describeValue(json)}, expected a JSON object`);
+  if (json.format !== WEIGHTS_FORMAT) bad(`header format got ${describeValue(json.format)}, expected "${WEIGHTS_FORMAT}"`);
+  if (json.version !== WEIGHTS_VERSION) bad(`header version got ${describeValue(json.version)}, expected ${WEIGHTS_VERSION}`);
+  if (!isPlainObject(json.config)) bad(`header config got ${describeValue(json.config)}, expected an object`);
+  if (!isPlainObject(json.model)) bad(`header model got ${describeValue(json.model)}, expected an object`);
   const dataBytes = safeInt(json.data_bytes, 'header data_bytes');
   if (dataBytes % WEIGHTS_ALIGN !== 0) bad(`header data_bytes got ${dataBytes}, expected a multiple of ${WEIGHTS_ALIGN}`);
-  if (!Array.isArray(json.tensors)) bad(`header tensors got ${describe(json.tensors)}, expected an array`);
+  if (!Array.isArray(json.tensors)) bad(`header tensors got ${describeValue(json.tensors)}, expected an array`);
   const seen = new Set<string>();
   const tensors: TensorEntry[] = [];
   for (let i = 0; i < json.tensors.length; i++) {

@@ -1,9 +1,10 @@
 // Node / Deno / Bun: the kernels from the package's build/ folder, weights files from disk.
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { kindOf } from './fs-node.js';
+import { kindOf } from '../format/fs-node.js';
 import { fail } from '../errors.js';
-import { InstructorModel, type LoadOptions, type WeightsReader } from '../engine/model.js';
+import { type LoadOptions } from '../engine/model.js';
+import { InstructorModel, type WeightsReader } from '../format/model-loading.js';
 import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
 import { compileKernels, instantiateKernels, type KernelBuild, type KernelExports, type WasmModule } from '../engine/wasm.js';
 

@@ -2,9 +2,10 @@
 // Node): a URL fetched through the Cache API, a `Response`, a Workers R2 object (R2ObjectBody),
 // a `Blob`, or bytes. Streamed sources go straight into wasm memory, so the weights are held once
 // (a Worker has 128 MB in all), not once in the JS heap and once in wasm memory.
-import { fail, InstructorError } from '../errors.js';
+import { describeValue, fail, InstructorError } from '../errors.js';
 import { Instructor } from '../text/instructor.js';
-import { InstructorModel, type KernelSource, type WeightsReader } from '../engine/model.js';
+import { type KernelSource } from '../engine/model.js';
+import { InstructorModel, type WeightsReader } from '../format/model-loading.js';
 import { chooseKernelBuild, parseSimdOption, type SimdOption } from '../engine/simd.js';
 import type { KernelBuild, WasmModule } from '../engine/wasm.js';
 
@@ -86,12 +87,6 @@ function isR2Like(x: unknown): x is R2ObjectBodyLike {
     && typeof (x as R2ObjectBodyLike).size === 'number' && typeof (x as { body?: unknown }).body === 'object';
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x !== 'object') return typeof x;
-  return (x as object).constructor?.name ?? 'object';
-}
-
 /** Any `WeightsSource` as bytes (reads a body in full). */
 export async function weightsBytes(source: WeightsSource): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
@@ -106,7 +101,7 @@ export async function weightsBytes(source: WeightsSource): Promise<Uint8Array> {
   if (typeof source === 'object' && source !== null && typeof (source as { arrayBuffer?: unknown }).arrayBuffer === 'function') {
     return new Uint8Array(await (source as { arrayBuffer(): Promise<ArrayBuffer> }).arrayBuffer());
   }
-  return fail('BAD_INPUT', `weights: expected bytes, an ArrayBuffer, a Response, a Blob or an R2 object, got ${describe(source)}`);
+  return fail('BAD_INPUT', `weights: expected bytes, an ArrayBuffer, a Response, a Blob or an R2 object, got ${describeValue(source, { withKind: true })}`);
 }
 
 /** A stream and its exact length, when the source can be streamed; else null. */
@@ -220,7 +215,7 @@ export function createInstructorWith(loadKernelBuild: (build: KernelBuild) => Pr
    * with a Content-Length, Blobs and R2 objects are streamed straight into wasm memory.
    */
   return async function createInstructor(weights: WeightsSource | Promise<WeightsSource>, options: CreateInstructorOptions = {}): Promise<Instructor> {
-    if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `createInstructor: options must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `createInstructor: options must be an object, got ${describeValue(options, { withKind: true })}`);
     const simd = parseSimdOption(options.simd);
     const kernelsPromise = options.kernels !== undefined
       ? Promise.resolve(options.kernels)

@@ -10,7 +10,7 @@ import { copyFile, link, open, readFile, rename, rm, stat, symlink, writeFile } 
 import { homedir, hostname } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describeValue, fail, InstructorError } from '../errors.js';
-import { makeDirs, tmpName } from './fs-node.js';
+import { makeDirs, tmpName } from '../format/fs-node.js';
 import {
   downloadToSink, envGet, envIsTrue, etagDigest, gitBlobHeader, headHubFile, hubEndpoint, hubOffline, hubTokenFromEnv,
   abortedError, isCommitHash, parseRepoId, requestContext, resolveRepoRevision, sleep, throwIfAborted, validateRepo, validateRepoPath,

@@ -285,7 +285,8 @@ function causeCode(e: unknown): string | undefined {
   return undefined;
 }
 
-function describe(e: unknown): string {
+/** A transport failure in words: its message, its cause's, and the system error code. */
+function describeTransportError(e: unknown): string {
   const code = causeCode(e);
   const msg = e instanceof Error ? e.message : String(e);
   const inner = (e as { cause?: { message?: string } })?.cause?.message;
@@ -302,10 +303,10 @@ export function mapTransportError(e: unknown, url: string, ctx: { signal?: Abort
   if (timedOut) return new TransientError(`no data from ${redactUrl(url)} for too long (timeout)`);
   const code = causeCode(e);
   if (code && UNREACHABLE_CAUSES.has(code)) {
-    return new InstructorError('OFFLINE', `cannot reach ${redactUrl(url)}: ${describe(e)} (no network? HF_HUB_OFFLINE=1 uses the cache only; HF_ENDPOINT names the hub)`);
+    return new InstructorError('OFFLINE', `cannot reach ${redactUrl(url)}: ${describeTransportError(e)} (no network? HF_HUB_OFFLINE=1 uses the cache only; HF_ENDPOINT names the hub)`);
   }
-  if (code && PERMANENT_CAUSES.has(code)) return new InstructorError('NETWORK', `cannot use ${redactUrl(url)}: ${describe(e)}`);
-  return new TransientError(`request to ${redactUrl(url)} failed: ${describe(e)}`);
+  if (code && PERMANENT_CAUSES.has(code)) return new InstructorError('NETWORK', `cannot use ${redactUrl(url)}: ${describeTransportError(e)}`);
+  return new TransientError(`request to ${redactUrl(url)} failed: ${describeTransportError(e)}`);
 }
 
 /** A per-attempt AbortSignal: follows the caller's signal and a restartable stall timer. */

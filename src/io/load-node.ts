@@ -7,13 +7,15 @@ import { openCheckpointFolder } from '../format/checkpoint/folder.js';
 import { convertInPlace } from '../format/convert.js';
 import { convertCheckpoint } from '../format/convert-node.js';
 import { fail } from '../errors.js';
-import { kindOf } from './fs-node.js';
+import { kindOf } from '../format/fs-node.js';
 import { convertedCachePath, downloadSnapshot, type HubOptions, type HubProgress } from './hub-node.js';
 import { Instructor } from '../text/instructor.js';
 import { loadKernelsForSimd, openWeightsFile } from './disk.js';
 import type { SimdOption } from '../engine/simd.js';
-import { InstructorModel, type KernelSource, type LoadOptions } from '../engine/model.js';
+import { type KernelSource, type LoadOptions } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import { parseRepoId } from './hub.js';
+import { parseDtype, type WeightsDtype } from '../engine/dtype.js';
 
 export type LoadEvent =
   | { phase: 'download'; file: string; loaded: number; total: number }
@@ -26,7 +28,7 @@ export interface LoadInstructorOptions {
    * weights file (path or bytes) loads as it is stored, and a `dtype` it does not hold is refused
    * (BAD_INPUT) rather than ignored.
    */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /** Hub settings (endpoint, token, offline, cache folder); the HF_* variables by default. */
   hub?: Omit<HubOptions, 'onProgress' | 'signal'>;
   /** Progress of downloads, conversion and loading. */
@@ -101,10 +103,7 @@ export async function loadInstructor(source: string | Uint8Array, options: LoadI
  * parsed tokenizer files (a model thread sends them to the thread that tokenizes).
  */
 export async function loadInstructorModel(source: string | Uint8Array, options: LoadInstructorOptions = {}): Promise<InstructorModel> {
-  const asked = options.dtype;
-  if (asked !== undefined && asked !== 'int8' && asked !== 'int4' && asked !== 'fp32') {
-    fail('BAD_INPUT', `dtype must be "int8", "int4" or "fp32", got ${JSON.stringify(asked)}`);
-  }
+  const asked = options.dtype === undefined ? undefined : parseDtype(options.dtype, 'dtype');
   const dtype = asked ?? 'int8';
   if (!(source instanceof Uint8Array) && (typeof source !== 'string' || source.length === 0)) {
     fail('BAD_INPUT', `model source must be a hub id, a path or bytes, got ${source === null ? 'null' : typeof source === 'string' ? 'an empty string' : typeof source}`);

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_SIMD } from '../engine/simd.js';
 import type { KernelBuild } from '../engine/wasm.js';
 import { describeValue, fail } from '../errors.js';
-import { vectorBase64 } from '../server/http.js';
 import { checkInputForm, type EmbedInput } from '../text/inputs.js';
+import { vectorBase64 } from '../text/vector-text.js';
 
 /**
  * Version of the job data and result layout; a worker refuses jobs of another. 2: the job names

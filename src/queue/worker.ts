@@ -5,7 +5,7 @@
  * worker that really stopped (killed, frozen, cut off from Redis) has its jobs redelivered.
  */
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type JobJson, type WorkerOptions } from 'bullmq';
-import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError, positiveInteger } from '../errors.js';
 import type { LoadEvent } from '../io/load-node.js';
 import type { EmbedInput } from '../text/inputs.js';
 import { embedHosted } from '../text/hosted.js';
@@ -15,6 +15,7 @@ import type { KernelBuild } from '../engine/wasm.js';
 import {
   checkJobData, checkJobName, float32ToBase64, MAX_JOB_INPUTS, PROTOCOL_VERSION, type EmbeddingJobData, type EmbeddingJobResult,
 } from './protocol.js';
+import type { WeightsDtype } from '../engine/dtype.js';
 
 /** What a worker hands to `onEmbeddings` for one job. */
 export interface ChunkEmbeddings {
@@ -39,7 +40,7 @@ export interface EmbeddingWorkerOptions {
   /** The model: a weights file path, a checkpoint folder, a hub id (`loadInstructor`'s sources), or weights file bytes. */
   model: string | Uint8Array;
   /** Weights precision when `model` is a checkpoint to convert. Default int8. */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /** Kernel threads of the model thread (1 by default, or 'auto'); embeddings are the same for any count. */
   threads?: number | 'auto';
   /** The kernels build (the loaders' default, simd128, or 'relaxed'); jobs that ask for another build are refused. */
@@ -74,7 +75,7 @@ export interface EmbeddingWorkerOptions {
 /** The loaded model, as a worker reports it. */
 export interface ModelInfoLite {
   dim: number;
-  dtype: 'int8' | 'int4' | 'fp32';
+  dtype: WeightsDtype;
   maxSeqLength: number;
   /** The kernels build the worker runs (jobs asking for another are refused). */
   kernels: KernelBuild;
@@ -113,8 +114,7 @@ export interface EmbeddingWorker {
 
 function positiveInt(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('BAD_INPUT', `createEmbeddingWorker: ${name} is ${String(v)}, expected a positive integer`);
-  return v;
+  return positiveInteger(v, `createEmbeddingWorker: ${name}`);
 }
 
 /**

@@ -12,7 +12,7 @@
 // requests get an error, never a hang).
 //
 // Threads: node:worker_threads on Node, Web Workers where the runtime has them (Deno, Bun).
-import { fail, InstructorError, type InstructorErrorCode } from '../errors.js';
+import { fail, InstructorError, positiveInteger, type InstructorErrorCode } from '../errors.js';
 import type { ModelBackend, Pass } from '../engine/backend.js';
 import type { ModelInfo, ModelShare } from '../engine/model.js';
 import type { SimdOption } from '../engine/simd.js';
@@ -21,10 +21,11 @@ import type { LoadEvent } from '../io/load-node.js';
 import type { HostedModel } from '../text/hosted.js';
 import { T5Tokenizer } from '../text/tokenizer.js';
 import type { HostToThread, ThreadInit, ThreadToHost } from './model-thread.js';
+import type { WeightsDtype } from '../engine/dtype.js';
 
 export interface ModelHostOptions {
   /** As loadInstructor: a checkpoint is converted to it (int8 by default); a weights file loads as stored. */
-  dtype?: 'int8' | 'int4' | 'fp32';
+  dtype?: WeightsDtype;
   /** Which kernels build (see loadInstructor). */
   simd?: SimdOption;
   /** Check every tensor's CRC-32 when loading a weights file. Default true. */
@@ -287,8 +288,7 @@ export interface ModelHost extends HostedModel {
 export async function startModelHost(source: string | Uint8Array, options: ModelHostOptions = {}): Promise<ModelHost> {
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 256) fail('BAD_INPUT', `replicas must be an integer in [1, 256], got ${JSON.stringify(options.replicas)}`);
-  const maxPassTokens = options.maxPassTokens ?? 8192;
-  if (!Number.isInteger(maxPassTokens) || maxPassTokens < 1) fail('BAD_INPUT', `maxPassTokens must be a positive integer, got ${JSON.stringify(options.maxPassTokens)}`);
+  const maxPassTokens = positiveInteger(options.maxPassTokens ?? 8192, 'maxPassTokens');
   const kernelThreads = options.threads ?? 1;
   if (replicas > 1 && kernelThreads !== 1) {
     fail('BAD_INPUT', `replicas run on one kernel thread each: got threads ${JSON.stringify(kernelThreads)} with ${replicas} replicas (give threads 1, or one replica)`);

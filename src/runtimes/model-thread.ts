@@ -4,17 +4,19 @@
 // to Redis. The same core runs under node:worker_threads (model-thread-node.ts) and Web Workers
 // (model-thread-web.ts: Deno, Bun).
 import { InstructorError } from '../errors.js';
-import { InstructorModel, type ModelInfo, type ModelShare, type Pass } from '../engine/model.js';
+import { type ModelInfo, type ModelShare, type Pass } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import type { SimdOption } from '../engine/simd.js';
 import { loadInstructorModel, type LoadEvent } from '../io/load-node.js';
 import type { HubOptions } from '../io/hub-node.js';
+import type { WeightsDtype } from '../engine/dtype.js';
 
 /** How the model thread gets its model: loaded from a source, or a replica of one loaded already. */
 export type ThreadInit =
   | {
     type: 'load';
     source: string | Uint8Array;
-    dtype?: 'int8' | 'int4' | 'fp32';
+    dtype?: WeightsDtype;
     simd?: SimdOption;
     verify?: boolean;
     hub?: Omit<HubOptions, 'onProgress' | 'signal'>;

@@ -20,14 +20,14 @@
 // A bad request never reaches the model, so it never fails another.
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import { fail, InstructorError } from '../errors.js';
+import { fail, InstructorError, positiveInteger } from '../errors.js';
 import { prepareTokenIds, type PreparedInput } from '../text/inputs.js';
 import { Instructor, prepareInputs } from '../text/instructor.js';
 import { CHARS_PER_TOKEN, type T5Tokenizer } from '../text/tokenizer.js';
 import { pyStrip } from '../text/inputs.js';
 import { isHostedModel, type HostedModel } from '../text/hosted.js';
 import { nextMacrotask, passOf } from '../engine/backend.js';
-import { calibrationIds } from '../engine/model.js';
+import { calibrationIds } from '../engine/relaxed.js';
 import { CancelledError, OverloadedError, Scheduler, TooLongError } from './scheduler.js';
 import { ApiError, bearerToken, checkJsonContentType, clip, parseJson, readBody, sameSecret } from './http.js';
 import { Metrics } from './metrics.js';
@@ -876,8 +876,7 @@ function knownRoute(path: string): string {
 }
 
 function positive(v: number, name: string): number {
-  if (!Number.isInteger(v) || v < 1) fail('BAD_INPUT', `createEmbeddingServer: ${name} must be a positive integer, got ${v}`);
-  return v;
+  return positiveInteger(v, `createEmbeddingServer: ${name}`);
 }
 
 function defaultMemory(): (() => { rss?: number; heapUsed?: number }) | undefined {

@@ -112,7 +112,6 @@ export class Scheduler {
   private waitingTokens = 0;
   private runningTokens = 0;
   private running = 0;
-  private idleWaiters: Array<() => void> = [];
   /** The smallest request refused for want of room since tokens last left the system (0: none). */
   private refusedTokens = 0;
   /** Tokens per ms of recent passes, per lane (for Retry-After); 0 until the first pass. */
@@ -242,12 +241,6 @@ export class Scheduler {
     });
   }
 
-  /** Resolves when nothing is queued or running. */
-  idle(): Promise<void> {
-    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
   private noteRefused(tokens: number): void {
     this.refusedTokens = this.refusedTokens === 0 ? tokens : Math.min(this.refusedTokens, tokens);
   }
@@ -263,12 +256,6 @@ export class Scheduler {
     job.waiting = 0;
     if (error) job.reject(error);
     else job.resolve({ embeddings: job.results, queueMs: job.firstPassAt - job.submittedAt, inferenceMs: now() - job.firstPassAt });
-    this.notifyIdle();
-  }
-
-  private notifyIdle(): void {
-    if (this.queue.length > 0 || this.running > 0) return;
-    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Starts passes while a lane is free and inputs wait. */
@@ -336,13 +323,11 @@ export class Scheduler {
         if (++job.done === job.inputs.length) this.settle(job);
       }
       this.options.onPass?.({ inputs: pass.length, tokens, ms });
-      this.notifyIdle();
     }, (e: unknown) => {
       finish();
       const error = e instanceof Error ? e : new Error(String(e));
       for (const { job } of pass) this.settle(job, error);
       this.pump();
-      this.notifyIdle();
     });
   }
 }

@@ -1,8 +1,10 @@
 // The two request schemas (OpenAI's POST /v1/embeddings, TEI's POST /embed), each checked field
 // by field into one EmbedRequest, and their responses and error envelopes. Runtime-neutral.
+import { describeValue } from '../errors.js';
 import type { TruncationSide } from '../text/inputs.js';
 import type { ApiError, ApiErrorKind } from './http.js';
-import { ApiError as Err, vectorBase64, vectorJson } from './http.js';
+import { ApiError as Err } from './http.js';
+import { vectorBase64, vectorJson } from '../text/vector-text.js';
 
 /** A request of either API, checked: what the shared embedding path needs. */
 export interface EmbedRequest {
@@ -22,13 +24,6 @@ export interface EmbedRequest {
   dimensions: number | undefined;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (typeof v === 'string') return `a string of length ${v.length}`;
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -39,21 +34,21 @@ const isTokenIds = (v: unknown): v is number[] => Array.isArray(v) && v.length >
 function optString(body: Record<string, unknown>, field: string): string | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new Err('invalid', `${field}: got ${describe(v)}, expected a string`, field);
+  if (typeof v !== 'string') throw new Err('invalid', `${field}: got ${describeValue(v, { withKind: true, stringLength: true })}, expected a string`, field);
   return v;
 }
 
 function optBoolean(body: Record<string, unknown>, field: string): boolean | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new Err('invalid', `${field}: got ${describe(v)}, expected true or false`, field);
+  if (typeof v !== 'boolean') throw new Err('invalid', `${field}: got ${describeValue(v, { withKind: true, stringLength: true })}, expected true or false`, field);
   return v;
 }
 
 function optDimensions(body: Record<string, unknown>): number | undefined {
   const v = body.dimensions;
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Err('invalid', `dimensions: got ${describe(v)}, expected a positive integer`, 'dimensions');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Err('invalid', `dimensions: got ${describeValue(v, { withKind: true, stringLength: true })}, expected a positive integer`, 'dimensions');
   return v;
 }
 
@@ -69,7 +64,7 @@ function parseInputs(v: unknown, field: string, maxInputs: number, emptyStrings:
     if (!emptyStrings && v.length === 0) throw new Err('invalid', `${field} is an empty string`, field);
     return { kind: 'text', items: [v] };
   }
-  if (!Array.isArray(v)) throw new Err('invalid', `${field}: got ${describe(v)}, expected a string, an array of strings or token ids`, field);
+  if (!Array.isArray(v)) throw new Err('invalid', `${field}: got ${describeValue(v, { withKind: true, stringLength: true })}, expected a string, an array of strings or token ids`, field);
   if (v.length === 0) throw new Err('empty', `${field} is an empty array, expected at least one input`, field);
   if (isTokenIds(v)) return { kind: 'ids', items: [v] };
   if (v.length > maxInputs) throw new Err(tooMany, `${field} has ${v.length} inputs, more than the limit of ${maxInputs} (--max-inputs): send at most ${maxInputs} per request`, field);
@@ -78,7 +73,7 @@ function parseInputs(v: unknown, field: string, maxInputs: number, emptyStrings:
     const item = v[i];
     const itemIsIds = Array.isArray(item) && (item.length === 0 || typeof item[0] === 'number');
     if (itemIsIds !== ids) {
-      throw new Err('invalid', `${field}[${i}]: got ${describe(item)} among ${ids ? 'token-id arrays' : 'text inputs'}; an ${field} is all text or all token ids`, field);
+      throw new Err('invalid', `${field}[${i}]: got ${describeValue(item, { withKind: true, stringLength: true })} among ${ids ? 'token-id arrays' : 'text inputs'}; an ${field} is all text or all token ids`, field);
     }
     if (itemIsIds && item.length === 0) throw new Err('invalid', `${field}[${i}] is an empty token-id array`, field);
     if (!itemIsIds && !emptyStrings && item === '') throw new Err('invalid', `${field}[${i}] is an empty string`, field);
@@ -90,10 +85,10 @@ export type EncodingFormat = 'float' | 'base64';
 
 /** POST /v1/embeddings: OpenAI's schema plus the INSTRUCTOR extension (`instruction`, pair items). */
 export function parseOpenAI(body: unknown, maxInputs: number): { request: EmbedRequest; encodingFormat: EncodingFormat } {
-  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "input" and "model"`);
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describeValue(body, { withKind: true, stringLength: true })}, expected a JSON object with "input" and "model"`);
   const model = body.model;
   if (model === undefined || model === null) throw new Err('invalid', 'model is required: the id of a served model (GET /v1/models)', 'model');
-  if (typeof model !== 'string') throw new Err('invalid', `model: got ${describe(model)}, expected a string`, 'model');
+  if (typeof model !== 'string') throw new Err('invalid', `model: got ${describeValue(model, { withKind: true, stringLength: true })}, expected a string`, 'model');
   const format = body.encoding_format ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new Err('invalid', `encoding_format: got ${JSON.stringify(format)}, expected "float" or "base64"`, 'encoding_format');
   optString(body, 'user'); // accepted and ignored, as a string
@@ -116,7 +111,7 @@ function truncationSide(body: Record<string, unknown>): TruncationSide {
   const v = body.truncation_direction;
   if (v === undefined || v === null || v === 'Right' || v === 'right') return 'end';
   if (v === 'Left' || v === 'left') return 'start';
-  const got = typeof v === 'string' ? JSON.stringify(v).slice(0, 70) : describe(v);
+  const got = typeof v === 'string' ? JSON.stringify(v).slice(0, 70) : describeValue(v, { withKind: true, stringLength: true });
   throw new Err('invalid', `truncation_direction: got ${got}, expected "Right" or "Left" (or "right", "left")`, 'truncation_direction');
 }
 
@@ -132,7 +127,7 @@ function refusePromptName(body: Record<string, unknown>): void {
  * that id, any other the first).
  */
 export function parseTei(body: unknown, maxInputs: number): EmbedRequest {
-  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "inputs"`);
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describeValue(body, { withKind: true, stringLength: true })}, expected a JSON object with "inputs"`);
   const cut = truncationSide(body);
   refusePromptName(body);
   return {
@@ -148,32 +143,32 @@ export function parseTei(body: unknown, maxInputs: number): EmbedRequest {
 
 /** POST /tokenize: TEI's `inputs` (a string or strings), `add_special_tokens` (default true); `model` as on /embed. */
 export function parseTokenize(body: unknown, maxInputs: number): { model: string | undefined; inputs: string[]; addSpecialTokens: boolean } {
-  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "inputs"`);
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describeValue(body, { withKind: true, stringLength: true })}, expected a JSON object with "inputs"`);
   refusePromptName(body);
   const v = body.inputs;
   if (v === undefined || v === null) throw new Err('invalid', 'inputs is required: a string or an array of strings', 'inputs');
   const inputs = typeof v === 'string' ? [v] : Array.isArray(v) ? v : null;
-  if (inputs === null) throw new Err('invalid', `inputs: got ${describe(v)}, expected a string or an array of strings`, 'inputs');
+  if (inputs === null) throw new Err('invalid', `inputs: got ${describeValue(v, { withKind: true, stringLength: true })}, expected a string or an array of strings`, 'inputs');
   if (inputs.length === 0) throw new Err('empty', 'inputs is an empty array, expected at least one string', 'inputs');
   if (inputs.length > maxInputs) throw new Err('too_large', `inputs has ${inputs.length} inputs, more than the limit of ${maxInputs} (--max-inputs)`, 'inputs');
   inputs.forEach((x, i) => {
-    if (typeof x !== 'string') throw new Err('invalid', `inputs[${i}]: got ${describe(x)}, expected a string`, 'inputs');
+    if (typeof x !== 'string') throw new Err('invalid', `inputs[${i}]: got ${describeValue(x, { withKind: true, stringLength: true })}, expected a string`, 'inputs');
   });
   return { model: optString(body, 'model'), inputs: inputs as string[], addSpecialTokens: optBoolean(body, 'add_special_tokens') ?? true };
 }
 
 /** POST /decode: TEI's `ids` (token ids, or arrays of them), `skip_special_tokens` (default true); `model` as on /embed. */
 export function parseDecode(body: unknown, maxInputs: number): { model: string | undefined; ids: unknown[][]; skipSpecialTokens: boolean } {
-  if (!isObject(body)) throw new Err('invalid', `the body is ${describe(body)}, expected a JSON object with "ids"`);
+  if (!isObject(body)) throw new Err('invalid', `the body is ${describeValue(body, { withKind: true, stringLength: true })}, expected a JSON object with "ids"`);
   const v = body.ids;
   if (v === undefined || v === null) throw new Err('invalid', 'ids is required: an array of token ids, or an array of such arrays', 'ids');
-  if (!Array.isArray(v)) throw new Err('invalid', `ids: got ${describe(v)}, expected an array of token ids, or an array of such arrays`, 'ids');
+  if (!Array.isArray(v)) throw new Err('invalid', `ids: got ${describeValue(v, { withKind: true, stringLength: true })}, expected an array of token ids, or an array of such arrays`, 'ids');
   if (v.length === 0) throw new Err('empty', 'ids is an empty array, expected token ids', 'ids');
   const batch = Array.isArray(v[0]);
   if (batch && v.length > maxInputs) throw new Err('too_large', `ids has ${v.length} sequences, more than the limit of ${maxInputs} (--max-inputs)`, 'ids');
   const seqs = batch ? v : [v];
   seqs.forEach((s, i) => {
-    if (!Array.isArray(s)) throw new Err('invalid', `ids[${i}]: got ${describe(s)} among arrays of token ids`, 'ids');
+    if (!Array.isArray(s)) throw new Err('invalid', `ids[${i}]: got ${describeValue(s, { withKind: true, stringLength: true })} among arrays of token ids`, 'ids');
   });
   return { model: optString(body, 'model'), ids: seqs as unknown[][], skipSpecialTokens: optBoolean(body, 'skip_special_tokens') ?? true };
 }

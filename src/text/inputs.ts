@@ -22,7 +22,7 @@
  * empties the window: tok(instruction) has at most maxSeqLength - 1 tokens before `</s>`, so
  * nInstr <= maxSeqLength - 1 < ids.length whenever the joined text was truncated.
  */
-import { describeThrown, fail, InstructorError } from '../errors.js';
+import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
 import type { T5Tokenizer } from './tokenizer.js';
 
 export type EmbedInput = string | [string, string] | [string, string, 0] | { instruction: string; text: string };
@@ -81,29 +81,6 @@ export function pyStrip(s: string): string {
 
 const EXPECTED = 'expected a string, [instruction, text], [instruction, text, 0] or {instruction, text}';
 
-/** A short description of a value for error messages: its kind and (abridged) value. */
-function describe(v: unknown): string {
-  try {
-    return describeKind(v);
-  } catch {
-    return 'a value that cannot be inspected (a revoked proxy or a throwing getter)';
-  }
-}
-
-function describeKind(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`;
-  if (typeof v === 'number') return `number ${String(v)}`;
-  if (typeof v === 'bigint') return `bigint ${String(v)}n`;
-  if (typeof v === 'boolean' || typeof v === 'symbol') return `${typeof v} ${String(v)}`;
-  if (typeof v === 'function') return 'a function';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
-  const keys = Object.keys(v as object);
-  return keys.length === 0 ? 'an object with no keys' : `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', ...' : ''}`;
-}
-
 /** An input's form and strings, checked (no tokenizer needed). */
 export type InputForm = { mode: 'plain'; text: string } | { mode: 'pair' | 'legacy'; instruction: string; text: string };
 
@@ -131,24 +108,24 @@ function readInputForm(input: unknown, where: string): InputForm {
     } else if (input.length === 3) {
       [instruction, text] = input;
       if (input[2] !== 0) {
-        fail('BAD_INPUT', `${where}: third element is ${describe(input[2])}, expected the number 0 ([instruction, text, 0], the model card's legacy form)`);
+        fail('BAD_INPUT', `${where}: third element is ${describeValue(input[2], { withKind: true })}, expected the number 0 ([instruction, text, 0], the model card's legacy form)`);
       }
       mode = 'legacy';
     } else {
-      fail('BAD_INPUT', `${where}: got ${describe(input)}, ${EXPECTED} (an array must have 2 or 3 elements)`);
+      fail('BAD_INPUT', `${where}: got ${describeValue(input, { withKind: true })}, ${EXPECTED} (an array must have 2 or 3 elements)`);
     }
   } else if (typeof input === 'object' && input !== null && !ArrayBuffer.isView(input)) {
     const o = input as Record<string, unknown>;
-    if (!('text' in o)) fail('BAD_INPUT', `${where}: got ${describe(input)} without "text", ${EXPECTED}`);
-    if (!('instruction' in o)) fail('BAD_INPUT', `${where}: got ${describe(input)} without "instruction", ${EXPECTED}`);
+    if (!('text' in o)) fail('BAD_INPUT', `${where}: got ${describeValue(input, { withKind: true })} without "text", ${EXPECTED}`);
+    if (!('instruction' in o)) fail('BAD_INPUT', `${where}: got ${describeValue(input, { withKind: true })} without "instruction", ${EXPECTED}`);
     instruction = o.instruction;
     text = o.text;
     mode = 'pair';
   } else {
-    fail('BAD_INPUT', `${where}: got ${describe(input)}, ${EXPECTED}`);
+    fail('BAD_INPUT', `${where}: got ${describeValue(input, { withKind: true })}, ${EXPECTED}`);
   }
-  if (typeof instruction !== 'string') fail('BAD_INPUT', `${where}: instruction is ${describe(instruction)}, expected a string`);
-  if (typeof text !== 'string') fail('BAD_INPUT', `${where}: text is ${describe(text)}, expected a string`);
+  if (typeof instruction !== 'string') fail('BAD_INPUT', `${where}: instruction is ${describeValue(instruction, { withKind: true })}, expected a string`);
+  if (typeof text !== 'string') fail('BAD_INPUT', `${where}: text is ${describeValue(text, { withKind: true })}, expected a string`);
   return { mode, instruction, text };
 }
 
@@ -159,7 +136,7 @@ function readInputForm(input: unknown, where: string): InputForm {
  */
 export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, maxSeqLength: number, cut: TruncationSide = 'end'): PreparedInput {
   if (!Number.isInteger(maxSeqLength) || maxSeqLength < 1) {
-    fail('BAD_INPUT', `maxSeqLength is ${describe(maxSeqLength)}, expected an integer >= 1`);
+    fail('BAD_INPUT', `maxSeqLength is ${describeValue(maxSeqLength, { withKind: true })}, expected an integer >= 1`);
   }
   const form = checkInputForm(input, `input ${index}`);
   if (form.mode === 'plain') {
@@ -194,14 +171,14 @@ export function prepareInput(tok: T5Tokenizer, input: unknown, index: number, ma
  * [0, vocabSize); a bad one is a `BAD_INPUT` naming the input and position.
  */
 export function prepareTokenIds(tok: Pick<T5Tokenizer, 'eosId' | 'vocabSize'>, ids: readonly unknown[], index: number, maxSeqLength: number, cut: TruncationSide = 'end'): PreparedInput {
-  if (!Array.isArray(ids)) fail('BAD_INPUT', `input ${index}: got ${describe(ids)}, expected an array of token ids`);
+  if (!Array.isArray(ids)) fail('BAD_INPUT', `input ${index}: got ${describeValue(ids, { withKind: true })}, expected an array of token ids`);
   const keep = Math.min(ids.length, maxSeqLength - 1);
   const first = cut === 'start' ? ids.length - keep : 0; // the ids kept: [first, first + keep)
   const out = new Int32Array(keep + 1);
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tok.vocabSize) {
-      fail('BAD_INPUT', `input ${index}: token ${t} is ${describe(id)}, expected an integer id in [0, ${tok.vocabSize})`);
+      fail('BAD_INPUT', `input ${index}: token ${t} is ${describeValue(id, { withKind: true })}, expected an integer id in [0, ${tok.vocabSize})`);
     }
     if (t >= first && t < first + keep) out[t - first] = id;
   }

@@ -24,9 +24,10 @@
  * were cut to fit `maxSeqLength`, and which inputs had an empty pooling window (the reference
  * then returns a zero vector, and so do we).
  */
-import { describeThrown, describeValue, fail, InstructorError } from '../errors.js';
+import { describeThrown, fail, InstructorError, positiveInteger } from '../errors.js';
 import { prepareInput, type EmbedInput, type PreparedInput, type TruncationSide } from './inputs.js';
-import { InstructorModel, type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
+import { type KernelSource, type ModelInfo, type TokenizedInput } from '../engine/model.js';
+import { InstructorModel } from '../format/model-loading.js';
 import { InlineBackend, nextMacrotask } from '../engine/backend.js';
 import type { HostedModel } from './hosted.js';
 import { T5Tokenizer } from './tokenizer.js';
@@ -367,12 +368,8 @@ function checkOptions(options: EncodeOptions | undefined, fn: string): CheckedOp
     return fail('BAD_INPUT', `${fn}: reading the options threw ${describeThrown(e)}`);
   }
   const { batchSize = DEFAULT_BATCH_SIZE, normalize, instruction, onProgress, signal, onTruncate, maxBatchTokens } = read;
-  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-    fail('BAD_INPUT', `${fn}: batchSize is ${describeValue(batchSize)}, expected a positive integer`);
-  }
-  if (maxBatchTokens !== undefined && (typeof maxBatchTokens !== 'number' || !Number.isInteger(maxBatchTokens) || maxBatchTokens < 1)) {
-    fail('BAD_INPUT', `${fn}: maxBatchTokens is ${describeValue(maxBatchTokens)}, expected a positive integer`);
-  }
+  positiveInteger(batchSize, `${fn}: batchSize`);
+  if (maxBatchTokens !== undefined) positiveInteger(maxBatchTokens, `${fn}: maxBatchTokens`);
   if (normalize !== undefined && typeof normalize !== 'boolean') {
     fail('BAD_INPUT', `${fn}: normalize is ${typeof normalize}, expected a boolean`);
   }

@@ -13,7 +13,7 @@
  * The cosine of a zero vector with anything is 0 (as sklearn, which normalises with a zero-norm
  * guard); INSTRUCTOR returns zero vectors for inputs with an empty pooling window.
  */
-import { fail } from '../errors.js';
+import { fail, positiveInteger } from '../errors.js';
 import { mulberry32 as prng } from '../engine/random.js';
 
 export type Vec = ArrayLike<number>;
@@ -162,8 +162,7 @@ function selectTop(scores: Float64Array, k: number): ScoredIndex[] {
 }
 
 function checkTopK(k: unknown, fn: string): number {
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) fail('BAD_INPUT', `${fn}: k is ${String(k)}, expected a positive integer`);
-  return k;
+  return positiveInteger(k, `${fn}: k`);
 }
 
 /**
@@ -270,9 +269,7 @@ export function kmeans(vectors: Vec[], k: number, options: KMeansOptions = {}): 
   checkK(k, 'kmeans', n);
   if (typeof options !== 'object' || options === null) fail('BAD_INPUT', `kmeans: options must be an object, got ${options === null ? 'null' : typeof options}`);
   const { maxIterations = 300, seed = 0, tolerance = 1e-4 } = options;
-  if (typeof maxIterations !== 'number' || !Number.isInteger(maxIterations) || maxIterations < 1) {
-    fail('BAD_INPUT', `kmeans: maxIterations is ${String(maxIterations)}, expected a positive integer`);
-  }
+  positiveInteger(maxIterations, 'kmeans: maxIterations');
   if (typeof seed !== 'number' || !Number.isInteger(seed)) fail('BAD_INPUT', `kmeans: seed is ${String(seed)}, expected an integer`);
   if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
     fail('BAD_INPUT', `kmeans: tolerance is ${String(tolerance)}, expected a finite number >= 0`);

@@ -36,7 +36,7 @@
  * versions. Runtimes without `Intl.Segmenter` use a built-in approximation (base + marks/ZWJ).
  */
 import * as hf from '@huggingface/tokenizers';
-import { describeValue, fail } from '../errors.js';
+import { describeValue, fail, positiveInteger } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsAtMost } from '../format/json.js';
 
 // The package's .d.ts files use extension-less relative imports, which NodeNext resolution
@@ -525,11 +525,7 @@ export class T5Tokenizer {
    * fused into one <unk>, characters the normalizer deletes) can need more.
    */
   encode(text: string, maxLength: number): EncodeResult {
-    if (!Number.isInteger(maxLength) || maxLength < 1) {
-      fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
-    }
-    if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
-    const limit = maxLength * CHARS_PER_TOKEN;
+    const limit = charsToTokenize(text, maxLength);
     let cutChars = 0;
     if (text.length > limit) {
       const at = cutPoint(text, limit);
@@ -553,11 +549,7 @@ export class T5Tokenizer {
    * and `cutChars` counts the characters at the start never tokenized.
    */
   encodeEnd(text: string, maxLength: number): EncodeResult {
-    if (!Number.isInteger(maxLength) || maxLength < 1) {
-      fail('BAD_INPUT', `maxLength is ${String(maxLength)}, expected an integer >= 1`);
-    }
-    if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
-    const limit = maxLength * CHARS_PER_TOKEN;
+    const limit = charsToTokenize(text, maxLength);
     let cutChars = 0;
     if (text.length > limit) {
       cutChars = startPoint(text, text.length - limit);
@@ -711,4 +703,11 @@ function validate(j: unknown): Json {
     if (t[key] !== null && t[key] !== undefined && !isObj(t[key])) bad(`"${key}" is ${typeof t[key]}, expected an object or null`);
   }
   return t;
+}
+
+/** The characters of `text` that encode and encodeEnd tokenize at most, the arguments checked. */
+function charsToTokenize(text: unknown, maxLength: number): number {
+  positiveInteger(maxLength, 'maxLength');
+  if (typeof text !== 'string') fail('BAD_INPUT', `text is ${describeValue(text)}, expected a string`);
+  return maxLength * CHARS_PER_TOKEN;
 }

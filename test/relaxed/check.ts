@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
-import { InstructorModel } from '../../src/engine/model.js';
+import { InstructorModel } from '../../src/format/model-loading.js';
 import { relaxedSimdStatus, usdotStatus } from '../../src/engine/wasm.js';
 import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { synthModel } from '../../src/format/synth.js';
@@ -23,6 +23,7 @@ interface RelaxedExports {
   requant_q7(W: number, ws: number, N: number, K: number): void;
   requant_q7_scalar(W: number, ws: number, N: number, K: number): void;
   pack_q7(W: number, N: number, K: number, scratch: number): void;
+  outlier_codes_q7(W: number, N: number, K: number, oidx: number, O: number, Wo: number): void;
   pack_q8(W: number, N: number, K: number, scratch: number): void;
   gemm_q7(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
   gemm_q7_scalar(xq: number, xo: number, xm: number, W: number, Wo: number, ws: number, y: number, T: number, K: number, N: number, O: number, accumulate: number): void;
@@ -199,6 +200,13 @@ for (const [N, K] of [[1, 16], [8, 16], [9, 48], [23, 64]]) {
   for (let n = 0; n < N; n++) for (let kk = 0; kk < K; kk++) want[q7At(n, kk, K, N)] = src[n * K + kk];
   same(`pack_q7 N=${N} K=${K} layout`, got, want);
   if (!u8(sc + 8 * K, 64).every((b) => b === 0xa5)) fail(`pack_q7 N=${N} K=${K}: wrote past its 8*K scratch`);
+  // outlier_codes_q7 reads the packed codes back: Wo[n, j] = W[n, channels[j]] - 64, row-major
+  const channels = [K - 1, 0, 5, 3];
+  const oidx = alloc(4 * channels.length), Wo = alloc(N * channels.length);
+  i32(oidx, channels.length).set(channels);
+  k.outlier_codes_q7(pw, N, K, oidx, channels.length, Wo);
+  const wantWo = Uint8Array.from({ length: N * channels.length }, (_, i) => (src[Math.floor(i / channels.length) * K + channels[i % channels.length]] - 64) & 255);
+  same(`outlier_codes_q7 N=${N} K=${K}`, u8(Wo, N * channels.length), wantWo);
   reset(m0);
 }
 

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Arena } from '../../src/engine/arena.js';
 import { SYNTH_CONFIGS, toHfConfig } from '../../src/engine/config.js';
-import { InstructorModel } from '../../src/engine/model.js';
+import { InstructorModel } from '../../src/format/model-loading.js';
 import { tuning } from '../../src/engine/threads/parallel-kernels.js';
 import { attentionScratchFloats, gemmQ8ScratchBytes, type KernelExports } from '../../src/engine/wasm.js';
 import { synthModel } from '../../src/format/synth.js';

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { SYNTH_CONFIGS, toHfConfig, parseT5Config, validateT5Config } from '../../src/engine/config.js';
 import { InstructorError } from '../../src/errors.js';
-import { InstructorModel } from '../../src/engine/model.js';
+import { InstructorModel } from '../../src/format/model-loading.js';
 import { loadKernelsFromDisk } from '../../src/io/disk.js';
 import { synthModel } from '../../src/format/synth.js';
 import { encodeWeightsFile, readWeightsFile } from '../../src/format/weights-file.js';

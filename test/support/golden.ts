@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import type { InstructorModel } from '../../src/engine/model.js';
+import type { InstructorModel } from '../../src/format/model-loading.js';
 import { loadModelFile } from '../../src/io/disk.js';
 import { synthWeightsFile } from './synth-files.js';
 import {

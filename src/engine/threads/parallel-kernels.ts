@@ -71,29 +71,28 @@ export const tuning = {
   /**
    * Row blocks when T has at least this many rows per thread, else column blocks, where each
    * thread streams only its share of W (a 16-token query: W comes from DRAM, layer after layer;
-   * measured 85-90 ms vs 103-107 ms by rows on synth large, 2 threads, f32-era 2x4 kernels).
+   * bench/results/tuning.md has the measurement).
    */
   minRowsPerThread: 32,
   /**
    * The same for gemm_q8, whose 4x8 tiles keep W's share of the time small even at a few tokens
-   * per thread: a 16-token query by rows took 23.3 ms (base) / 81.4 ms (large) vs 25.7 / 91.3 by
-   * columns (2 threads, medians of 40). Below 4 rows per thread (T < 8 at 2 threads) columns.
+   * per thread (a 16-token query runs faster by rows: bench/results/tuning.md). Below 4 rows per
+   * thread (T < 8 at 2 threads) columns.
    */
   q8MinRowsPerThread: 4,
   /**
    * Row chunks per thread, when that leaves at least minChunkRows rows per chunk (and never more
    * than the kernel's token blocks ask for): chunks are claimed dynamically, so a thread that
-   * starts late (a worker waking on this VM takes up to ms) or runs slower hands work over.
-   * Base, 1024 tokens, 2 threads: the calling thread waited 117-247 ms per forward for the
-   * worker's last chunk with one chunk per thread, 48-99 ms with 4.
+   * starts late (a worker can take milliseconds to wake) or runs slower hands work over: the
+   * calling thread waits far less for the last chunk with 4 than with 1 (bench/results/tuning.md).
    */
   rowChunksPerThread: 4,
   minChunkRows: 32,
   /**
    * Row chunks at the end are R / tailSplit rows, where there are at least tailMinChunksPerThread
-   * chunks per thread: a thread slowed by another process (this shared VM: the calling thread
-   * waited 57 ms per base passages forward at n = 4) then hands over less. 2 keeps them at 32+
-   * rows at T = 512 (gemm_q8's panel path); not measurably different on a quiet machine.
+   * chunks per thread: a thread slowed by another process (on a shared machine:
+   * bench/results/tuning.md) then hands over less. 2 keeps them at 32+ rows at T = 512 (gemm_q8's
+   * panel path); not measurably different on a quiet machine.
    */
   tailSplit: 2,
   tailMinChunksPerThread: 3,

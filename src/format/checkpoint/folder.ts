@@ -17,7 +17,7 @@
 import { configValue, parseT5Config, type T5Config } from '../../engine/config.js';
 import { DENSE_FILE_WEIGHT, DENSE_WEIGHT, EMBEDDING, encoderBlocks, FINAL_NORM, RELATIVE_BIAS, t5TensorShapes, TIED_EMBEDDING } from '../../engine/tensors.js';
 import { synthTensor } from '../synth.js';
-import { describeValue, fail, InstructorError } from '../../errors.js';
+import { describeValue, fail, InstructorError, positiveInteger } from '../../errors.js';
 import { MAX_SEQ_LENGTH, type ModelMeta } from '../../engine/model-meta.js';
 import { checkRelativePath, type CheckpointFiles } from './files.js';
 import { openCheckpointFile, type CheckpointKind, type TensorInfo, type TensorReader } from './index.js';
@@ -218,10 +218,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     if (sb !== undefined) {
       if (!isObject(sb)) fail('BAD_CONFIG', `${where(sbPath)}: expected a JSON object`);
       const v = configValue(sb, 'max_seq_length', 512);
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_SEQ_LENGTH) {
-        fail('BAD_CONFIG', `${where(sbPath)}: max_seq_length must be a positive integer of at most ${MAX_SEQ_LENGTH}, got ${describeValue(v)}`);
-      }
-      maxSeq = v;
+      maxSeq = positiveInteger(v, `${where(sbPath)}: max_seq_length`, { max: MAX_SEQ_LENGTH, code: 'BAD_CONFIG' });
       if (sb.do_lower_case === true) fail('BAD_CONFIG', `${where(sbPath)}: do_lower_case true is not supported (INSTRUCTOR models use false)`);
     }
 
@@ -255,8 +252,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
     const dense = await json(densePath, true);
     if (!isObject(dense)) fail('BAD_CONFIG', `${where(densePath)}: expected a JSON object`);
     if (dense.in_features !== D) fail('BAD_CONFIG', `${where(densePath)}: in_features is ${describeValue(dense.in_features)}, expected d_model = ${D}`);
-    const out = dense.out_features;
-    if (typeof out !== 'number' || !Number.isInteger(out) || out <= 0) fail('BAD_CONFIG', `${where(densePath)}: out_features must be a positive integer, got ${describeValue(out)}`);
+    const out = positiveInteger(dense.out_features, `${where(densePath)}: out_features`, { code: 'BAD_CONFIG' });
     if (dense.bias !== false) {
       fail('BAD_CONFIG', `${where(densePath)}: bias is ${dense.bias === undefined ? 'absent (sentence-transformers defaults to true)' : describeValue(dense.bias)}, expected false (the INSTRUCTOR Dense head has no bias)`);
     }
@@ -334,13 +330,7 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
       async *tensors() {
         for (const l of layout) {
           const t = sources.get(l.name)!;
-          let data: Float32Array;
-          try {
-            data = await t.reader.read(t.name);
-          } catch (e) {
-            if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
-            throw e;
-          }
+          const data = await readLocated(t, where);
           // a NaN or Inf weight gives NaN embeddings (or, quantized, a BAD_INPUT from the quantizer that names no file)
           for (let i = 0; i < data.length; i++) {
             if (!Number.isFinite(data[i])) fail('BAD_FILE', `${where(t.file)}: tensor "${t.name}" holds ${data[i]} at index ${i}, expected finite weights`);
@@ -356,16 +346,20 @@ export async function openCheckpointFolder(files: CheckpointFiles): Promise<Chec
   }
 }
 
+/** A tensor's values, an error naming the file it lies in. */
+async function readLocated(t: Located, where: (file: string) => string): Promise<Float32Array> {
+  try {
+    return await t.reader.read(t.name);
+  } catch (e) {
+    if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Whether each of `tensors` (shape-checked against `config`) holds exactly the synth-v1 values of its name. */
 async function isSynthV1(tensors: Located[], config: T5Config, where: (file: string) => string): Promise<boolean> {
   for (const t of tensors) {
-    let data: Float32Array;
-    try {
-      data = await t.reader.read(t.name);
-    } catch (e) {
-      if (e instanceof InstructorError) throw new InstructorError(e.code, `${where(t.file)}: ${e.message}`);
-      throw e;
-    }
+    const data = await readLocated(t, where);
     const synth = synthTensor(t.name, t.info.shape, config);
     if (data.length !== synth.length || !data.every((x, i) => Object.is(x, synth[i]))) return false;
   }

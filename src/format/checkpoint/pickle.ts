@@ -115,16 +115,17 @@ export function isTensor(v: unknown): v is TensorDescriptor {
 }
 
 function intList(v: PickleValue, what: string): number[] {
-  if (!isTuple(v) && !Array.isArray(v)) fail('BAD_FILE', `pickle: ${what} must be a tuple of integers, got ${describe(v)}`);
+  if (!isTuple(v) && !Array.isArray(v)) fail('BAD_FILE', `pickle: ${what} must be a tuple of integers, got ${describePickleValue(v)}`);
   const a = v as readonly PickleValue[];
   if (a.length > 32) fail('BAD_FILE', `pickle: ${what} has ${a.length} dimensions, expected at most 32`);
   return a.map((x) => {
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) fail('BAD_FILE', `pickle: ${what} must hold non-negative integers, got ${describe(x)}`);
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) fail('BAD_FILE', `pickle: ${what} must hold non-negative integers, got ${describePickleValue(x)}`);
     return x;
   });
 }
 
-function describe(v: unknown): string {
+/** A pickle value in pickle's own words (None, tuple(2), list(3), dict), for messages about a hostile stream. */
+function describePickleValue(v: unknown): string {
   if (v === null) return 'None';
   if (isTuple(v)) return `tuple(${v.length})`;
   if (Array.isArray(v)) return `list(${v.length})`;
@@ -136,8 +137,8 @@ function describe(v: unknown): string {
 
 /** What the allowed callables do: build descriptors, nothing else. */
 function call(fn: PickleValue, args: PickleValue, offset: number): PickleValue {
-  if (!isObj(fn, 'global')) fail('BAD_FILE', `pickle: REDUCE at offset ${offset} calls ${describe(fn)}, which is not callable`);
-  if (!isTuple(args)) fail('BAD_FILE', `pickle: REDUCE at offset ${offset} expects an argument tuple, got ${describe(args)}`);
+  if (!isObj(fn, 'global')) fail('BAD_FILE', `pickle: REDUCE at offset ${offset} calls ${describePickleValue(fn)}, which is not callable`);
+  if (!isTuple(args)) fail('BAD_FILE', `pickle: REDUCE at offset ${offset} expects an argument tuple, got ${describePickleValue(args)}`);
   const name = (fn as PickleGlobal).name;
   switch (name) {
     case 'collections.OrderedDict':
@@ -147,11 +148,11 @@ function call(fn: PickleValue, args: PickleValue, offset: number): PickleValue {
       // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
       if (args.length < 4 || args.length > 7) fail('BAD_FILE', `pickle: _rebuild_tensor_v2 called with ${args.length} arguments at offset ${offset}, expected 6 or 7`);
       const storage = args[0];
-      if (!isObj(storage, 'storage')) fail('BAD_FILE', `pickle: _rebuild_tensor_v2 at offset ${offset} expects a storage, got ${describe(storage)}`);
+      if (!isObj(storage, 'storage')) fail('BAD_FILE', `pickle: _rebuild_tensor_v2 at offset ${offset} expects a storage, got ${describePickleValue(storage)}`);
       const st = storage as StorageDescriptor;
       const storageOffset = args[1];
       if (typeof storageOffset !== 'number' || !Number.isSafeInteger(storageOffset) || storageOffset < 0) {
-        fail('BAD_FILE', `pickle: tensor storage offset must be a non-negative integer, got ${describe(storageOffset)}`);
+        fail('BAD_FILE', `pickle: tensor storage offset must be a non-negative integer, got ${describePickleValue(storageOffset)}`);
       }
       const shape = intList(args[2], 'tensor size');
       const stride = intList(args[3], 'tensor stride');
@@ -160,7 +161,7 @@ function call(fn: PickleValue, args: PickleValue, offset: number): PickleValue {
     }
     case 'torch._utils._rebuild_parameter': {
       // (data, requires_grad, backward_hooks): a Parameter is its data tensor here.
-      if (args.length < 1 || !isTensor(args[0])) fail('BAD_FILE', `pickle: _rebuild_parameter at offset ${offset} expects a tensor, got ${describe(args[0])}`);
+      if (args.length < 1 || !isTensor(args[0])) fail('BAD_FILE', `pickle: _rebuild_parameter at offset ${offset} expects a tensor, got ${describePickleValue(args[0])}`);
       return args[0];
     }
     default:
@@ -171,25 +172,25 @@ function call(fn: PickleValue, args: PickleValue, offset: number): PickleValue {
 function persistentLoad(pid: PickleValue, offset: number): StorageDescriptor {
   // ('storage', storage_type, key, location, numel)
   if (!isTuple(pid) || pid.length !== 5 || pid[0] !== 'storage') {
-    fail('BAD_FILE', `pickle: BINPERSID at offset ${offset} expects ('storage', type, key, location, numel), got ${describe(pid)}`);
+    fail('BAD_FILE', `pickle: BINPERSID at offset ${offset} expects ('storage', type, key, location, numel), got ${describePickleValue(pid)}`);
   }
   const [, type, key, location, numel] = pid;
   if (!isObj(type, 'global') || !((type as PickleGlobal).name in STORAGE_TYPES)) {
-    fail('BAD_FILE', `pickle: persistent storage at offset ${offset} has type ${describe(type)}, expected a float storage type`);
+    fail('BAD_FILE', `pickle: persistent storage at offset ${offset} has type ${describePickleValue(type)}, expected a float storage type`);
   }
   if (typeof key !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(key) || key.includes('..')) {
-    fail('BAD_FILE', `pickle: storage key ${describe(key)} at offset ${offset} is not a plain name`);
+    fail('BAD_FILE', `pickle: storage key ${describePickleValue(key)} at offset ${offset} is not a plain name`);
   }
-  if (typeof location !== 'string') fail('BAD_FILE', `pickle: storage location ${describe(location)} at offset ${offset} is not a string`);
+  if (typeof location !== 'string') fail('BAD_FILE', `pickle: storage location ${describePickleValue(location)} at offset ${offset} is not a string`);
   if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
-    fail('BAD_FILE', `pickle: storage "${key}" declares ${describe(numel)} elements at offset ${offset}, expected a non-negative integer`);
+    fail('BAD_FILE', `pickle: storage "${key}" declares ${describePickleValue(numel)} elements at offset ${offset}, expected a non-negative integer`);
   }
   return { kind: 'storage', key, dtype: STORAGE_TYPES[(type as PickleGlobal).name], location, numel };
 }
 
 function dictKey(k: PickleValue, offset: number): PickleKey {
   if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'boolean' || typeof k === 'bigint') return k;
-  fail('BAD_FILE', `pickle: dict key ${describe(k)} at offset ${offset} is not a string or number`);
+  fail('BAD_FILE', `pickle: dict key ${describePickleValue(k)} at offset ${offset} is not a string or number`);
 }
 
 const OPNAMES: Record<number, string> = {
@@ -301,13 +302,13 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
     push(memo.get(idx) as PickleValue);
   };
   const setItems = (d: PickleValue, items: PickleValue[]): void => {
-    if (!(d instanceof PickleDict)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describe(d)}, expected a dict`);
+    if (!(d instanceof PickleDict)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describePickleValue(d)}, expected a dict`);
     if (items.length % 2 !== 0) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} has an odd number of items`);
     stored(d, items);
     for (let i = 0; i < items.length; i += 2) d.map.set(dictKey(items[i], opAt), items[i + 1]);
   };
   const appendItems = (l: PickleValue, items: PickleValue[]): void => {
-    if (!Array.isArray(l) || isTuple(l)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describe(l)}, expected a list`);
+    if (!Array.isArray(l) || isTuple(l)) fail('BAD_FILE', `pickle: ${OPNAMES[op]} at offset ${opAt} targets ${describePickleValue(l)}, expected a list`);
     stored(l, items);
     for (const x of items) (l as PickleValue[]).push(x);
   };
@@ -397,7 +398,7 @@ export function unpickle(data: Uint8Array, limits: Partial<UnpickleLimits> = {})
       case 0x62: { // BUILD: only OrderedDict state (its `_metadata`) is accepted, and kept inert.
         const state = pop();
         const obj = top();
-        if (!(obj instanceof PickleDict)) fail('BAD_FILE', `pickle: BUILD at offset ${opAt} on ${describe(obj)}; only dict state is accepted`);
+        if (!(obj instanceof PickleDict)) fail('BAD_FILE', `pickle: BUILD at offset ${opAt} on ${describePickleValue(obj)}; only dict state is accepted`);
         stored(obj, [state]);
         obj.attrs = state;
         break;

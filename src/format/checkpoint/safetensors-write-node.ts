@@ -6,7 +6,7 @@
 
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { fail } from '../../errors.js';
-import { tmpName, writeAllAt } from '../../io/fs-node.js';
+import { tmpName, writeAllAt } from '../fs-node.js';
 
 export interface SafetensorsLayoutEntry {
   name: string;

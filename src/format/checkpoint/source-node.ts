@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fail } from '../../errors.js';
-import { kindOf } from '../../io/fs-node.js';
+import { kindOf } from '../fs-node.js';
 import { checkRange, type ByteSource } from './source.js';
 
 const CHUNK = 1 << 30; // FileHandle.read takes at most 2 GiB - 1 per call
