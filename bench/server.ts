@@ -274,6 +274,21 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** One scenario: the load (after a warm-up for timed runs), the server's RSS sampled, /health probed. */
+/**
+ * Waits until the server holds no tokens (queued or computing): a run cut at a duration leaves
+ * requests in it, which must not count against the next run's queue bound or take its cores.
+ */
+async function settled(server: Served): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const held = text.split('\n').filter((l) => /^instructor_(queue|computing)_tokens[{ ]/.test(l)).reduce((sum, l) => sum + Number(l.trim().split(/\s+/).pop()), 0);
+    if (held === 0) return;
+    if (Date.now() > deadline) throw new Error(`the server still holds ${held} tokens 120 s after the load stopped`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function scenario(server: Served, layout: string, name: string, clients: number | null, textsPerRequest: number, fn: () => Promise<LoadResult>): Promise<Scenario> {
   let peak = server.rss();
   const sampler = setInterval(() => { peak = Math.max(peak, server.rss()); }, 50);
@@ -285,6 +300,7 @@ async function scenario(server: Served, layout: string, name: string, clients: n
     clearInterval(sampler);
   }
   const health = await probe.stop();
+  await settled(server);
   const lat = r.latencies.sort((a, b) => a - b);
   const row: Scenario = {
     layout, name, clients, textsPerRequest,
@@ -410,7 +426,9 @@ for (const layout of LAYOUTS) {
   let open: Scenario | null = null;
   await withServer(['--max-queued-tokens', String(QUERY_QUEUE)], async (server) => {
     for (const c of QUERY_CLIENTS) {
-      await closedLoop(server, queryBodies, Math.min(c, SATURATION), { seconds: WARMUP });
+      // Warm-up by a count of requests, each answered: a run cut at a duration leaves its requests
+      // in the server, and their tokens would count against the next run's queue bound.
+      await closedLoop(server, queryBodies, Math.min(c, SATURATION), { requests: Math.max(2 * Math.min(c, SATURATION), Math.round(WARMUP * base.queryTextsPerSec)) });
       // Up to saturation a fixed number of requests (about DURATION s at the in-process rate), every
       // one answered before the clock stops: a run cut at a duration leaves the requests in flight
       // uncounted (at 32 clients a whole pass, ~10% of a 10 s run). Past it a duration: what counts
