@@ -2,12 +2,12 @@
 // or a worker. The chunk -> sub-call mapping lives only here, so every thread cuts a task the
 // same way. Runtime-neutral: no imports besides the protocol (and one constant of wasm.ts).
 
-import { RELAXED_XM_BYTES } from '../wasm.js';
+import { RELAXED_XM_BYTES, type WasmMemory } from '../wasm.js';
 import { CONTROL_BYTES, COUNT_MASK, ERROR, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, MAX_ARGS, NEXT, Op, STATS, STATS_STRIDE, STATS_THREADS, TAG_MASK, TAG_SHIFT } from './protocol.js';
 
 /** The raw kernel exports of one instance of kernels-mt.wasm (a subset of KernelExports). */
 export interface RawKernels {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   quantize_rows_i16(x: number, xq: number, xs: number, T: number, K: number): void;
   gemm_q8(xq: number, xs: number, W: number, ws: number, y: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   gemm_f32(x: number, W: number, y: number, T: number, K: number, N: number, accumulate: number): void;

@@ -4,6 +4,7 @@
 // chunks the workers took. Spawning uses Web Workers where the global `Worker` exists
 // (browsers, Deno, Bun) and node:worker_threads otherwise (Node).
 
+import type { WasmMemory, WasmModule } from '../wasm.js';
 import { ChunkRunner, type RawKernels } from './exec.js';
 import {
   CONTROL_BYTES, COUNT_MASK, DESC_ARGS, DESC_GEN, DESC_N, DESC_OP, DONE, ERROR, MAX_ARGS, NEXT, QUIT, SEQ, STATS, STATS_STRIDE, STATS_THREADS, TAG_MASK, TAG_SHIFT,
@@ -103,7 +104,7 @@ export class ThreadPool {
    * the control block (CONTROL_BYTES at `control`) must be zeroed and reserved.
    */
   static async create(options: {
-    threads: number; module: WebAssembly.Module; memory: WebAssembly.Memory; k: RawKernels; control: number;
+    threads: number; module: WasmModule; memory: WasmMemory; k: RawKernels; control: number;
     spawn?: SpawnWorker;
   }): Promise<ThreadPool> {
     const { threads, module, memory, k, control } = options;

@@ -23,6 +23,7 @@
 // chunk), so the caller cannot rewrite the descriptor while the chunk runs. Stale claims (a late
 // worker adding to a finished task's counter) are harmless: DONE, not NEXT, ends a task.
 
+import type { WasmMemory, WasmModule } from '../wasm.js';
 export const SEQ = 0;
 export const QUIT = 1;
 export const ERROR = 2;
@@ -63,8 +64,8 @@ export const Op = {
 
 /** Message from the pool to a new worker. */
 export interface WorkerInit {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
+  module: WasmModule;
+  memory: WasmMemory;
   control: number; // byte offset of the control block
   index: number; // 1..threads-1 (the calling thread is 0)
 }
